@@ -1,0 +1,18 @@
+#pragma once
+/// Where the tests find their data: the Nix 2.8 fixtures and tests/data.
+
+#include <filesystem>
+#include <string>
+
+namespace ferry::test {
+
+/// ../shared/fixtures/nix-2.8 (env FERRY_FIXTURES).
+std::filesystem::path fixtures_dir();
+/// ../shared/fixtures/nix-2.8/compat
+inline std::filesystem::path compat_dir() { return fixtures_dir() / "compat"; }
+/// tests/data (env FERRY_TEST_DATA).
+std::filesystem::path test_data_dir();
+/// The meson build directory (env FERRY_BUILD_ROOT); the `ferry` binary is at build_root()/"ferry".
+std::filesystem::path build_root();
+
+} // namespace ferry::test
