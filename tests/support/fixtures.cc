@@ -1,20 +1,19 @@
 #include "support/fixtures.hh"
 
 #include <cstdlib>
-#include <stdexcept>
 
 namespace ferry::test {
 
 namespace {
-std::filesystem::path from_env(const char* name) {
+// The environment overrides the paths meson compiled in, so a test binary also runs on its own.
+std::filesystem::path from_env(const char* name, const char* fallback) {
     const char* v = std::getenv(name);
-    if (!v || !*v) throw std::runtime_error(std::string("environment variable ") + name + " is not set; run the tests through meson test");
-    return v;
+    return (v && *v) ? v : fallback;
 }
 } // namespace
 
-std::filesystem::path fixtures_dir() { return from_env("FERRY_FIXTURES"); }
-std::filesystem::path test_data_dir() { return from_env("FERRY_TEST_DATA"); }
-std::filesystem::path build_root() { return from_env("FERRY_BUILD_ROOT"); }
+std::filesystem::path fixtures_dir() { return from_env("FERRY_FIXTURES", FERRY_DEFAULT_FIXTURES); }
+std::filesystem::path test_data_dir() { return from_env("FERRY_TEST_DATA", FERRY_DEFAULT_TEST_DATA); }
+std::filesystem::path build_root() { return from_env("FERRY_BUILD_ROOT", FERRY_DEFAULT_BUILD_ROOT); }
 
 } // namespace ferry::test

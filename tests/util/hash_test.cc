@@ -50,3 +50,28 @@ TEST(Hash, CompressFoldsXor) {
     ASSERT_EQ(c.size(), 20u);
     EXPECT_EQ(c[0], 0x02);
 }
+
+#include <fstream>
+
+#include "support/fixtures.hh"
+
+// tests/data/hash/cases.txt: broken hash strings and the error each must give.
+TEST(Hash, BrokenCorpusGivesClearErrors) {
+    std::ifstream cases(test::test_data_dir() / "hash" / "cases.txt");
+    std::string line;
+    size_t n = 0;
+    while (std::getline(cases, line)) {
+        if (line.empty() || line[0] == '#') continue;
+        auto tab = line.find('\t');
+        ASSERT_NE(tab, std::string::npos) << line;
+        auto text = line.substr(0, tab), expected = line.substr(tab + 1);
+        try {
+            Hash::parse(text);
+            ADD_FAILURE() << text << ": parsed without error";
+        } catch (const FormatError& e) {
+            EXPECT_NE(std::string(e.what()).find(expected), std::string::npos) << text << ": " << e.what();
+        }
+        ++n;
+    }
+    EXPECT_GE(n, 12u);
+}
