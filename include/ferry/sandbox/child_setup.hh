@@ -1,0 +1,83 @@
+#pragma once
+/// What the child does between clone() and exec() of the builder. Everything it needs is prepared by the
+/// parent in a ChildProgram (strings, argv/envp arrays, the mount list, the seccomp program), so the child
+/// only makes system calls: no allocation, no locks, no exceptions. It reports the first step that fails
+/// as a ChildReport over a CLOEXEC pipe; a successful exec closes that pipe.
+
+#include <linux/filter.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ferry/sandbox/mount_plan.hh"
+
+namespace ferry {
+
+/// The steps of the child's set-up, as reported to the parent.
+enum class ChildStep : int32_t {
+    signals,
+    death_signal,
+    uid_map,
+    setgroups,
+    gid_map,
+    hostname,
+    domainname,
+    loopback,
+    mount,
+    chdir,
+    setgid,
+    setuid,
+    setsid,
+    stdio,
+    personality,
+    close_fds,
+    no_new_privs,
+    seccomp,
+    exec,
+};
+
+/// A fixed-size record the child writes to the status pipe.
+struct ChildReport {
+    enum Kind : uint32_t { failed = 1, exec_ready = 2 };
+    uint32_t kind = 0;
+    ChildStep step = ChildStep::signals;
+    int32_t op_index = -1; ///< for ChildStep::mount, the index in ChildProgram::mounts
+    int32_t errnum = 0;
+    int64_t monotonic_ns = 0; ///< CLOCK_MONOTONIC when written
+};
+
+/// Everything the child needs, owned by the parent, which keeps it alive and unchanged until the child
+/// has exec'd or exited. Pointers in argv/envp point into args/env.
+struct ChildProgram {
+    bool user_namespace = true;
+    std::string uid_map; ///< "1000 <host uid> 1"
+    std::string gid_map; ///< "100 <host gid> 1"
+    bool private_network = true;
+    std::vector<MountOp> mounts;
+    std::string cwd = "/build";
+    int log_fd = -1;    ///< becomes stdout and stderr
+    int status_fd = -1; ///< the write side of the status pipe (CLOEXEC)
+    std::string builder;
+    std::vector<std::string> args; ///< argv, argv[0] included
+    std::vector<std::string> env;  ///< "NAME=value"
+    std::vector<char*> argv;       ///< null-terminated, into args
+    std::vector<char*> envp;       ///< null-terminated, into env
+    bool linux32 = false;          ///< PER_LINUX32 (i686 build on x86_64)
+    bool uname26 = false;          ///< `impersonate-linux-26`
+    const sock_fprog* seccomp = nullptr; ///< installed last, after NO_NEW_PRIVS; null: none
+
+    /// Fills argv and envp from args and env.
+    void finalize();
+};
+
+/// Runs in the cloned child: sets up the sandbox and execs the builder; never returns.
+[[noreturn]] void run_child(const ChildProgram& program) noexcept;
+
+/// "bind-mounting '/a' on '/b'", "writing /proc/self/uid_map", "executing '/nix/store/…/bin/sh'".
+std::string describe_child_step(const ChildReport& report, const ChildProgram& program);
+/// The path the failed step worked on, "" when none.
+std::string child_step_path(const ChildReport& report, const ChildProgram& program);
+
+} // namespace ferry

@@ -1,0 +1,54 @@
+#pragma once
+/// The parent's half of setting up one sandboxed build, before clone(): from the BuildJob, the spec and the
+/// plan (pure), then the scratch directory with the new root and the build directory on disk, and the
+/// ChildProgram the child will carry out. Runs on the caller's thread; touches only the scratch space.
+
+#include <filesystem>
+
+#include "ferry/sandbox/child_setup.hh"
+#include "ferry/sandbox/mount_plan.hh"
+#include "ferry/sandbox/sandbox_options.hh"
+#include "ferry/sched/builder.hh"
+#include "ferry/util/file.hh"
+
+namespace ferry {
+
+/// Probes the host once: /dev/shm, /dev/pts/ptmx, and the /etc files fixed-output builds see.
+HostFacts probe_host_facts();
+
+/// Resolves `sandbox-paths` against the host: a source inside the logical store dir is read from the
+/// real store dir; a missing optional source is dropped, a missing required one is a SandboxError.
+std::vector<HostBind> resolve_sandbox_paths(const std::vector<SandboxPathEntry>& entries,
+                                            const StoreDir& store_dir,
+                                            const std::filesystem::path& real_store_dir);
+
+/// Everything prepared for one build. Owns the scratch directory (deleted on destruction unless
+/// released); `program` points into itself and must not be copied once finalized.
+struct PreparedSandbox {
+    TempDir scratch;
+    std::filesystem::path root;      ///< the new root, `<scratch>/root`
+    std::filesystem::path build_dir; ///< the build directory on the host, `<scratch>/build`
+    SandboxPlan plan;
+    ChildProgram program;            ///< log_fd and status_fd still to be filled in
+    unsigned long namespaces = 0;    ///< CLONE_NEW* flags
+
+    PreparedSandbox(TempDir dir) : scratch(std::move(dir)) {}
+    PreparedSandbox(const PreparedSandbox&) = delete;
+};
+
+/// The spec of `job`'s sandbox: its input closure minus its own outputs (so a `--check` rebuild never
+/// sees the valid outputs), the network decision (fixed-output derivations keep the host's), the
+/// resolved sandbox paths. Stats the inputs in the real store; throws SandboxError for a missing one.
+SandboxSpec make_sandbox_spec(const BuildJob& job, const SandboxOptions& options, const HostFacts& host,
+                              const std::filesystem::path& root, const std::filesystem::path& build_dir);
+
+/// Prepares `job`: scratch directory in job.scratch_parent, root and build directory laid out, the
+/// passAsFile files written, environment and arguments as Nix gives them. Throws SandboxError/SysError
+/// naming the path.
+std::unique_ptr<PreparedSandbox> prepare_sandbox(const BuildJob& job, const SandboxOptions& options,
+                                                 const HostFacts& host);
+
+/// Creates the plan's entries on disk with their exact modes.
+void create_fs_entries(const std::vector<FsEntry>& entries);
+
+} // namespace ferry

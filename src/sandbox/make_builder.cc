@@ -1,0 +1,70 @@
+#include "ferry/sandbox/make_builder.hh"
+
+#include <spdlog/spdlog.h>
+
+#include "ferry/sandbox/namespace_support.hh"
+#include "ferry/sandbox/sandbox_builder.hh"
+#include "ferry/sandbox/sandbox_error.hh"
+
+namespace ferry {
+
+namespace {
+
+/// `sandbox = relaxed`: derivations that ask for `__noChroot` run unsandboxed, the rest in the sandbox.
+class RelaxedBuilder final : public Builder {
+public:
+    RelaxedBuilder(std::unique_ptr<Builder> sandboxed, std::unique_ptr<Builder> unsandboxed)
+        : sandboxed_(std::move(sandboxed)), unsandboxed_(std::move(unsandboxed)) {}
+
+    boost::asio::awaitable<std::unique_ptr<BuiltOutputs>> build(BuildJob& job) override {
+        auto it = job.drv->env.find("__noChroot");
+        if (it == job.drv->env.end() || it->second != "1") return sandboxed_->build(job);
+        if (!unsandboxed_)
+            throw SandboxError("derivation '{}' has '__noChroot' set, but this program has no unsandboxed builder",
+                               job.store_dir.print(job.drv_path));
+        return unsandboxed_->build(job);
+    }
+    std::string_view name() const override { return "relaxed"; }
+
+private:
+    std::unique_ptr<Builder> sandboxed_;
+    std::unique_ptr<Builder> unsandboxed_;
+};
+
+std::unique_ptr<Builder> unsandboxed(const BuilderContext& context, std::string_view why) {
+    if (!context.unsandboxed)
+        throw SandboxError("{}, but this program has no unsandboxed builder", why);
+    return context.unsandboxed();
+}
+
+} // namespace
+
+std::unique_ptr<Builder> make_builder(const Settings& settings, const BuilderContext& context) {
+    const auto& mode = settings.sandbox;
+    if (mode == "false" && !context.diverted_store) return unsandboxed(context, "'sandbox' is false");
+
+    const auto& support = sandbox_namespace_support();
+    if (!support.available) {
+        if (context.diverted_store)
+            throw SandboxError("{}; a store outside the logical store directory can only be built in the sandbox",
+                               support.problem);
+        if (!settings.sandbox_fallback)
+            throw SandboxError("{}; set 'sandbox-fallback = true' to build without a sandbox", support.problem);
+        auto builder = unsandboxed(context, support.problem);
+        auto message = support.problem + "; building without a sandbox ('sandbox-fallback' is true)";
+        if (context.warn)
+            context.warn(message);
+        else
+            spdlog::warn("{}", message);
+        return builder;
+    }
+
+    auto options = SandboxOptions::from_settings(settings);
+    if (mode == "relaxed" && !context.diverted_store)
+        return std::make_unique<RelaxedBuilder>(std::make_unique<SandboxBuilder>(options),
+                                                context.unsandboxed ? context.unsandboxed() : nullptr);
+    if (context.diverted_store) options.reject_no_chroot = false;
+    return std::make_unique<SandboxBuilder>(options);
+}
+
+} // namespace ferry

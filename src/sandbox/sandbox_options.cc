@@ -1,0 +1,14 @@
+#include "ferry/sandbox/sandbox_options.hh"
+
+namespace ferry {
+
+SandboxOptions SandboxOptions::from_settings(const Settings& settings) {
+    SandboxOptions options;
+    options.sandbox_paths = settings.sandbox_paths;
+    options.impersonate_linux_26 = settings.impersonate_linux_26;
+    options.system = settings.system;
+    options.reject_no_chroot = settings.sandbox == "true";
+    return options;
+}
+
+} // namespace ferry

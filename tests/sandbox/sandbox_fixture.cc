@@ -1,0 +1,101 @@
+#include "sandbox_fixture.hh"
+
+#include <sys/stat.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include "ferry/store/derivation_hash.hh"
+#include "ferry/util/error.hh"
+
+namespace fs = std::filesystem;
+
+namespace ferry::test {
+
+FakeStore::FakeStore() {
+    auto bin = real_store_dir() / kBusyboxBase / "bin";
+    fs::create_directories(bin);
+    fs::create_directories(scratch());
+    fs::copy_file("/bin/busybox", bin / "busybox");
+    fs::create_symlink("busybox", bin / "sh");
+    // Read-only, like a real store path.
+    ::chmod((bin / "busybox").c_str(), 0555);
+    ::chmod(bin.c_str(), 0555);
+    ::chmod((real_store_dir() / kBusyboxBase).c_str(), 0555);
+}
+
+Derivation FakeStore::shell_derivation(const std::string& name, const std::string& script,
+                                       const std::map<std::string, std::string>& env,
+                                       const std::vector<std::string>& outputs) const {
+    Derivation drv;
+    drv.name = name;
+    drv.platform = "x86_64-linux";
+    drv.builder = kBusyboxSh;
+    drv.args = {"-c", script};
+    drv.input_srcs.insert(busybox());
+    drv.env = env;
+    drv.env["name"] = name;
+    drv.env["builder"] = kBusyboxSh;
+    drv.env["system"] = "x86_64-linux";
+    for (const auto& out : outputs) drv.outputs[out] = {};
+    if (outputs.size() > 1) {
+        std::string list;
+        for (const auto& out : outputs) list += (list.empty() ? "" : " ") + out;
+        drv.env["outputs"] = list;
+    }
+    DerivationHasher hasher(store_dir_, [](const StorePath& p) -> Derivation {
+        throw Error("no input derivation '{}' in the fake store", p.to_string());
+    });
+    hasher.fill_outputs(drv);
+    return drv;
+}
+
+StorePath FakeStore::drv_path(const Derivation& drv) const { return derivation_store_path(store_dir_, drv); }
+
+BuildJob FakeStore::job(const Derivation& drv, std::string* log) const {
+    BuildJob job{.drv_path = drv_path(drv), .drv = &drv, .store_dir = store_dir_};
+    job.real_store_dir = real_store_dir();
+    job.scratch_parent = scratch();
+    for (const auto& [name, out] : drv.outputs) job.outputs.emplace(name, store_dir_.parse(out.path));
+    job.input_closure = {busybox()};
+    job.env.cores = 1;
+    if (log) job.log = [log](std::string_view chunk) { log->append(chunk); };
+    return job;
+}
+
+std::unique_ptr<BuiltOutputs> run_build(Builder& builder, BuildJob& job) {
+    boost::asio::io_context io;
+    std::unique_ptr<BuiltOutputs> result;
+    std::exception_ptr error;
+    boost::asio::co_spawn(io, builder.build(job), [&](std::exception_ptr e, std::unique_ptr<BuiltOutputs> r) {
+        error = e;
+        result = std::move(r);
+    });
+    io.run();
+    if (error) std::rethrow_exception(error);
+    return result;
+}
+
+std::vector<pid_t> processes_with_argument(const std::string& needle) {
+    std::vector<pid_t> found;
+    for (const auto& entry : fs::directory_iterator("/proc")) {
+        auto name = entry.path().filename().string();
+        if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+        std::string cmdline;
+        try {
+            cmdline = read_file(entry.path() / "cmdline");
+        } catch (const Error&) {
+            continue; // the process has gone
+        }
+        size_t pos = 0;
+        while (pos < cmdline.size()) {
+            auto end = cmdline.find('\0', pos);
+            if (end == std::string::npos) end = cmdline.size();
+            if (cmdline.compare(pos, end - pos, needle) == 0) found.push_back(pid_t(std::stoi(name)));
+            pos = end + 1;
+        }
+    }
+    return found;
+}
+
+} // namespace ferry::test
