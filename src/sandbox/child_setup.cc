@@ -16,6 +16,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/statfs.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -127,6 +128,7 @@ bool carry_out(const MountOp& op) noexcept {
     case MountOp::Kind::bind: return ::mount(op.source.c_str(), target, nullptr, op.flags, nullptr) == 0;
     case MountOp::Kind::mount_fs:
         return ::mount("none", target, op.source.c_str(), op.flags, op.data.empty() ? nullptr : op.data.c_str()) == 0;
+    case MountOp::Kind::chmod: return ::chmod(target, mode_t(op.flags)) == 0;
     case MountOp::Kind::pivot_root: return pivot_into(target);
     }
     errno = EINVAL;

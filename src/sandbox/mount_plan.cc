@@ -118,8 +118,10 @@ private:
             binds_[inside] = {spec_.real_store_dir + "/" + input.base_name,
                               input.kind == SandboxInput::Kind::directory, true};
         }
-        if (!binds_.count("/dev"))
+        if (!binds_.count("/dev")) {
             for (const char* node : kDevNodes) binds_.emplace(node, Bind{node, false, false});
+            if (spec_.host.has_kvm) binds_.emplace("/dev/kvm", Bind{"/dev/kvm", false, false});
+        }
         if (!spec_.private_network)
             for (const auto& path : spec_.host.network_etc_files) binds_.emplace(path, Bind{path, false, false});
     }
@@ -170,8 +172,11 @@ private:
         ops.push_back({MountOp::Kind::mount_fs, "proc", host("/proc"), 0, ""});
         if (own_dev && spec_.host.has_dev_shm)
             ops.push_back({MountOp::Kind::mount_fs, "tmpfs", host("/dev/shm"), 0, "size=" + spec_.shm_size});
-        if (use_devpts(own_dev))
-            ops.push_back({MountOp::Kind::mount_fs, "devpts", host("/dev/pts"), 0, "newinstance,mode=0620,ptmxmode=0666"});
+        if (use_devpts(own_dev)) {
+            ops.push_back({MountOp::Kind::mount_fs, "devpts", host("/dev/pts"), 0, "newinstance,mode=0620"});
+            // Some kernels create ptmx with mode 0; Nix makes it usable by everyone.
+            ops.push_back({MountOp::Kind::chmod, "", host("/dev/pts/ptmx"), 0666, ""});
+        }
         ops.push_back({MountOp::Kind::pivot_root, "", spec_.root, 0, ""});
     }
 
@@ -190,6 +195,7 @@ std::string MountOp::describe() const {
     case Kind::bind: return "bind-mounting '" + source + "' on '" + target + "'";
     case Kind::remount_read_only: return "remounting '" + target + "' read-only";
     case Kind::mount_fs: return "mounting " + source + " on '" + target + "'";
+    case Kind::chmod: return "changing the mode of '" + target + "'";
     case Kind::pivot_root: return "pivoting the root to '" + target + "'";
     }
     return "mount step on '" + target + "'";

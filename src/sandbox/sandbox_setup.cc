@@ -99,6 +99,7 @@ HostFacts probe_host_facts() {
     HostFacts facts;
     facts.has_dev_shm = exists("/dev/shm");
     facts.has_devpts_ptmx = exists("/dev/pts/ptmx");
+    facts.has_kvm = ::access("/dev/kvm", R_OK | W_OK) == 0;
     for (const char* path : {"/etc/resolv.conf", "/etc/services", "/etc/hosts"})
         if (exists(path)) facts.network_etc_files.emplace_back(path);
     return facts;

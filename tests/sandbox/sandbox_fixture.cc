@@ -1,6 +1,12 @@
 #include "sandbox_fixture.hh"
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -38,6 +44,11 @@ Derivation FakeStore::shell_derivation(const std::string& name, const std::strin
     drv.env["builder"] = kBusyboxSh;
     drv.env["system"] = "x86_64-linux";
     for (const auto& out : outputs) drv.outputs[out] = {};
+    finish(drv, outputs);
+    return drv;
+}
+
+void FakeStore::finish(Derivation& drv, const std::vector<std::string>& outputs) const {
     if (outputs.size() > 1) {
         std::string list;
         for (const auto& out : outputs) list += (list.empty() ? "" : " ") + out;
@@ -47,6 +58,15 @@ Derivation FakeStore::shell_derivation(const std::string& name, const std::strin
         throw Error("no input derivation '{}' in the fake store", p.to_string());
     });
     hasher.fill_outputs(drv);
+}
+
+Derivation FakeStore::fixed_output_derivation(const std::string& name, const std::string& script,
+                                              const std::string& content) const {
+    auto hash = hash_string(HashAlgo::sha256, content).to_base16();
+    auto drv = shell_derivation(name, script, {{"outputHashMode", "flat"}, {"outputHashAlgo", "sha256"},
+                                               {"outputHash", hash}}, {});
+    drv.outputs["out"] = {"", "sha256", hash};
+    finish(drv, {"out"});
     return drv;
 }
 
@@ -59,8 +79,44 @@ BuildJob FakeStore::job(const Derivation& drv, std::string* log) const {
     for (const auto& [name, out] : drv.outputs) job.outputs.emplace(name, store_dir_.parse(out.path));
     job.input_closure = {busybox()};
     job.env.cores = 1;
+    job.timeout = 60;
     if (log) job.log = [log](std::string_view chunk) { log->append(chunk); };
     return job;
+}
+
+HostListener::HostListener() : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+    check_sys(fd_.get(), "creating a socket");
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    check_sys(::bind(fd_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), "binding to 127.0.0.1");
+    check_sys(::listen(fd_.get(), 16), "listening");
+    check_sys(::fcntl(fd_.get(), F_SETFL, O_NONBLOCK), "making the listener non-blocking");
+    socklen_t len = sizeof addr;
+    check_sys(::getsockname(fd_.get(), reinterpret_cast<sockaddr*>(&addr), &len), "getsockname");
+    port_ = ntohs(addr.sin_port);
+}
+
+std::optional<std::string> HostListener::accept_now() {
+    UniqueFd conn(::accept4(fd_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+    if (!conn) return std::nullopt;
+    std::string data;
+    char buf[4096];
+    pollfd pfd{conn.get(), POLLIN, 0};
+    while (::poll(&pfd, 1, 1000) > 0) {
+        ssize_t n = ::read(conn.get(), buf, sizeof buf);
+        if (n <= 0) break;
+        data.append(buf, size_t(n));
+    }
+    return data;
+}
+
+std::future<std::string> HostListener::serve_once(int seconds) {
+    return std::async(std::launch::async, [this, seconds] {
+        pollfd pfd{fd_.get(), POLLIN, 0};
+        if (::poll(&pfd, 1, seconds * 1000) <= 0) return std::string();
+        return accept_now().value_or("");
+    });
 }
 
 std::unique_ptr<BuiltOutputs> run_build(Builder& builder, BuildJob& job) {

@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <future>
+#include <optional>
 #include <string>
 
 #include "ferry/sched/builder.hh"
@@ -32,14 +34,38 @@ public:
     Derivation shell_derivation(const std::string& name, const std::string& script,
                                 const std::map<std::string, std::string>& env = {},
                                 const std::vector<std::string>& outputs = {"out"}) const;
+    /// A flat sha256 fixed-output derivation whose output must be `content`.
+    Derivation fixed_output_derivation(const std::string& name, const std::string& script,
+                                       const std::string& content) const;
     StorePath drv_path(const Derivation& drv) const;
 
-    /// A job for `drv` whose input closure is busybox; the log goes to `log` when given.
+    /// A job for `drv` whose input closure is busybox; the log goes to `log` when given. Its timeout is
+    /// 60 s, so no test can hang.
     BuildJob job(const Derivation& drv, std::string* log = nullptr) const;
 
 private:
+    /// Sets "outputs" (several outputs) and fills in the output paths.
+    void finish(Derivation& drv, const std::vector<std::string>& outputs) const;
+
     TempDir dir_;
     StoreDir store_dir_{"/nix/store"};
+};
+
+/// A TCP socket listening on the host's 127.0.0.1 at a port the kernel picks.
+class HostListener {
+public:
+    HostListener();
+    uint16_t port() const { return port_; }
+    /// Accepts a pending connection without waiting and returns what the peer sent (up to end of
+    /// file or 1 s); std::nullopt when nobody connected.
+    std::optional<std::string> accept_now();
+    /// Waits up to `seconds` in another thread for one connection and returns what the peer sent until
+    /// it shut down its side (the connection is then closed); "" when nobody connected.
+    std::future<std::string> serve_once(int seconds);
+
+private:
+    UniqueFd fd_;
+    uint16_t port_ = 0;
 };
 
 /// Runs `builder.build(job)` to completion on a fresh io_context; returns its outputs or rethrows.

@@ -34,6 +34,8 @@ struct SandboxInput {
 struct HostFacts {
     bool has_dev_shm = true;     ///< Nix mounts a tmpfs on /dev/shm only when the host has one
     bool has_devpts_ptmx = true; ///< and a new devpts instance only when /dev/pts/ptmx exists
+    /// /dev/kvm is usable: Nix then has the "kvm" system feature by default and binds /dev/kvm.
+    bool has_kvm = false;
     /// Which of /etc/resolv.conf, /etc/services, /etc/hosts exist (fixed-output builds see them).
     std::vector<std::string> network_etc_files;
 };
@@ -72,6 +74,7 @@ struct MountOp {
         remount_read_only, ///< mount(NULL, target, NULL, flags ⊇ MS_REMOUNT|MS_BIND|MS_RDONLY), keeping
                            ///< the flags the kernel locks (noexec, …) of the mount below
         mount_fs,          ///< mount(source, target, fstype = source, flags, data)
+        chmod,             ///< chmod(target, flags) (the new devpts instance's ptmx, as Nix does)
         pivot_root,        ///< make `target` the root and detach the old one
     };
     Kind kind = Kind::bind;
