@@ -3,8 +3,8 @@
 /// file://. Used from the worker's io_context thread only; implementations move CPU-heavy work
 /// (decompression, hashing, unpacking, SQLite writes) to a thread pool and resume on the loop.
 
-#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -24,10 +24,10 @@ public:
     using Error::Error;
 };
 
-/// Byte counters a fetch updates as it goes, for the progress line. Written on the loop thread.
+/// How a fetch reports its progress, on the loop thread.
 struct FetchProgress {
-    uint64_t downloaded = 0; ///< compressed bytes received
-    uint64_t unpacked = 0;   ///< NAR bytes unpacked
+    /// Called with each increment of compressed bytes received (may be empty).
+    std::function<void(uint64_t bytes)> on_download;
 };
 
 class Substituter {
@@ -50,10 +50,12 @@ public:
 
     /// Downloads the NAR of `info`, checks the signature (unless require-sigs is off), FileHash and
     /// FileSize on the compressed bytes and NarHash and NarSize on the NAR while unpacking it into the
-    /// store's staging area, then makes the path valid in one transaction. Every reference other than
-    /// the path itself must be valid already. Throws SubstituteError; the store is unchanged then.
-    virtual boost::asio::awaitable<void> fetch(const NarInfo& info, LocalStore& store,
-                                               FetchProgress& progress) = 0;
+    /// store's staging area, then awaits `before_commit` (the scheduler waits there until the path's
+    /// references are valid, so downloads overlap) and makes the path valid in one transaction. Does
+    /// nothing when the path became valid meanwhile. Throws SubstituteError (or what `before_commit`
+    /// throws); the store is unchanged then.
+    virtual boost::asio::awaitable<void> fetch(const NarInfo& info, LocalStore& store, FetchProgress& progress,
+                                               std::function<boost::asio::awaitable<void>()> before_commit) = 0;
 };
 
 } // namespace ferry
