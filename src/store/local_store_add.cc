@@ -47,13 +47,13 @@ void write_new_file(const fs::path& dest, std::string_view contents) {
     write_full(out.get(), contents, "'" + dest.string() + "'");
 }
 
-void check_nar(const ValidPathInfo& expected, const NarHashResult& got, const std::string& printed) {
+// The caller's context names the path.
+void check_nar(const ValidPathInfo& expected, const NarHashResult& got) {
     if (got.hash != expected.nar_hash)
-        throw HashMismatch("NAR hash mismatch for '{}': expected {}, got {}", printed,
-                           expected.nar_hash.to_string(HashFormat::sri), got.hash.to_string(HashFormat::sri));
+        throw HashMismatch("NAR hash mismatch: expected {}, got {}", expected.nar_hash.to_string(HashFormat::sri),
+                           got.hash.to_string(HashFormat::sri));
     if (expected.nar_size != 0 && got.nar_size != expected.nar_size)
-        throw HashMismatch("NAR size mismatch for '{}': expected {} bytes, got {}", printed, expected.nar_size,
-                           got.nar_size);
+        throw HashMismatch("NAR size mismatch: expected {} bytes, got {}", expected.nar_size, got.nar_size);
 }
 
 // Feeds `source` to `parser` until the end of the stream.
@@ -181,20 +181,26 @@ void LocalStore::import_nar(const ByteSource& source, ValidPathInfo expected) {
 }
 
 void LocalStore::import_locked(const ByteSource& source, ValidPathInfo& expected) {
-    std::string printed = print(expected.path);
     if (is_valid_path(expected.path)) {
         NullNarVisitor nowhere;
         HashingNarParser parser(nowhere, HashAlgo::sha256);
         feed_all(source, parser);
-        check_nar(expected, parser.finish(), printed);
+        check_nar(expected, parser.finish());
         return;
     }
+    // Missing references are found before the stream is unpacked (registration checks again).
+    StorePathSet others = expected.references;
+    others.erase(expected.path);
+    StorePathSet valid = query_valid_paths(others);
+    for (const auto& ref : others)
+        if (!valid.contains(ref))
+            throw InvalidPath("its reference '{}' is not valid", print(ref));
     StagedPath staged = stage(expected.path.name());
     NarRestorer restorer(staged.path());
     HashingNarParser parser(restorer, HashAlgo::sha256);
     feed_all(source, parser);
     auto got = parser.finish();
-    check_nar(expected, got, printed);
+    check_nar(expected, got);
     restorer.commit();
     expected.nar_hash = got.hash;
     expected.nar_size = got.nar_size;

@@ -59,6 +59,9 @@ void check_result(const TempStore& s, int workers, const std::vector<nlohmann::j
 
 TEST(StoreConcurrency, TwoProcessesOnOneStore) {
     TempStore s;
+    // The workers create the store at a fresh root at the same moment; the parent opens it afterwards.
+    StoreConfig fresh = s.config;
+    fresh.root = s.dir.path() / "fresh";
     auto nars = in_reference_order(compat_path_infos());
     constexpr int kWorkers = 2;
     int go[2];
@@ -73,7 +76,7 @@ TEST(StoreConcurrency, TwoProcessesOnOneStore) {
                 ::close(go[1]);
                 char c;
                 if (::read(go[0], &c, 1) != 0) throw std::runtime_error("bad start signal");
-                LocalStore store(s.config);
+                LocalStore store(fresh);
                 work(store, w, nars);
             } catch (const std::exception& e) {
                 std::cerr << "worker " << w << ": " << e.what() << "\n";
@@ -90,6 +93,8 @@ TEST(StoreConcurrency, TwoProcessesOnOneStore) {
         ASSERT_EQ(::waitpid(pid, &status, 0), pid);
         EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "a worker process failed";
     }
+    s.config = fresh;
+    s.store = std::make_unique<LocalStore>(fresh);
     check_result(s, kWorkers, nars);
 }
 
