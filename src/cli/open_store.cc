@@ -20,7 +20,8 @@ StorePath parse_store_path_arg(const LocalStore& store, const std::string& arg) 
     if (!dir.is_in_store(arg)) {
         // A physical path under the root names the same store path as its logical form.
         auto rel = fs::absolute(arg).lexically_normal().lexically_relative(store.config().real_store_dir());
-        if (!rel.empty() && *rel.begin() != "." && *rel.begin() != "..") logical = dir.dir() + "/" + rel.string();
+        if (!rel.empty() && *rel.begin() != "." && *rel.begin() != "..")
+            logical = dir.dir() + "/" + rel.string();
     }
     try {
         return dir.to_store_path(logical);

@@ -22,7 +22,8 @@ struct PathInfoOptions {
 
 uint64_t closure_size(LocalStore& store, const StorePath& path) {
     uint64_t total = 0;
-    for (const auto& p : store.compute_closure({path})) total += store.require_path_info(p).nar_size;
+    for (const auto& p : store.compute_closure({path}))
+        total += store.require_path_info(p).nar_size;
     return total;
 }
 
@@ -33,7 +34,8 @@ nlohmann::ordered_json to_json(LocalStore& store, const ValidPathInfo& info, boo
     j["narHash"] = info.nar_hash.to_string(HashFormat::sri);
     j["narSize"] = info.nar_size;
     auto refs = nlohmann::ordered_json::array();
-    for (const auto& r : info.references) refs.push_back(store.print(r));
+    for (const auto& r : info.references)
+        refs.push_back(store.print(r));
     j["references"] = std::move(refs);
     if (info.ca) j["ca"] = *info.ca;
     if (with_closure_size) j["closureSize"] = closure_size(store, info.path);
@@ -46,7 +48,8 @@ nlohmann::ordered_json to_json(LocalStore& store, const ValidPathInfo& info, boo
 
 void print_plain(LocalStore& store, const StorePathSet& paths, const PathInfoOptions& o) {
     size_t width = 0;
-    for (const auto& p : paths) width = std::max(width, store.print(p).size());
+    for (const auto& p : paths)
+        width = std::max(width, store.print(p).size());
     for (const auto& p : paths) {
         auto info = store.require_path_info(p);
         std::string printed = store.print(p);
@@ -56,7 +59,8 @@ void print_plain(LocalStore& store, const StorePathSet& paths, const PathInfoOpt
         if (o.closure_size) std::cout << fmt::format("\t{:11}", closure_size(store, p));
         if (o.sigs) {
             std::cout << "\t";
-            for (const auto& s : info.signatures) std::cout << s << " ";
+            for (const auto& s : info.signatures)
+                std::cout << s << " ";
         }
         std::cout << "\n";
     }
@@ -76,7 +80,8 @@ int run_path_info(const Context& ctx, const PathInfoOptions& o) {
         return 0;
     }
     auto out = nlohmann::ordered_json::array();
-    for (const auto& p : paths) out.push_back(to_json(*store, store->require_path_info(p), o.closure_size));
+    for (const auto& p : paths)
+        out.push_back(to_json(*store, store->require_path_info(p), o.closure_size));
     // Like Nix 2.8: compact, no trailing newline.
     std::cout << out.dump() << std::flush;
     return 0;
@@ -86,12 +91,14 @@ int run_path_info(const Context& ctx, const PathInfoOptions& o) {
 
 void register_path_info_command(CLI::App& app, Context& ctx) {
     auto o = std::make_shared<PathInfoOptions>();
-    auto* cmd = app.add_subcommand("path-info", "Show information about valid store paths (like `nix path-info`)");
+    auto* cmd =
+        app.add_subcommand("path-info", "Show information about valid store paths (like `nix path-info`)");
     cmd->add_option("paths", o->paths, "Store paths (or paths inside them)")->required();
     cmd->add_flag("-r,--recursive", o->recursive, "Show the closure of the paths");
     cmd->add_flag("--json", o->json, "Print a JSON array like `nix path-info --json` (Nix 2.8)");
     cmd->add_flag("-s,--size", o->size, "Print the NAR size of each path");
-    cmd->add_flag("-S,--closure-size", o->closure_size, "Print the sum of the NAR sizes of each path's closure");
+    cmd->add_flag("-S,--closure-size", o->closure_size,
+                  "Print the sum of the NAR sizes of each path's closure");
     cmd->add_flag("--sigs", o->sigs, "Print the signatures of each path");
     cmd->callback([&ctx, o] { ctx.action = [&ctx, o] { return run_path_info(ctx, *o); }; });
 }

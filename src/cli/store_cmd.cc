@@ -72,7 +72,8 @@ ValidPathInfo import_info(const LocalStore& store, const ImportOptions& o) {
     ValidPathInfo info(parse_store_path_arg(store, o.path));
     info.nar_hash = Hash::parse(o.nar_hash, HashAlgo::sha256);
     info.nar_size = o.nar_size;
-    for (const auto& r : o.references) info.references.insert(parse_store_path_arg(store, r));
+    for (const auto& r : o.references)
+        info.references.insert(parse_store_path_arg(store, r));
     if (!o.deriver.empty()) info.deriver = parse_store_path_arg(store, o.deriver);
     if (!o.ca.empty()) info.ca = o.ca;
     info.signatures.insert(o.signatures.begin(), o.signatures.end());
@@ -95,10 +96,12 @@ int run_import(const Context& ctx, const ImportOptions& o) {
 
 void add_import_command(CLI::App& store, Context& ctx) {
     auto o = std::make_shared<ImportOptions>();
-    auto* cmd = store.add_subcommand("import", "Unpack a NAR as a store path, checking its NAR hash, and register it");
+    auto* cmd = store.add_subcommand("import",
+                                     "Unpack a NAR as a store path, checking its NAR hash, and register it");
     cmd->add_option("nar", o->nar, "NAR file ('-' for standard input)")->required();
     cmd->add_option("--path", o->path, "Store path the NAR is the contents of")->required();
-    cmd->add_option("--nar-hash", o->nar_hash, "Expected sha256 NAR hash (SRI, sha256:nix32, base16...)")->required();
+    cmd->add_option("--nar-hash", o->nar_hash, "Expected sha256 NAR hash (SRI, sha256:nix32, base16...)")
+        ->required();
     cmd->add_option("--nar-size", o->nar_size, "Expected NAR size in bytes");
     cmd->add_option("--reference", o->references, "A store path the path refers to (repeatable)");
     cmd->add_option("--deriver", o->deriver, "The derivation that produced the path");
@@ -114,21 +117,28 @@ void register_store_commands(CLI::App& app, Context& ctx) {
     store->require_subcommand(1);
 
     auto add = std::make_shared<AddOptions>();
-    auto* add_cmd = store->add_subcommand("add", "Copy a file or tree into the store and print its store path");
+    auto* add_cmd =
+        store->add_subcommand("add", "Copy a file or tree into the store and print its store path");
     add_cmd->add_option("path", add->path, "File or directory to add")->required();
     add_cmd->add_option("-n,--name", add->name, "Name of the store path (default: the file's name)");
-    add_cmd->add_flag("--flat", add->flat, "Hash the file's contents instead of its NAR (a single regular file)");
+    add_cmd->add_flag("--flat", add->flat,
+                      "Hash the file's contents instead of its NAR (a single regular file)");
     add_cmd->callback([&ctx, add] { ctx.action = [&ctx, add] { return run_add(ctx, *add); }; });
 
     auto dump_path_arg = std::make_shared<std::string>();
     auto* dump = store->add_subcommand("dump", "Write the NAR serialisation of a path to standard output");
-    dump->add_option("path", *dump_path_arg, "A store path (read from the store) or any local path")->required();
-    dump->callback([&ctx, dump_path_arg] { ctx.action = [&ctx, dump_path_arg] { return run_dump(ctx, *dump_path_arg); }; });
+    dump->add_option("path", *dump_path_arg, "A store path (read from the store) or any local path")
+        ->required();
+    dump->callback([&ctx, dump_path_arg] {
+        ctx.action = [&ctx, dump_path_arg] { return run_dump(ctx, *dump_path_arg); };
+    });
 
     auto restore_dir = std::make_shared<std::string>();
-    auto* restore = store->add_subcommand("restore", "Unpack a NAR read from standard input into a directory");
+    auto* restore =
+        store->add_subcommand("restore", "Unpack a NAR read from standard input into a directory");
     restore->add_option("dir", *restore_dir, "Destination, which must not exist")->required();
-    restore->callback([&ctx, restore_dir] { ctx.action = [restore_dir] { return run_restore(*restore_dir); }; });
+    restore->callback(
+        [&ctx, restore_dir] { ctx.action = [restore_dir] { return run_restore(*restore_dir); }; });
 
     add_import_command(*store, ctx);
 }

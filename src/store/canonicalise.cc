@@ -85,17 +85,21 @@ void canonicalise(const fs::path& path) {
         strip_xattrs(path);
         // Read-only is enough to traverse; children's inodes can still be changed.
         set_mode(path, st, 0555);
-        for (const auto& name : list_dir(path)) canonicalise(path / name);
+        for (const auto& name : list_dir(path))
+            canonicalise(path / name);
     } else {
-        throw Error("'{}' has an unsupported file type (only regular files, directories and symlinks may be in "
-                    "the store)",
-                    path.string());
+        throw Error(
+            "'{}' has an unsupported file type (only regular files, directories and symlinks may be in "
+            "the store)",
+            path.string());
     }
     set_times(path);
 }
 
 } // namespace
 
-void canonicalise_path(const fs::path& path) { canonicalise(path); }
+void canonicalise_path(const fs::path& path) {
+    canonicalise(path);
+}
 
 } // namespace ferry

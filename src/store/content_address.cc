@@ -7,6 +7,8 @@ std::string fixed_output_ca(FileIngestionMethod method, const Hash& hash) {
            hash.to_nix32_prefixed();
 }
 
-std::string text_ca(const Hash& hash) { return "text:" + hash.to_nix32_prefixed(); }
+std::string text_ca(const Hash& hash) {
+    return "text:" + hash.to_nix32_prefixed();
+}
 
 } // namespace ferry

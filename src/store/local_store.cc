@@ -35,7 +35,9 @@ LocalStore::LocalStore(StoreConfig config)
 
 LocalStore::~LocalStore() = default;
 
-fs::path LocalStore::real_path(const StorePath& path) const { return real_store_dir_ / path.to_string(); }
+fs::path LocalStore::real_path(const StorePath& path) const {
+    return real_store_dir_ / path.to_string();
+}
 
 fs::path LocalStore::lock_file(const StorePath& path) const {
     return config_.locks_dir() / (path.to_string() + ".lock");
@@ -122,18 +124,21 @@ std::vector<StorePath> LocalStore::topo_sort(const StorePathSet& paths) {
     std::map<StorePath, Mark> marks;
     std::vector<StorePath> order;
     order.reserve(paths.size());
-    std::function<void(const StorePath&, const StorePath*)> visit = [&](const StorePath& p, const StorePath* from) {
+    std::function<void(const StorePath&, const StorePath*)> visit = [&](const StorePath& p,
+                                                                        const StorePath* from) {
         Mark& m = marks[p];
         if (m == Mark::done) return;
         if (m == Mark::visiting)
-            throw Error("cycle in the references of the store: '{}' and '{}' refer to each other", print(*from),
-                        print(p));
+            throw Error("cycle in the references of the store: '{}' and '{}' refer to each other",
+                        print(*from), print(p));
         m = Mark::visiting;
-        for (const auto& r : refs.at(p)) visit(r, &p);
+        for (const auto& r : refs.at(p))
+            visit(r, &p);
         marks[p] = Mark::done;
         order.push_back(p);
     };
-    for (const auto& p : paths) visit(p, nullptr);
+    for (const auto& p : paths)
+        visit(p, nullptr);
     return order;
 }
 
@@ -169,12 +174,13 @@ void LocalStore::register_valid_paths(const std::vector<ValidPathInfo>& infos) {
     with_db([&](StoreDb& db) {
         Transaction txn(db.db(), Transaction::Mode::immediate);
         StorePathSet batch;
-        for (const auto& info : infos) batch.insert(info.path);
+        for (const auto& info : infos)
+            batch.insert(info.path);
         for (const auto& info : infos)
             for (const auto& ref : info.references)
                 if (!batch.contains(ref) && !db.path_id(ref))
-                    throw InvalidPath("cannot register '{}': its reference '{}' is not valid", print(info.path),
-                                      print(ref));
+                    throw InvalidPath("cannot register '{}': its reference '{}' is not valid",
+                                      print(info.path), print(ref));
         std::map<StorePath, int64_t> ids;
         for (const auto& info : infos) {
             ValidPathInfo row = info;
@@ -190,12 +196,14 @@ void LocalStore::register_valid_paths(const std::vector<ValidPathInfo>& infos) {
     });
 }
 
-void LocalStore::register_derivation_outputs(const StorePath& drv, const std::map<std::string, StorePath>& outputs) {
+void LocalStore::register_derivation_outputs(const StorePath& drv,
+                                             const std::map<std::string, StorePath>& outputs) {
     with_db([&](StoreDb& db) {
         Transaction txn(db.db(), Transaction::Mode::immediate);
         auto id = db.path_id(drv);
         if (!id) throw InvalidPath("cannot record the outputs of '{}': it is not valid", print(drv));
-        for (const auto& [name, path] : outputs) db.set_derivation_output(*id, name, path);
+        for (const auto& [name, path] : outputs)
+            db.set_derivation_output(*id, name, path);
         txn.commit();
     });
 }

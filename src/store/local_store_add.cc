@@ -26,7 +26,8 @@ Hash copy_file_hashing(const fs::path& src, const fs::path& dest) {
     if (!in) throw SysError("opening '" + src.string() + "'");
     struct stat st;
     if (::fstat(in.get(), &st) != 0) throw SysError("getting status of '" + src.string() + "'");
-    if (!S_ISREG(st.st_mode)) throw Error("'{}' is not a regular file (flat ingestion takes one file)", src.string());
+    if (!S_ISREG(st.st_mode))
+        throw Error("'{}' is not a regular file (flat ingestion takes one file)", src.string());
     UniqueFd out(::open(dest.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
     if (!out) throw SysError("creating '" + dest.string() + "'");
     HashSink hash(HashAlgo::sha256);
@@ -50,24 +51,26 @@ void write_new_file(const fs::path& dest, std::string_view contents) {
 // The caller's context names the path.
 void check_nar(const ValidPathInfo& expected, const NarHashResult& got) {
     if (got.hash != expected.nar_hash)
-        throw HashMismatch("NAR hash mismatch: expected {}, got {}", expected.nar_hash.to_string(HashFormat::sri),
-                           got.hash.to_string(HashFormat::sri));
+        throw HashMismatch("NAR hash mismatch: expected {}, got {}",
+                           expected.nar_hash.to_string(HashFormat::sri), got.hash.to_string(HashFormat::sri));
     if (expected.nar_size != 0 && got.nar_size != expected.nar_size)
         throw HashMismatch("NAR size mismatch: expected {} bytes, got {}", expected.nar_size, got.nar_size);
 }
 
 // Feeds `source` to `parser` until the end of the stream.
-template <typename Parser>
-void feed_all(const ByteSource& source, Parser& parser) {
+template <typename Parser> void feed_all(const ByteSource& source, Parser& parser) {
     auto buf = std::make_unique<char[]>(kCopyBufferSize);
-    while (size_t n = source({buf.get(), kCopyBufferSize})) parser.feed(std::string_view(buf.get(), n));
+    while (size_t n = source({buf.get(), kCopyBufferSize}))
+        parser.feed(std::string_view(buf.get(), n));
 }
 
 } // namespace
 
 // --- Locks and staging ---------------------------------------------------------------------------
 
-PathLock LocalStore::lock_path(const StorePath& path) { return PathLock::acquire(lock_file(path)); }
+PathLock LocalStore::lock_path(const StorePath& path) {
+    return PathLock::acquire(lock_file(path));
+}
 
 std::optional<PathLock> LocalStore::try_lock_path(const StorePath& path) {
     return PathLock::try_acquire(lock_file(path));
@@ -75,15 +78,19 @@ std::optional<PathLock> LocalStore::try_lock_path(const StorePath& path) {
 
 std::vector<PathLock> LocalStore::lock_paths(const StorePathSet& paths) {
     std::vector<fs::path> files;
-    for (const auto& p : paths) files.push_back(lock_file(p));
+    for (const auto& p : paths)
+        files.push_back(lock_file(p));
     return acquire_all(std::move(files));
 }
 
-StagedPath LocalStore::stage(std::string_view name) { return StagedPath(config_.staging_dir(), name); }
+StagedPath LocalStore::stage(std::string_view name) {
+    return StagedPath(config_.staging_dir(), name);
+}
 
 void LocalStore::sync_store_files() {
     UniqueFd fd(::open(real_store_dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!fd || ::syncfs(fd.get()) != 0) throw SysError("syncing the store at '" + real_store_dir_.string() + "'");
+    if (!fd || ::syncfs(fd.get()) != 0)
+        throw SysError("syncing the store at '" + real_store_dir_.string() + "'");
 }
 
 void LocalStore::move_into_place(StagedPath& staged, const StorePath& path) {
@@ -114,7 +121,8 @@ void LocalStore::commit_staged(std::vector<StagedOutput> outputs) {
         }
         register_valid_paths(infos);
     } catch (...) {
-        for (const auto& p : moved) try {
+        for (const auto& p : moved)
+            try {
                 if (!is_valid_path(p)) delete_path(real_path(p));
             } catch (...) {
                 // Left for the next attempt, which deletes stale files of invalid paths.
@@ -157,7 +165,8 @@ StorePath LocalStore::add_to_store(const fs::path& src, FileIngestionMethod meth
     });
 }
 
-StorePath LocalStore::add_text(std::string_view name, std::string_view contents, const StorePathSet& references) {
+StorePath LocalStore::add_text(std::string_view name, std::string_view contents,
+                               const StorePathSet& references) {
     StorePath path = store_dir_.make_text_path(name, contents, references);
     return with_context("adding text file '" + print(path) + "'", [&] {
         if (is_valid_path(path)) return path;
@@ -193,8 +202,7 @@ void LocalStore::import_locked(const ByteSource& source, ValidPathInfo& expected
     others.erase(expected.path);
     StorePathSet valid = query_valid_paths(others);
     for (const auto& ref : others)
-        if (!valid.contains(ref))
-            throw InvalidPath("its reference '{}' is not valid", print(ref));
+        if (!valid.contains(ref)) throw InvalidPath("its reference '{}' is not valid", print(ref));
     StagedPath staged = stage(expected.path.name());
     NarRestorer restorer(staged.path());
     HashingNarParser parser(restorer, HashAlgo::sha256);
@@ -208,7 +216,8 @@ void LocalStore::import_locked(const ByteSource& source, ValidPathInfo& expected
 }
 
 void LocalStore::import_nar(int fd, ValidPathInfo expected) {
-    import_nar([fd](std::span<char> buf) { return read_full(fd, buf, "the NAR stream"); }, std::move(expected));
+    import_nar([fd](std::span<char> buf) { return read_full(fd, buf, "the NAR stream"); },
+               std::move(expected));
 }
 
 void LocalStore::dump(const StorePath& path, const NarSink& sink) {

@@ -49,7 +49,8 @@ std::vector<PathLock> acquire_all(std::vector<fs::path> lock_files) {
     lock_files.erase(std::unique(lock_files.begin(), lock_files.end()), lock_files.end());
     std::vector<PathLock> locks;
     locks.reserve(lock_files.size());
-    for (const auto& f : lock_files) locks.push_back(PathLock::acquire(f));
+    for (const auto& f : lock_files)
+        locks.push_back(PathLock::acquire(f));
     return locks;
 }
 

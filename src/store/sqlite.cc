@@ -33,9 +33,11 @@ Database::~Database() {
 void Database::throw_error(int rc, std::string_view what) const {
     const char* reason = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
     if ((rc & 0xff) == SQLITE_BUSY)
-        throw SqliteError(SQLITE_BUSY, fmt::format("SQLite database '{}' is busy (locked by another process) while {}",
-                                                   path_.string(), what));
-    throw SqliteError(rc & 0xff, fmt::format("SQLite error in '{}' while {}: {}", path_.string(), what, reason));
+        throw SqliteError(SQLITE_BUSY,
+                          fmt::format("SQLite database '{}' is busy (locked by another process) while {}",
+                                      path_.string(), what));
+    throw SqliteError(rc & 0xff,
+                      fmt::format("SQLite error in '{}' while {}: {}", path_.string(), what, reason));
 }
 
 void Database::exec(const std::string& sql) {
@@ -48,9 +50,13 @@ void Database::set_busy_timeout(std::chrono::milliseconds timeout) {
     if (rc != SQLITE_OK) throw_error(rc, "setting the busy timeout");
 }
 
-int64_t Database::last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
+int64_t Database::last_insert_rowid() const {
+    return sqlite3_last_insert_rowid(db_);
+}
 
-int Database::changes() const { return sqlite3_changes(db_); }
+int Database::changes() const {
+    return sqlite3_changes(db_);
+}
 
 // --- Statement ------------------------------------------------------------------------------------
 
@@ -87,7 +93,8 @@ Statement::Query::~Query() {
 }
 
 void Statement::Query::check_bind(int rc) {
-    if (rc != SQLITE_OK) stmt_->db_->throw_error(rc, "binding a parameter of '" + first_line(stmt_->sql_) + "'");
+    if (rc != SQLITE_OK)
+        stmt_->db_->throw_error(rc, "binding a parameter of '" + first_line(stmt_->sql_) + "'");
     ++next_param_;
 }
 
@@ -119,14 +126,19 @@ void Statement::Query::run() {
     }
 }
 
-int64_t Statement::Query::get_int(int column) { return sqlite3_column_int64(stmt_->stmt_, column); }
+int64_t Statement::Query::get_int(int column) {
+    return sqlite3_column_int64(stmt_->stmt_, column);
+}
 
 std::string Statement::Query::get_text(int column) {
     auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt_->stmt_, column));
-    return text ? std::string(text, static_cast<size_t>(sqlite3_column_bytes(stmt_->stmt_, column))) : std::string();
+    return text ? std::string(text, static_cast<size_t>(sqlite3_column_bytes(stmt_->stmt_, column)))
+                : std::string();
 }
 
-bool Statement::Query::is_null(int column) { return sqlite3_column_type(stmt_->stmt_, column) == SQLITE_NULL; }
+bool Statement::Query::is_null(int column) {
+    return sqlite3_column_type(stmt_->stmt_, column) == SQLITE_NULL;
+}
 
 // --- Transaction ----------------------------------------------------------------------------------
 

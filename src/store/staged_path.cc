@@ -41,8 +41,8 @@ bool flock_retry(int fd, int op) {
 std::string unique_name(std::string_view hint) {
     static std::atomic<uint64_t> counter{0};
     static thread_local std::mt19937_64 rng{std::random_device{}()};
-    return std::to_string(::getpid()) + "-" + std::to_string(counter++) + "-" + std::to_string(rng() % 1000000) +
-           "-" + std::string(hint.substr(0, 100));
+    return std::to_string(::getpid()) + "-" + std::to_string(counter++) + "-" +
+           std::to_string(rng() % 1000000) + "-" + std::string(hint.substr(0, 100));
 }
 
 // Renames without ever replacing `to`.

@@ -79,21 +79,21 @@ StoreDb::StoreDb(const std::filesystem::path& file, StoreDir dir, bool durable)
     init_schema();
 
     query_id_ = db_.prepare("select id from ValidPaths where path = ?");
-    query_info_ = db_.prepare(
-        "select id, hash, registrationTime, deriver, narSize, ultimate, sigs, ca from ValidPaths where path = ?");
-    query_refs_ = db_.prepare(
-        "select path from Refs join ValidPaths on reference = id where referrer = ?");
-    query_referrers_ = db_.prepare(
-        "select path from Refs join ValidPaths on referrer = id where reference = ?");
+    query_info_ = db_.prepare("select id, hash, registrationTime, deriver, narSize, ultimate, sigs, ca from "
+                              "ValidPaths where path = ?");
+    query_refs_ = db_.prepare("select path from Refs join ValidPaths on reference = id where referrer = ?");
+    query_referrers_ =
+        db_.prepare("select path from Refs join ValidPaths on referrer = id where reference = ?");
     query_hash_part_ = db_.prepare("select path from ValidPaths where path >= ? limit 1");
     insert_path_ = db_.prepare(
         "insert into ValidPaths (path, hash, registrationTime, deriver, narSize, ultimate, sigs, ca) "
         "values (?, ?, ?, ?, ?, ?, ?, ?)");
-    update_path_ = db_.prepare(
-        "update ValidPaths set hash = ?, deriver = ?, narSize = ?, ultimate = ?, sigs = ?, ca = ? where id = ?");
+    update_path_ = db_.prepare("update ValidPaths set hash = ?, deriver = ?, narSize = ?, ultimate = ?, sigs "
+                               "= ?, ca = ? where id = ?");
     insert_ref_ = db_.prepare("insert or ignore into Refs (referrer, reference) values (?, ?)");
     update_sigs_ = db_.prepare("update ValidPaths set sigs = ? where id = ?");
-    insert_drv_output_ = db_.prepare("insert or replace into DerivationOutputs (drv, id, path) values (?, ?, ?)");
+    insert_drv_output_ =
+        db_.prepare("insert or replace into DerivationOutputs (drv, id, path) values (?, ?, ?)");
     query_drv_outputs_ = db_.prepare("select id, path from DerivationOutputs where drv = ?");
 }
 
@@ -105,10 +105,12 @@ void StoreDb::init_schema() {
         db_.exec(kSchemaV1);
         db_.exec("insert into SchemaVersion (version) values (" + std::to_string(kStoreSchemaVersion) + ")");
     } else if (version > kStoreSchemaVersion) {
-        throw Error("store database '{}' has schema version {}, newer than the version {} this ferry supports",
-                    db_.path().string(), version, kStoreSchemaVersion);
+        throw Error(
+            "store database '{}' has schema version {}, newer than the version {} this ferry supports",
+            db_.path().string(), version, kStoreSchemaVersion);
     } else if (version < kStoreSchemaVersion) {
-        for (; version < kStoreSchemaVersion; ++version) kMigrations.at(size_t(version - 1))(db_);
+        for (; version < kStoreSchemaVersion; ++version)
+            kMigrations.at(size_t(version - 1))(db_);
         db_.exec("update SchemaVersion set version = " + std::to_string(kStoreSchemaVersion));
     }
     txn.commit();
@@ -154,7 +156,8 @@ StorePathSet StoreDb::query_references(int64_t id) {
     StorePathSet out;
     auto q = query_refs_.use();
     q.bind(id);
-    while (q.next()) out.insert(parse_path(q.get_text(0)));
+    while (q.next())
+        out.insert(parse_path(q.get_text(0)));
     return out;
 }
 
@@ -162,7 +165,8 @@ StorePathSet StoreDb::query_referrers(int64_t id) {
     StorePathSet out;
     auto q = query_referrers_.use();
     q.bind(id);
-    while (q.next()) out.insert(parse_path(q.get_text(0)));
+    while (q.next())
+        out.insert(parse_path(q.get_text(0)));
     return out;
 }
 
@@ -189,7 +193,11 @@ int64_t StoreDb::upsert_path(const ValidPathInfo& info) {
     }
     auto q = insert_path_.use();
     q.bind(dir_.print(info.path)).bind(info.nar_hash.to_nix32_prefixed()).bind(info.registration_time);
-    q.bind(deriver).bind(int64_t(info.nar_size)).bind(int64_t(info.ultimate ? 1 : 0)).bind(sigs).bind(info.ca);
+    q.bind(deriver)
+        .bind(int64_t(info.nar_size))
+        .bind(int64_t(info.ultimate ? 1 : 0))
+        .bind(sigs)
+        .bind(info.ca);
     q.run();
     return db_.last_insert_rowid();
 }
@@ -216,7 +224,8 @@ std::map<std::string, StorePath> StoreDb::derivation_outputs(int64_t drv_id) {
     std::map<std::string, StorePath> out;
     auto q = query_drv_outputs_.use();
     q.bind(drv_id);
-    while (q.next()) out.emplace(q.get_text(0), parse_path(q.get_text(1)));
+    while (q.next())
+        out.emplace(q.get_text(0), parse_path(q.get_text(1)));
     return out;
 }
 

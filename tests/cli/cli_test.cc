@@ -34,7 +34,8 @@ Result run_ferry(const std::vector<std::string>& args, const fs::path& stdin_fil
     std::string bin = (build_root() / "src" / "cli" / "ferry").string();
     std::vector<char*> argv{bin.data()};
     std::vector<std::string> copy = args;
-    for (auto& a : copy) argv.push_back(a.data());
+    for (auto& a : copy)
+        argv.push_back(a.data());
     argv.push_back(nullptr);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
@@ -65,12 +66,14 @@ struct CliTest : ::testing::Test {
     }
 
     std::vector<std::string> import_args(const nlohmann::json& e) {
-        std::vector<std::string> a{"store", "import", compat_nar(e).string(), "--path", e["path"],
+        std::vector<std::string> a{"store",      "import",    compat_nar(e).string(), "--path", e["path"],
                                    "--nar-hash", e["narHash"]};
-        for (const auto& r : e["references"]) a.insert(a.end(), {"--reference", r.get<std::string>()});
+        for (const auto& r : e["references"])
+            a.insert(a.end(), {"--reference", r.get<std::string>()});
         if (e.contains("deriver")) a.insert(a.end(), {"--deriver", e["deriver"].get<std::string>()});
         if (e.contains("ca")) a.insert(a.end(), {"--ca", e["ca"].get<std::string>()});
-        for (const auto& s : e["signatures"]) a.insert(a.end(), {"--sig", s.get<std::string>()});
+        for (const auto& s : e["signatures"])
+            a.insert(a.end(), {"--sig", s.get<std::string>()});
         return a;
     }
 
@@ -132,7 +135,8 @@ TEST_F(CliTest, ImportedCompatNarsShowNixsPathInfo) {
                 << key << " of " << x["path"];
         // Keys in Nix's order; "ultimate" is for paths this store built, not imported ones.
         std::vector<std::string> gkeys, xkeys;
-        for (const auto& [k, v] : g.items()) gkeys.push_back(k);
+        for (const auto& [k, v] : g.items())
+            gkeys.push_back(k);
         for (const auto& [k, v] : x.items())
             if (k != "ultimate") xkeys.push_back(k);
         EXPECT_EQ(gkeys, xkeys) << x["path"];
@@ -142,17 +146,20 @@ TEST_F(CliTest, ImportedCompatNarsShowNixsPathInfo) {
     auto closure = ferry({"path-info", "-r", top});
     ASSERT_EQ(closure.status, 0) << closure.err;
     std::map<std::string, nlohmann::json> by_path;
-    for (const auto& x : compat_path_infos()) by_path[x["path"]] = x;
+    for (const auto& x : compat_path_infos())
+        by_path[x["path"]] = x;
     std::set<std::string> want;
     std::vector<std::string> todo{top};
     while (!todo.empty()) {
         auto p = todo.back();
         todo.pop_back();
         if (!want.insert(p).second) continue;
-        for (const auto& ref : by_path.at(p)["references"]) todo.push_back(ref);
+        for (const auto& ref : by_path.at(p)["references"])
+            todo.push_back(ref);
     }
     std::string lines;
-    for (const auto& p : want) lines += p + "\n"; // sorted like Nix's StorePathSet (by hash part)
+    for (const auto& p : want)
+        lines += p + "\n"; // sorted like Nix's StorePathSet (by hash part)
     EXPECT_EQ(closure.out, lines);
     auto plain = ferry({"path-info", "-sS", fixture("-hello-text")["path"]});
     EXPECT_EQ(plain.out, fixture("-hello-text")["path"].get<std::string>() + "\t        120\t        120\n");
@@ -216,8 +223,11 @@ TEST_F(CliTest, DumpAndRestoreRoundTrip) {
 }
 
 TEST_F(CliTest, HelpAndUsageErrors) {
-    for (std::vector<std::string> cmd : {std::vector<std::string>{"store", "add"}, {"store", "dump"},
-                                         {"store", "restore"}, {"store", "import"}, {"path-info"}}) {
+    for (std::vector<std::string> cmd : {std::vector<std::string>{"store", "add"},
+                                         {"store", "dump"},
+                                         {"store", "restore"},
+                                         {"store", "import"},
+                                         {"path-info"}}) {
         cmd.push_back("--help");
         auto r = ferry(cmd);
         EXPECT_EQ(r.status, 0) << cmd[1];

@@ -49,7 +49,8 @@ TEST(Canonicalise, ModesTimesAndSpecialBits) {
     EXPECT_EQ(lstat_of(t / "setuid").st_mode & 07777, 0555u);
     EXPECT_EQ(lstat_of(t / "setgid").st_mode & 07777, 0555u);
     EXPECT_EQ(lstat_of(t / "sub" / "deeper" / "f").st_mode & 07777, 0444u);
-    for (auto d : {t, t / "sub", t / "sub" / "deeper"}) EXPECT_EQ(lstat_of(d).st_mode & 07777, 0555u) << d;
+    for (auto d : {t, t / "sub", t / "sub" / "deeper"})
+        EXPECT_EQ(lstat_of(d).st_mode & 07777, 0555u) << d;
     for (auto p : {t, t / "plain", t / "exec", t / "sub", t / "sub" / "deeper", t / "sub" / "deeper" / "f",
                    t / "link", t / "dangling"}) {
         auto st = lstat_of(p);

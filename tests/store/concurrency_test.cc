@@ -35,13 +35,14 @@ void check_result(const TempStore& s, int workers, const std::vector<nlohmann::j
     LocalStore& store = *s.store;
     size_t expected_paths = 0;
     for (int i = 0; i < kRounds; ++i) {
-        auto shared = store.store_dir().make_text_path("shared-" + std::to_string(i), "shared " + std::to_string(i), {});
+        auto shared = store.store_dir().make_text_path("shared-" + std::to_string(i),
+                                                       "shared " + std::to_string(i), {});
         EXPECT_EQ(read_file(store.real_path(shared)), "shared " + std::to_string(i));
         EXPECT_TRUE(store.is_valid_path(shared));
         ++expected_paths;
         for (int w = 0; w < workers; ++w) {
-            auto own = store.store_dir().make_text_path("own-" + std::to_string(w) + "-" + std::to_string(i), "mine",
-                                                        {shared});
+            auto own = store.store_dir().make_text_path("own-" + std::to_string(w) + "-" + std::to_string(i),
+                                                        "mine", {shared});
             EXPECT_EQ(store.require_path_info(own).references, StorePathSet{shared});
             ++expected_paths;
         }
@@ -112,7 +113,9 @@ TEST(StoreConcurrency, ThreadsSharingOneLocalStore) {
                 errors[w] = e.what();
             }
         });
-    for (auto& t : threads) t.join();
-    for (const auto& e : errors) EXPECT_EQ(e, "");
+    for (auto& t : threads)
+        t.join();
+    for (const auto& e : errors)
+        EXPECT_EQ(e, "");
     check_result(s, kWorkers, nars);
 }

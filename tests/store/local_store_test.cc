@@ -96,7 +96,8 @@ TEST_F(LocalStoreTest, MissingFilesAreRefused) {
 
 TEST_F(LocalStoreTest, ClosureTopologicalOrderAndReferrers) {
     // top → left, right; left → bottom; right → bottom, right; bottom → bottom
-    auto top = fake("top"), left = fake("left"), right = fake("right"), bottom = fake("bottom"), other = fake("x");
+    auto top = fake("top"), left = fake("left"), right = fake("right"), bottom = fake("bottom"),
+         other = fake("x");
     store.register_valid_paths({with_files(top, {left, right}), with_files(left, {bottom}),
                                 with_files(right, {bottom, right}), with_files(bottom, {bottom}),
                                 with_files(other)});
@@ -144,7 +145,8 @@ TEST_F(LocalStoreTest, DerivationOutputsAndSignatures) {
     store.register_valid_paths({with_files(drv)});
     EXPECT_THROW(store.register_derivation_outputs(fake("y.drv"), {{"out", out}}), InvalidPath);
     store.register_derivation_outputs(drv, {{"out", out}, {"dev", dev}});
-    EXPECT_EQ(store.query_derivation_outputs(drv), (std::map<std::string, StorePath>{{"out", out}, {"dev", dev}}));
+    EXPECT_EQ(store.query_derivation_outputs(drv),
+              (std::map<std::string, StorePath>{{"out", out}, {"dev", dev}}));
 
     store.add_signatures(drv, {"b:Mg==", "a:MQ=="});
     store.add_signatures(drv, {"a:MQ==", "c:Mw=="});

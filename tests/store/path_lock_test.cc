@@ -72,7 +72,8 @@ TEST(PathLock, ExcludesAnotherProcess) {
     ASSERT_EQ(::waitpid(pid, &status, 0), pid);
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     EXPECT_TRUE(PathLock::try_acquire(file).has_value());
-    for (int fd : {to_parent[0], to_parent[1], to_child[0], to_child[1]}) ::close(fd);
+    for (int fd : {to_parent[0], to_parent[1], to_child[0], to_child[1]})
+        ::close(fd);
 }
 
 TEST(PathLock, AcquireAllTakesEveryLockOnce) {

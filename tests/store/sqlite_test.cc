@@ -42,7 +42,8 @@ TEST_F(SqliteTest, BindStepAndRead) {
 
 TEST_F(SqliteTest, StatementIsReusableAfterAQueryEnds) {
     auto insert = db.prepare("insert into T (k, v) values (?, ?)");
-    for (int64_t i = 0; i < 5; ++i) insert.use().bind(i).bind("x").run();
+    for (int64_t i = 0; i < 5; ++i)
+        insert.use().bind(i).bind("x").run();
     EXPECT_EQ(count(), 5);
 }
 

@@ -109,7 +109,8 @@ TEST_F(StoreAddTest, TextFileMatchesBuiltinsToFile) {
 
     auto refs = store.add_text("refs.txt", "refers to " + store.print(path) + "\n", {path});
     EXPECT_EQ(store.require_path_info(refs).references, StorePathSet{path});
-    EXPECT_THROW(store.add_text("r2.txt", "x", {store.store_dir().make_text_path("n", "n", {})}), InvalidPath);
+    EXPECT_THROW(store.add_text("r2.txt", "x", {store.store_dir().make_text_path("n", "n", {})}),
+                 InvalidPath);
 }
 
 TEST_F(StoreAddTest, ImportsEveryCompatNarWithItsMetadata) {
@@ -143,7 +144,8 @@ TEST_F(StoreAddTest, WrongHashIsAMismatchAndLeavesTheStoreUnchanged) {
         EXPECT_EQ(what.find('\n'), std::string::npos);
         EXPECT_NE(what.find(store.print(expected.path)), std::string::npos) << what;
         EXPECT_NE(what.find(expected.nar_hash.to_string(HashFormat::sri)), std::string::npos) << what;
-        EXPECT_NE(what.find("sha256-gmutKItF3b+t/6n+whjjDO+qlpQTS3iVlZeuc0+ZzPU="), std::string::npos) << what;
+        EXPECT_NE(what.find("sha256-gmutKItF3b+t/6n+whjjDO+qlpQTS3iVlZeuc0+ZzPU="), std::string::npos)
+            << what;
     }
     expect_untouched(expected.path);
     // A wrong expected size is refused the same way.
@@ -204,5 +206,6 @@ TEST_F(StoreAddTest, AbandonedStagingIsCleanedOnOpen) {
 }
 
 TEST_F(StoreAddTest, DumpOfAnInvalidPathFails) {
-    EXPECT_THROW(store.dump(store.store_dir().make_text_path("n", "n", {}), [](std::string_view) {}), InvalidPath);
+    EXPECT_THROW(store.dump(store.store_dir().make_text_path("n", "n", {}), [](std::string_view) {}),
+                 InvalidPath);
 }

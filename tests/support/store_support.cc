@@ -33,7 +33,9 @@ std::vector<std::string> TempStore::store_entries() const {
     return out;
 }
 
-nlohmann::json compat_path_infos() { return nlohmann::json::parse(read_file(compat_dir() / "path-info.json")); }
+nlohmann::json compat_path_infos() {
+    return nlohmann::json::parse(read_file(compat_dir() / "path-info.json"));
+}
 
 std::vector<nlohmann::json> in_reference_order(const nlohmann::json& infos) {
     std::vector<nlohmann::json> order;
@@ -58,11 +60,13 @@ std::vector<nlohmann::json> in_reference_order(const nlohmann::json& infos) {
 ValidPathInfo to_path_info(const StoreDir& dir, const nlohmann::json& e) {
     ValidPathInfo info(dir.parse(e["path"].get<std::string>()), Hash::parse(e["narHash"].get<std::string>()),
                        e["narSize"].get<uint64_t>());
-    for (const auto& r : e["references"]) info.references.insert(dir.parse(r.get<std::string>()));
+    for (const auto& r : e["references"])
+        info.references.insert(dir.parse(r.get<std::string>()));
     if (e.contains("deriver")) info.deriver = dir.parse(e["deriver"].get<std::string>());
     if (e.contains("ca")) info.ca = e["ca"].get<std::string>();
     if (e.contains("signatures"))
-        for (const auto& s : e["signatures"]) info.signatures.insert(s.get<std::string>());
+        for (const auto& s : e["signatures"])
+            info.signatures.insert(s.get<std::string>());
     info.ultimate = e.value("ultimate", false);
     info.registration_time = e.value("registrationTime", int64_t(0));
     return info;

@@ -14,7 +14,9 @@
 
 namespace ferry {
 /// gtest prints store paths by name.
-inline void PrintTo(const StorePath& path, std::ostream* os) { *os << path.to_string(); }
+inline void PrintTo(const StorePath& path, std::ostream* os) {
+    *os << path.to_string();
+}
 } // namespace ferry
 
 namespace ferry::test {

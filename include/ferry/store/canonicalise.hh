@@ -16,6 +16,8 @@ void canonicalise_path(const std::filesystem::path& path);
 
 /// The canonical permission bits for a regular file of mode `mode`: 0555 if any execute bit is set,
 /// 0444 otherwise.
-constexpr unsigned canonical_file_mode(unsigned mode) { return (mode & 0111) ? 0555 : 0444; }
+constexpr unsigned canonical_file_mode(unsigned mode) {
+    return (mode & 0111) ? 0555 : 0444;
+}
 
 } // namespace ferry

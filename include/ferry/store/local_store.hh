@@ -122,7 +122,8 @@ public:
     /// Adds a copy of `src` as a content-addressed path (like `nix store add-path` / `builtins.path`):
     /// recursive → the sha256 of its NAR, type "source"; flat → the sha256 of the regular file. Returns
     /// the path; does nothing more when it is valid already.
-    StorePath add_to_store(const std::filesystem::path& src, FileIngestionMethod method, std::string_view name);
+    StorePath add_to_store(const std::filesystem::path& src, FileIngestionMethod method,
+                           std::string_view name);
     /// Adds a text file (`.drv` files, builtins.toFile) whose path depends on its references.
     StorePath add_text(std::string_view name, std::string_view contents, const StorePathSet& references);
     /// Unpacks a NAR stream as `expected.path`, hashing it on the way. Throws HashMismatch naming the
@@ -137,8 +138,7 @@ public:
 
 private:
     /// Runs `fn(StoreDb&)` with the database mutex held.
-    template <typename Fn>
-    decltype(auto) with_db(Fn&& fn);
+    template <typename Fn> decltype(auto) with_db(Fn&& fn);
     void move_into_place(StagedPath& staged, const StorePath& path);
     void check_registrable(const std::vector<ValidPathInfo>& infos);
     /// syncfs() of the store's file system (durable stores, before registering).
@@ -154,8 +154,7 @@ private:
     std::unique_ptr<StoreDb> db_;
 };
 
-template <typename Fn>
-decltype(auto) LocalStore::with_db(Fn&& fn) {
+template <typename Fn> decltype(auto) LocalStore::with_db(Fn&& fn) {
     std::lock_guard lock(db_mutex_);
     return fn(*db_);
 }

@@ -40,7 +40,9 @@ public:
     Statement() = default;
     Statement(Database& db, std::string_view sql);
     ~Statement();
-    Statement(Statement&& o) noexcept : db_(o.db_), stmt_(o.stmt_), sql_(std::move(o.sql_)) { o.stmt_ = nullptr; }
+    Statement(Statement&& o) noexcept : db_(o.db_), stmt_(o.stmt_), sql_(std::move(o.sql_)) {
+        o.stmt_ = nullptr;
+    }
     Statement& operator=(Statement&& o) noexcept;
     Statement(const Statement&) = delete;
     Statement& operator=(const Statement&) = delete;
