@@ -10,6 +10,7 @@
 #include <cstring>
 #include <initializer_list>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -76,7 +77,7 @@ struct DirEntry {
 /// One dump: a buffer that file contents are read into directly, handed to the sink when full.
 class Dumper {
 public:
-    explicit Dumper(const NarSink& sink) : sink_(sink), buf_(std::make_unique<char[]>(kNarDumpChunkSize)) {}
+    explicit Dumper(NarBufferSink& sink) : sink_(sink), buf_(std::make_unique<char[]>(kNarDumpChunkSize)) {}
 
     void dump_root(const std::filesystem::path& path) {
         path_ = path.string();
@@ -118,12 +119,13 @@ private:
     }
     void flush() {
         if (len_ == 0) return;
-        sink_({buf_.get(), len_});
+        buf_ = sink_.exchange(std::move(buf_), len_);
         len_ = 0;
+        if (!buf_) throw std::logic_error("NarBufferSink returned no buffer");
     }
     std::string shown() const { return "'" + path_ + "'"; }
 
-    const NarSink& sink_;
+    NarBufferSink& sink_;
     std::unique_ptr<char[]> buf_;
     size_t len_ = 0;
     std::unique_ptr<char[]> dirents_;
@@ -252,9 +254,27 @@ void Dumper::dump_symlink(int dir_fd, const char* name) {
     put(kWireClose);
 }
 
+/// Lends each buffer to a NarSink as a view and takes it back.
+class ViewSink final : public NarBufferSink {
+public:
+    explicit ViewSink(const NarSink& sink) : sink_(sink) {}
+    std::unique_ptr<char[]> exchange(std::unique_ptr<char[]> buffer, size_t size) override {
+        sink_({buffer.get(), size});
+        return buffer;
+    }
+
+private:
+    const NarSink& sink_;
+};
+
 } // namespace
 
 void dump_path(const std::filesystem::path& path, const NarSink& sink) {
+    ViewSink views(sink);
+    dump_path(path, views);
+}
+
+void dump_path(const std::filesystem::path& path, NarBufferSink& sink) {
     Dumper dumper(sink);
     dumper.dump_root(path);
 }

@@ -401,7 +401,7 @@ TEST(NarDump, LargeFilesCrossChunkBoundariesIntact) {
     fs::path root = tmp.path() / "tree";
     fs::create_directory(root);
     std::mt19937_64 rng(7);
-    for (size_t size : {kNarDumpChunkSize - 3, kNarDumpChunkSize, size_t(3 * 1024 * 1024 + 5)}) {
+    for (size_t size : {kNarDumpChunkSize - 3, kNarDumpChunkSize, size_t(6 * 1024 * 1024 + 5)}) {
         std::string contents(size, '\0');
         for (auto& c : contents) c = char(rng());
         write_file_atomic(root / ("f" + std::to_string(size)), contents);
@@ -419,7 +419,10 @@ TEST(NarDump, LargeFilesCrossChunkBoundariesIntact) {
     feed_in_chunks(parser, nar, 100000);
     restorer.commit();
     EXPECT_EQ(dump_to_string(out.path() / "copy"), nar);
-    EXPECT_EQ(hash_path(HashAlgo::sha256, root).hash, hash_string(HashAlgo::sha256, nar));
+    // Big enough for hash_path() to hash on its second thread: still the hash of the bytes dumped.
+    auto hashed = hash_path(HashAlgo::sha256, root);
+    EXPECT_EQ(hashed.hash, hash_string(HashAlgo::sha256, nar));
+    EXPECT_EQ(hashed.nar_size, nar.size());
 }
 
 TEST(NarDump, RootSymlinkAndRootFileAreDumpedThemselves) {
@@ -445,6 +448,10 @@ TEST(NarDump, AFifoIsRejectedWithItsPath) {
         EXPECT_EQ(std::string(e.what()), expected);
     }
     EXPECT_THROW(dump_to_string(tmp.path() / "tree" / "sub" / "pipe"), Error);
+
+    // Also when the error comes while hash_path() hashes on its second thread.
+    write_file_atomic(tmp.path() / "tree" / "0-big", std::string(9 * 1024 * 1024, 'x'));
+    EXPECT_THROW(hash_path(HashAlgo::sha256, tmp.path() / "tree"), Error);
 }
 
 TEST(NarDump, ToAnFdAndCopyNarCheckWhatPasses) {
