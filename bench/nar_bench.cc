@@ -58,7 +58,8 @@ void write_random_file(const PlannedFile& f, Rng& rng, std::vector<uint64_t>& bu
     if (!fd) throw SysError("creating '" + f.path.string() + "'");
     for (uint64_t left = f.size; left > 0;) {
         size_t n = size_t(std::min<uint64_t>(left, buf.size() * 8));
-        for (size_t i = 0; i < (n + 7) / 8; ++i) buf[i] = rng.next();
+        for (size_t i = 0; i < (n + 7) / 8; ++i)
+            buf[i] = rng.next();
         write_full(fd.get(), {reinterpret_cast<const char*>(buf.data()), n}, "'" + f.path.string() + "'");
         left -= n;
     }
@@ -79,13 +80,16 @@ std::vector<PlannedFile> plan_tree(const fs::path& root, Rng& rng, std::vector<f
     auto add = [&](uint64_t size, std::string_view kind, bool executable) {
         size = std::min(size, kTreeSize - total);
         const auto& dir = dirs[rng.next() % dirs.size()];
-        files.push_back({dir / fmt::format("{}-{:05}.{}", kind, files.size(), rng.next() % 2 ? "dat" : "Txt"), size,
-                         executable});
+        files.push_back({dir / fmt::format("{}-{:05}.{}", kind, files.size(), rng.next() % 2 ? "dat" : "Txt"),
+                         size, executable});
         total += size;
     };
-    for (int i = 0; i < 10; ++i) add(rng.between(16 * kMiB, 64 * kMiB), "large", false);
-    for (int i = 0; i < 40000; ++i) add(rng.between(100, 8192), "small", rng.next() % 20 == 0);
-    while (total < kTreeSize) add(rng.between(64 * 1024, kMiB), "medium", rng.next() % 10 == 0);
+    for (int i = 0; i < 10; ++i)
+        add(rng.between(16 * kMiB, 64 * kMiB), "large", false);
+    for (int i = 0; i < 40000; ++i)
+        add(rng.between(100, 8192), "small", rng.next() % 20 == 0);
+    while (total < kTreeSize)
+        add(rng.between(64 * 1024, kMiB), "medium", rng.next() % 10 == 0);
     return files;
 }
 
@@ -101,14 +105,16 @@ void generate_tree(const fs::path& dir) {
     Rng rng{kSeed};
     std::vector<fs::path> dirs;
     auto files = plan_tree(tmp, rng, dirs);
-    for (const auto& d : dirs) fs::create_directories(d);
+    for (const auto& d : dirs)
+        fs::create_directories(d);
     std::vector<uint64_t> buf(kMiB / 8);
-    for (const auto& f : files) write_random_file(f, rng, buf);
+    for (const auto& f : files)
+        write_random_file(f, rng, buf);
     for (int i = 0; i < 500; ++i) {
         const auto& dir = dirs[rng.next() % dirs.size()];
         // Every fifth link dangles; the others point at a file of the tree, relative to the root.
         std::string target = i % 5 == 0 ? fmt::format("missing-{}", i)
-                                         : fs::relative(files[rng.next() % files.size()].path, tmp).string();
+                                        : fs::relative(files[rng.next() % files.size()].path, tmp).string();
         fs::create_symlink(target, dir / fmt::format("link-{:03}", i));
     }
     fs::rename(tmp, dir);
@@ -118,19 +124,21 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-/// Runs `nix-hash --type sha256 dir`; returns its output line (base16) and the wall-clock time.
-std::pair<std::string, double> run_nix_hash(const Options& opts) {
-    std::string cmd = fmt::format("'{}' --type sha256 '{}'", opts.nix_hash, opts.dir.string());
+/// Runs `nix-hash --type sha256 DIR`; returns its output line (base16) and the wall-clock time.
+std::pair<std::string, double> run_nix_hash(const Options& opts, const fs::path& dir) {
+    std::string cmd = fmt::format("'{}' --type sha256 '{}'", opts.nix_hash, dir.string());
     auto start = std::chrono::steady_clock::now();
     FILE* p = ::popen(cmd.c_str(), "r");
     if (!p) throw SysError("running " + cmd);
     std::string out;
     char buf[256];
-    while (size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+    while (size_t n = std::fread(buf, 1, sizeof buf, p))
+        out.append(buf, n);
     int status = ::pclose(p);
     double secs = seconds_since(start);
     if (status != 0) throw Error("'{}' failed with status {}", cmd, status);
-    while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+    while (!out.empty() && (out.back() == '\n' || out.back() == ' '))
+        out.pop_back();
     return {out, secs};
 }
 
@@ -154,44 +162,82 @@ Options parse_args(int argc, char** argv) {
         } else if (arg == "--nix-hash") {
             opts.nix_hash = value();
         } else {
-            throw UsageError("usage: nar-bench [--generate [DIR]] [--dir DIR] [--runs N] [--no-nix] [--nix-hash PATH]");
+            throw UsageError(
+                "usage: nar-bench [--generate [DIR]] [--dir DIR] [--runs N] [--no-nix] [--nix-hash PATH]");
         }
     }
     return opts;
 }
 
-int run(const Options& opts) {
-    if (opts.generate) generate_tree(opts.dir);
-    if (!fs::is_directory(opts.dir)) throw UsageError("no tree at '{}'; run with --generate", opts.dir.string());
+/// ferry's NAR hash on the calling thread alone: the dump's pieces hashed as they come.
+NarHashResult hash_path_one_thread(const fs::path& dir) {
+    HashSink hash(HashAlgo::sha256);
+    dump_path(dir, [&](std::string_view chunk) { hash.update(chunk); });
+    uint64_t size = hash.bytes();
+    return {hash.finish(), size};
+}
 
-    // Warm the page cache so that both contenders read from memory.
-    auto reference = hash_path(HashAlgo::sha256, opts.dir);
-    double nar_mb = double(reference.nar_size) / 1e6;
-    fmt::print("tree {}: NAR size {} bytes\n", opts.dir.string(), reference.nar_size);
-
-    double ferry_best = 1e30, nix_best = 1e30;
+/// Best-of-N wall-clock seconds of each contender.
+struct Timings {
+    double ferry = 1e30;
+    double ferry_one_thread = 1e30;
+    double nix = 1e30;
     std::string nix_hash;
-    for (int run = 0; run < opts.runs; ++run) {
+};
+
+Timings measure(const Options& opts, const NarHashResult& reference) {
+    double nar_mb = double(reference.nar_size) / 1e6;
+    auto timed_ferry = [&](auto&& hash_fn, double& best) {
         auto start = std::chrono::steady_clock::now();
-        auto result = hash_path(HashAlgo::sha256, opts.dir);
+        auto result = hash_fn(opts.dir);
         double secs = seconds_since(start);
-        if (result.hash != reference.hash) throw Error("ferry's hash changed between runs");
-        ferry_best = std::min(ferry_best, secs);
-        fmt::print("  run {}: ferry {:.3f} s ({:.0f} MB/s)", run + 1, secs, nar_mb / secs);
+        if (result.hash != reference.hash || result.nar_size != reference.nar_size)
+            throw Error("ferry's NAR hash changed between runs");
+        best = std::min(best, secs);
+        return secs;
+    };
+    Timings t;
+    for (int run = 0; run < opts.runs; ++run) {
+        double secs = timed_ferry([](const fs::path& p) { return hash_path(HashAlgo::sha256, p); }, t.ferry);
+        double one = timed_ferry(hash_path_one_thread, t.ferry_one_thread);
+        fmt::print("  run {}: ferry {:.3f} s ({:.0f} MB/s), one thread {:.3f} s ({:.0f} MB/s)", run + 1, secs,
+                   nar_mb / secs, one, nar_mb / one);
         if (opts.run_nix) {
-            auto [hash, nix_secs] = run_nix_hash(opts);
-            nix_hash = hash;
-            nix_best = std::min(nix_best, nix_secs);
+            auto [hash, nix_secs] = run_nix_hash(opts, opts.dir);
+            t.nix_hash = hash;
+            t.nix = std::min(t.nix, nix_secs);
             fmt::print(", nix-hash {:.3f} s ({:.0f} MB/s)", nix_secs, nar_mb / nix_secs);
         }
         fmt::print("\n");
     }
-    fmt::print("ferry    sha256 {}  best {:.3f} s  {:.0f} MB/s\n", reference.hash.to_base16(), ferry_best,
-               nar_mb / ferry_best);
+    return t;
+}
+
+int run(const Options& opts) {
+    if (opts.generate) generate_tree(opts.dir);
+    if (!fs::is_directory(opts.dir))
+        throw UsageError("no tree at '{}'; run with --generate", opts.dir.string());
+
+    // Also warms the page cache, so that every contender reads from memory.
+    auto reference = hash_path(HashAlgo::sha256, opts.dir);
+    double nar_mb = double(reference.nar_size) / 1e6;
+    fmt::print("tree {}: NAR size {} bytes\n", opts.dir.string(), reference.nar_size);
+    Timings t = measure(opts, reference);
+    fmt::print("ferry    sha256 {}  best {:.3f} s  {:.0f} MB/s (one thread: {:.3f} s  {:.0f} MB/s)\n",
+               reference.hash.to_base16(), t.ferry, nar_mb / t.ferry, t.ferry_one_thread,
+               nar_mb / t.ferry_one_thread);
     if (!opts.run_nix) return 0;
-    fmt::print("nix-hash sha256 {}  best {:.3f} s  {:.0f} MB/s\n", nix_hash, nix_best, nar_mb / nix_best);
-    fmt::print("ratio ferry/nix-hash throughput: {:.2f}x\n", nix_best / ferry_best);
-    if (nix_hash != reference.hash.to_base16()) {
+    fmt::print("nix-hash sha256 {}  best {:.3f} s  {:.0f} MB/s\n", t.nix_hash, t.nix, nar_mb / t.nix);
+    fmt::print("ratio ferry/nix-hash throughput: {:.2f}x (one thread: {:.2f}x)\n", t.nix / t.ferry,
+               t.nix / t.ferry_one_thread);
+    // nix-hash's times include starting the process; show how much that is.
+    TempDir tiny;
+    write_file_atomic(tiny.path() / "f", "x");
+    double startup = 1e30;
+    for (int i = 0; i < 3; ++i)
+        startup = std::min(startup, run_nix_hash(opts, tiny.path()).second);
+    fmt::print("(nix-hash start-up, included above: {:.3f} s)\n", startup);
+    if (t.nix_hash != reference.hash.to_base16()) {
         fmt::print("HASH MISMATCH between ferry and nix-hash\n");
         return 1;
     }

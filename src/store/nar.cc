@@ -21,8 +21,7 @@ namespace {
 constexpr size_t kReadSize = 256 * 1024;
 
 /// Reads `fd` to end of file, handing each read to `fn`.
-template <typename Fn>
-void for_each_read(int fd, const char* what, Fn&& fn) {
+template <typename Fn> void for_each_read(int fd, const char* what, Fn&& fn) {
     auto buf = std::make_unique<char[]>(kReadSize);
     for (;;) {
         ssize_t n = ::read(fd, buf.get(), kReadSize);
@@ -80,7 +79,8 @@ private:
     bool try_start() {
         if (start_failed_) return false;
         try {
-            for (size_t i = 0; i < kSpareBuffers; ++i) free_.push_back(std::make_unique<char[]>(kNarDumpChunkSize));
+            for (size_t i = 0; i < kSpareBuffers; ++i)
+                free_.push_back(std::make_unique<char[]>(kNarDumpChunkSize));
             thread_ = std::thread([this] { run(); });
             return true;
         } catch (const std::system_error&) {

@@ -30,7 +30,8 @@ constexpr uint64_t kAdviseThreshold = 1024 * 1024;
 constexpr size_t kDirentBufferSize = 64 * 1024;
 
 void append_u64(std::string& out, uint64_t v) {
-    for (int i = 0; i < 8; ++i) out += char(uint8_t(v >> (8 * i)));
+    for (int i = 0; i < 8; ++i)
+        out += char(uint8_t(v >> (8 * i)));
 }
 
 /// The wire form of a sequence of strings known in advance.
@@ -105,7 +106,8 @@ private:
     }
     void put_u64(uint64_t v) {
         char bytes[8];
-        for (int i = 0; i < 8; ++i) bytes[i] = char(uint8_t(v >> (8 * i)));
+        for (int i = 0; i < 8; ++i)
+            bytes[i] = char(uint8_t(v >> (8 * i)));
         put({bytes, 8});
     }
     void put_padding(uint64_t size) {
@@ -135,7 +137,8 @@ private:
 void Dumper::dump_node(int dir_fd, const char* name, unsigned char type) {
     if (type == DT_UNKNOWN) {
         struct stat st;
-        if (::fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) throw SysError("getting status of " + shown());
+        if (::fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+            throw SysError("getting status of " + shown());
         type = IFTODT(st.st_mode);
     }
     switch (type) {
@@ -165,7 +168,8 @@ void Dumper::dump_directory(int fd) {
     std::vector<DirEntry> entries;
     read_entries(fd, names, entries);
     std::sort(entries.begin(), entries.end(), [&](const DirEntry& a, const DirEntry& b) {
-        return std::string_view(names.data() + a.offset, a.length) < std::string_view(names.data() + b.offset, b.length);
+        return std::string_view(names.data() + a.offset, a.length) <
+               std::string_view(names.data() + b.offset, b.length);
     });
     put(kWireDirectory);
     size_t base = path_.size();

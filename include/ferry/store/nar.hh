@@ -60,6 +60,7 @@ uint64_t dump_path_to_fd(const std::filesystem::path& path, int fd);
 
 /// Unpacks the NAR read from `fd` (until end of file) at `dest`, which must not exist, hashing it in
 /// the same pass; returns the NAR hash and size. On any error nothing is left at `dest`.
-NarHashResult restore_nar_from_fd(int fd, const std::filesystem::path& dest, HashAlgo algo = HashAlgo::sha256);
+NarHashResult restore_nar_from_fd(int fd, const std::filesystem::path& dest,
+                                  HashAlgo algo = HashAlgo::sha256);
 
 } // namespace ferry
