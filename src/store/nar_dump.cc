@@ -10,6 +10,7 @@
 #include <cstring>
 #include <initializer_list>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -29,7 +30,8 @@ constexpr uint64_t kAdviseThreshold = 1024 * 1024;
 constexpr size_t kDirentBufferSize = 64 * 1024;
 
 void append_u64(std::string& out, uint64_t v) {
-    for (int i = 0; i < 8; ++i) out += char(uint8_t(v >> (8 * i)));
+    for (int i = 0; i < 8; ++i)
+        out += char(uint8_t(v >> (8 * i)));
 }
 
 /// The wire form of a sequence of strings known in advance.
@@ -76,7 +78,7 @@ struct DirEntry {
 /// One dump: a buffer that file contents are read into directly, handed to the sink when full.
 class Dumper {
 public:
-    explicit Dumper(const NarSink& sink) : sink_(sink), buf_(std::make_unique<char[]>(kNarDumpChunkSize)) {}
+    explicit Dumper(NarBufferSink& sink) : sink_(sink), buf_(std::make_unique<char[]>(kNarDumpChunkSize)) {}
 
     void dump_root(const std::filesystem::path& path) {
         path_ = path.string();
@@ -104,7 +106,8 @@ private:
     }
     void put_u64(uint64_t v) {
         char bytes[8];
-        for (int i = 0; i < 8; ++i) bytes[i] = char(uint8_t(v >> (8 * i)));
+        for (int i = 0; i < 8; ++i)
+            bytes[i] = char(uint8_t(v >> (8 * i)));
         put({bytes, 8});
     }
     void put_padding(uint64_t size) {
@@ -118,12 +121,13 @@ private:
     }
     void flush() {
         if (len_ == 0) return;
-        sink_({buf_.get(), len_});
+        buf_ = sink_.exchange(std::move(buf_), len_);
         len_ = 0;
+        if (!buf_) throw std::logic_error("NarBufferSink returned no buffer");
     }
     std::string shown() const { return "'" + path_ + "'"; }
 
-    const NarSink& sink_;
+    NarBufferSink& sink_;
     std::unique_ptr<char[]> buf_;
     size_t len_ = 0;
     std::unique_ptr<char[]> dirents_;
@@ -133,7 +137,8 @@ private:
 void Dumper::dump_node(int dir_fd, const char* name, unsigned char type) {
     if (type == DT_UNKNOWN) {
         struct stat st;
-        if (::fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) throw SysError("getting status of " + shown());
+        if (::fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+            throw SysError("getting status of " + shown());
         type = IFTODT(st.st_mode);
     }
     switch (type) {
@@ -163,7 +168,8 @@ void Dumper::dump_directory(int fd) {
     std::vector<DirEntry> entries;
     read_entries(fd, names, entries);
     std::sort(entries.begin(), entries.end(), [&](const DirEntry& a, const DirEntry& b) {
-        return std::string_view(names.data() + a.offset, a.length) < std::string_view(names.data() + b.offset, b.length);
+        return std::string_view(names.data() + a.offset, a.length) <
+               std::string_view(names.data() + b.offset, b.length);
     });
     put(kWireDirectory);
     size_t base = path_.size();
@@ -252,9 +258,27 @@ void Dumper::dump_symlink(int dir_fd, const char* name) {
     put(kWireClose);
 }
 
+/// Lends each buffer to a NarSink as a view and takes it back.
+class ViewSink final : public NarBufferSink {
+public:
+    explicit ViewSink(const NarSink& sink) : sink_(sink) {}
+    std::unique_ptr<char[]> exchange(std::unique_ptr<char[]> buffer, size_t size) override {
+        sink_({buffer.get(), size});
+        return buffer;
+    }
+
+private:
+    const NarSink& sink_;
+};
+
 } // namespace
 
 void dump_path(const std::filesystem::path& path, const NarSink& sink) {
+    ViewSink views(sink);
+    dump_path(path, views);
+}
+
+void dump_path(const std::filesystem::path& path, NarBufferSink& sink) {
     Dumper dumper(sink);
     dumper.dump_root(path);
 }

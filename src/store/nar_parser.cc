@@ -13,7 +13,8 @@ namespace {
 
 uint64_t read_u64_le(std::string_view bytes) {
     uint64_t v = 0;
-    for (size_t i = 0; i < 8; ++i) v |= uint64_t(uint8_t(bytes[i])) << (8 * i);
+    for (size_t i = 0; i < 8; ++i)
+        v |= uint64_t(uint8_t(bytes[i])) << (8 * i);
     return v;
 }
 
@@ -42,7 +43,8 @@ size_t NarParser::consume(std::string_view chunk) {
     // Stays set if anything below throws, the visitor included.
     failed_ = true;
     size_t total = chunk.size();
-    while (!chunk.empty() && state_ != State::done) step(chunk);
+    while (!chunk.empty() && state_ != State::done)
+        step(chunk);
     failed_ = false;
     return total - chunk.size();
 }
@@ -115,8 +117,9 @@ void NarParser::on_length(uint64_t value) {
         return;
     }
     if (value > max_length())
-        fail(string_start_, fmt::format("string of {} bytes where {} was expected exceeds the limit of {} bytes",
-                                        value, expecting(), max_length()));
+        fail(string_start_,
+             fmt::format("string of {} bytes where {} was expected exceeds the limit of {} bytes", value,
+                         expecting(), max_length()));
     string_length_ = value;
     if (value == 0)
         on_string({});
@@ -132,7 +135,8 @@ void NarParser::on_body(std::string_view item) {
 void NarParser::on_string(std::string_view s) {
     switch (state_) {
     case State::magic:
-        if (s != kNarMagic) fail(string_start_, fmt::format("bad magic {}, expected {}", quote(s), quote(kNarMagic)));
+        if (s != kNarMagic)
+            fail(string_start_, fmt::format("bad magic {}, expected {}", quote(s), quote(kNarMagic)));
         state_ = State::node_open;
         break;
     case State::node_open:
@@ -188,7 +192,8 @@ void NarParser::on_string(std::string_view s) {
 }
 
 void NarParser::expect(std::string_view s, std::string_view token, State next) {
-    if (s != token) fail(string_start_, fmt::format("expected {} but got {} in {}", expecting(), quote(s), where()));
+    if (s != token)
+        fail(string_start_, fmt::format("expected {} but got {} in {}", expecting(), quote(s), where()));
     state_ = next;
 }
 
@@ -200,7 +205,8 @@ void NarParser::on_node_type(std::string_view s) {
         state_ = State::symlink_target_tag;
     } else if (s == "directory") {
         if (dirs_.size() >= limits_.max_depth)
-            fail(string_start_, fmt::format("directories nested deeper than {} levels at {}", limits_.max_depth, where()));
+            fail(string_start_,
+                 fmt::format("directories nested deeper than {} levels at {}", limits_.max_depth, where()));
         visitor_.create_directory(path_);
         dirs_.push_back(DirFrame{path_.size(), {}});
         state_ = State::dir_item;
@@ -238,7 +244,8 @@ void NarParser::on_dir_item(std::string_view s) {
         dirs_.pop_back();
         end_node();
     } else {
-        fail(string_start_, fmt::format("expected {} but got {} in directory {}", expecting(), quote(s), where()));
+        fail(string_start_,
+             fmt::format("expected {} but got {} in directory {}", expecting(), quote(s), where()));
     }
 }
 
@@ -252,9 +259,10 @@ void NarParser::on_entry_name(std::string_view s) {
     if (s.find('\0') != std::string_view::npos) bad("contains NUL");
     std::string& last = dirs_.back().last_name;
     if (!last.empty() && s <= last) {
-        if (s == last) fail(string_start_, fmt::format("duplicate entry {} in directory {}", quote(s), where()));
-        fail(string_start_, fmt::format("entry {} is out of order after {} in directory {}", quote(s), quote(last),
-                                        where()));
+        if (s == last)
+            fail(string_start_, fmt::format("duplicate entry {} in directory {}", quote(s), where()));
+        fail(string_start_, fmt::format("entry {} is out of order after {} in directory {}", quote(s),
+                                        quote(last), where()));
     }
     last.assign(s);
     if (!path_.empty()) path_ += '/';
@@ -358,7 +366,9 @@ std::string NarParser::expecting() const {
     return "nothing";
 }
 
-std::string NarParser::where() const { return path_.empty() ? std::string("the root") : quote(path_); }
+std::string NarParser::where() const {
+    return path_.empty() ? std::string("the root") : quote(path_);
+}
 
 void NarParser::fail(uint64_t offset, const std::string& reason) const {
     throw FormatError("invalid NAR at offset {}: {}", offset, reason);

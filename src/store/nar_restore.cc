@@ -71,7 +71,8 @@ void NarRestorer::create_regular_file(std::string_view path, bool executable, ui
     if (path.empty()) created_ = true;
     file_path_ = describe(path);
     // The owner's x bit is what a dump records; make sure an unusual umask did not take it away.
-    if (executable && ::fchmod(file_.get(), mode) != 0) throw SysError("making " + file_path_ + " executable");
+    if (executable && ::fchmod(file_.get(), mode) != 0)
+        throw SysError("making " + file_path_ + " executable");
 }
 
 void NarRestorer::file_contents(std::string_view chunk) {

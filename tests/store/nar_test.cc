@@ -26,7 +26,9 @@ namespace {
 
 constexpr std::string_view kDirTree = "a26lm7bpwrazrrmrq64m8ljq28hbmpjk";
 
-fs::path nar_fixtures() { return test::compat_dir() / "nar"; }
+fs::path nar_fixtures() {
+    return test::compat_dir() / "nar";
+}
 
 std::vector<fs::path> fixture_nars() {
     std::vector<fs::path> out;
@@ -44,7 +46,8 @@ std::string dump_to_string(const fs::path& path) {
 
 /// Parses `data` into `visitor` in chunks of `chunk` bytes.
 void feed_in_chunks(NarParser& parser, std::string_view data, size_t chunk) {
-    for (size_t i = 0; i < data.size(); i += chunk) parser.feed(data.substr(i, chunk));
+    for (size_t i = 0; i < data.size(); i += chunk)
+        parser.feed(data.substr(i, chunk));
     parser.finish();
 }
 
@@ -57,8 +60,7 @@ void restore_in_chunks(std::string_view data, const fs::path& dest, size_t chunk
 }
 
 /// The message of the FormatError that `fn` throws, or "" with a test failure.
-template <typename Fn>
-std::string format_error_of(Fn&& fn) {
+template <typename Fn> std::string format_error_of(Fn&& fn) {
     try {
         fn();
     } catch (const FormatError& e) {
@@ -77,7 +79,9 @@ public:
     std::vector<std::string> events;
     std::vector<const char*> slice_starts; // where each file_contents() slice points
 
-    void create_directory(std::string_view path) override { events.push_back("dir '" + std::string(path) + "'"); }
+    void create_directory(std::string_view path) override {
+        events.push_back("dir '" + std::string(path) + "'");
+    }
     void close_directory() override { events.push_back("end dir"); }
     void create_regular_file(std::string_view path, bool executable, uint64_t size) override {
         events.push_back(fmt::format("file '{}'{} {}", path, executable ? " x" : "", size));
@@ -100,7 +104,8 @@ private:
 /// Building NARs by hand, for inputs the corpus does not hold.
 std::string nar_string(std::string_view s) {
     std::string out;
-    for (int i = 0; i < 8; ++i) out += char(uint8_t(uint64_t(s.size()) >> (8 * i)));
+    for (int i = 0; i < 8; ++i)
+        out += char(uint8_t(uint64_t(s.size()) >> (8 * i)));
     out += s;
     out.append(nar_padding(s.size()), '\0');
     return out;
@@ -108,7 +113,8 @@ std::string nar_string(std::string_view s) {
 
 std::string nar_tokens(std::initializer_list<std::string_view> tokens) {
     std::string out;
-    for (auto t : tokens) out += nar_string(t);
+    for (auto t : tokens)
+        out += nar_string(t);
     return out;
 }
 
@@ -144,7 +150,8 @@ std::map<std::string, PathInfo> load_path_infos() {
     std::map<std::string, PathInfo> out;
     for (const auto& info : json) {
         auto base = fs::path(info.at("path").get<std::string>()).filename().string();
-        out[base.substr(0, 32)] = PathInfo{info.at("narHash").get<std::string>(), info.at("narSize").get<uint64_t>()};
+        out[base.substr(0, 32)] =
+            PathInfo{info.at("narHash").get<std::string>(), info.at("narSize").get<uint64_t>()};
     }
     return out;
 }
@@ -238,7 +245,8 @@ TEST(NarParser, DirTreeEventsAreInArchiveOrderWithRelativePaths) {
     EXPECT_TRUE(parser.done());
     EXPECT_EQ(parser.nar_size(), data.size());
     // Fed in one piece, contents arrive as slices of the caller's buffer, not copies.
-    for (const char* p : visitor.slice_starts) EXPECT_TRUE(p >= data.data() && p < data.data() + data.size());
+    for (const char* p : visitor.slice_starts)
+        EXPECT_TRUE(p >= data.data() && p < data.data() + data.size());
 }
 
 // --- Broken input -------------------------------------------------------------------------------
@@ -275,7 +283,8 @@ TEST(NarCorpus, EveryBrokenNarIsRejectedWithItsReasonAndLeavesNothing) {
 }
 
 TEST(NarParser, NestingBeyondTheLimitIsRejected) {
-    EXPECT_EQ(validate_nar(nested_directories(kNarMaxDepth)).nar_size, nested_directories(kNarMaxDepth).size());
+    EXPECT_EQ(validate_nar(nested_directories(kNarMaxDepth)).nar_size,
+              nested_directories(kNarMaxDepth).size());
     std::string deep = nested_directories(kNarMaxDepth + 1);
     auto message = format_error_of([&] { validate_nar(deep); });
     EXPECT_NE(message.find("directories nested deeper than 1024 levels"), std::string::npos) << message;
@@ -292,7 +301,8 @@ TEST(NarParser, ConsumeStopsAtTheEndOfTheArchive) {
     NullNarVisitor visitor;
     NarParser parser(visitor);
     size_t taken = 0;
-    for (size_t i = 0; i < stream.size() && !parser.done(); i += 5) taken += parser.consume(stream.substr(i, 5));
+    for (size_t i = 0; i < stream.size() && !parser.done(); i += 5)
+        taken += parser.consume(stream.substr(i, 5));
     EXPECT_TRUE(parser.done());
     EXPECT_EQ(taken, nar.size());
     EXPECT_EQ(parser.nar_size(), nar.size());
@@ -311,7 +321,8 @@ TEST(NarParser, ChunkedInputIsHashedOnceByTheTee) {
     std::string data = read_file(nar_fixtures() / (std::string(kDirTree) + ".nar"));
     NullNarVisitor visitor;
     HashingNarParser parser(visitor, HashAlgo::sha256);
-    for (size_t i = 0; i < data.size(); i += 13) parser.feed(std::string_view(data).substr(i, 13));
+    for (size_t i = 0; i < data.size(); i += 13)
+        parser.feed(std::string_view(data).substr(i, 13));
     auto result = parser.finish();
     EXPECT_EQ(result.hash, hash_string(HashAlgo::sha256, data));
     EXPECT_EQ(result.nar_size, data.size());
@@ -358,7 +369,8 @@ TEST(NarDump, SortsByRawBytesRecordsOnlyTheOwnerExecuteBitAndMatchesAHandBuiltNa
     TempDir tmp;
     fs::path root = tmp.path() / "tree";
     fs::create_directories(root / "d" / "e");
-    for (auto name : {"b", "B", "a", "\xc3\xa9", "_", "a b", "aa"}) write_file_atomic(root / name, name);
+    for (auto name : {"b", "B", "a", "\xc3\xa9", "_", "a b", "aa"})
+        write_file_atomic(root / name, name);
     write_file_atomic(root / "d" / "tool", "#!/bin/sh\n", 0700);
     write_file_atomic(root / "d" / "group-x", "g", 0654); // x for the group only: not executable
     fs::create_symlink("../a", root / "d" / "up");
@@ -366,13 +378,14 @@ TEST(NarDump, SortsByRawBytesRecordsOnlyTheOwnerExecuteBitAndMatchesAHandBuiltNa
     auto entry = [](std::string_view name, const std::string& node) {
         return nar_tokens({"entry", "(", "name", name, "node"}) + node + nar_string(")");
     };
-    std::string d = nar_tokens({"(", "type", "directory"}) + entry("e", nar_tokens({"(", "type", "directory", ")"})) +
-                    entry("group-x", nar_regular("g")) + entry("tool", nar_regular("#!/bin/sh\n", true)) +
-                    entry("up", nar_tokens({"(", "type", "symlink", "target", "../a", ")"})) + nar_string(")");
+    std::string d =
+        nar_tokens({"(", "type", "directory"}) + entry("e", nar_tokens({"(", "type", "directory", ")"})) +
+        entry("group-x", nar_regular("g")) + entry("tool", nar_regular("#!/bin/sh\n", true)) +
+        entry("up", nar_tokens({"(", "type", "symlink", "target", "../a", ")"})) + nar_string(")");
     std::string expected = nar_string(kNarMagic) + nar_tokens({"(", "type", "directory"}) +
-                           entry("B", nar_regular("B")) + entry("_", nar_regular("_")) + entry("a", nar_regular("a")) +
-                           entry("a b", nar_regular("a b")) + entry("aa", nar_regular("aa")) +
-                           entry("b", nar_regular("b")) + entry("d", d) +
+                           entry("B", nar_regular("B")) + entry("_", nar_regular("_")) +
+                           entry("a", nar_regular("a")) + entry("a b", nar_regular("a b")) +
+                           entry("aa", nar_regular("aa")) + entry("b", nar_regular("b")) + entry("d", d) +
                            entry("\xc3\xa9", nar_regular("\xc3\xa9")) + nar_string(")");
     EXPECT_EQ(dump_to_string(root), expected);
 }
@@ -385,14 +398,17 @@ TEST(NarDump, AgreesWithNixStoreDump) {
     std::mt19937 rng(42);
     for (int i = 0; i < 40; ++i) {
         std::string contents(rng() % 3000, '\0');
-        for (auto& c : contents) c = char(rng());
+        for (auto& c : contents)
+            c = char(rng());
         auto dir = i % 3 == 0 ? root : i % 3 == 1 ? root / "x" : root / "x" / "y";
         write_file_atomic(dir / ("f" + std::to_string(rng() % 1000) + "-" + std::to_string(i)), contents,
                           i % 5 == 0 ? 0755 : 0644);
     }
     fs::create_symlink("nowhere", root / "x" / "dangling");
     fs::path nix_nar = tmp.path() / "nix.nar";
-    ASSERT_EQ(std::system(("/usr/bin/nix-store --dump '" + root.string() + "' > '" + nix_nar.string() + "'").c_str()), 0);
+    ASSERT_EQ(std::system(
+                  ("/usr/bin/nix-store --dump '" + root.string() + "' > '" + nix_nar.string() + "'").c_str()),
+              0);
     EXPECT_EQ(dump_to_string(root), read_file(nix_nar));
 }
 
@@ -401,9 +417,10 @@ TEST(NarDump, LargeFilesCrossChunkBoundariesIntact) {
     fs::path root = tmp.path() / "tree";
     fs::create_directory(root);
     std::mt19937_64 rng(7);
-    for (size_t size : {kNarDumpChunkSize - 3, kNarDumpChunkSize, size_t(3 * 1024 * 1024 + 5)}) {
+    for (size_t size : {kNarDumpChunkSize - 3, kNarDumpChunkSize, size_t(6 * 1024 * 1024 + 5)}) {
         std::string contents(size, '\0');
-        for (auto& c : contents) c = char(rng());
+        for (auto& c : contents)
+            c = char(rng());
         write_file_atomic(root / ("f" + std::to_string(size)), contents);
     }
     std::vector<size_t> chunk_sizes;
@@ -412,14 +429,18 @@ TEST(NarDump, LargeFilesCrossChunkBoundariesIntact) {
         chunk_sizes.push_back(chunk.size());
         nar += chunk;
     });
-    for (size_t i = 0; i + 1 < chunk_sizes.size(); ++i) EXPECT_EQ(chunk_sizes[i], kNarDumpChunkSize);
+    for (size_t i = 0; i + 1 < chunk_sizes.size(); ++i)
+        EXPECT_EQ(chunk_sizes[i], kNarDumpChunkSize);
     TempDir out;
     NarRestorer restorer(out.path() / "copy");
     NarParser parser(restorer);
     feed_in_chunks(parser, nar, 100000);
     restorer.commit();
     EXPECT_EQ(dump_to_string(out.path() / "copy"), nar);
-    EXPECT_EQ(hash_path(HashAlgo::sha256, root).hash, hash_string(HashAlgo::sha256, nar));
+    // Big enough for hash_path() to hash on its second thread: still the hash of the bytes dumped.
+    auto hashed = hash_path(HashAlgo::sha256, root);
+    EXPECT_EQ(hashed.hash, hash_string(HashAlgo::sha256, nar));
+    EXPECT_EQ(hashed.nar_size, nar.size());
 }
 
 TEST(NarDump, RootSymlinkAndRootFileAreDumpedThemselves) {
@@ -445,6 +466,10 @@ TEST(NarDump, AFifoIsRejectedWithItsPath) {
         EXPECT_EQ(std::string(e.what()), expected);
     }
     EXPECT_THROW(dump_to_string(tmp.path() / "tree" / "sub" / "pipe"), Error);
+
+    // Also when the error comes while hash_path() hashes on its second thread.
+    write_file_atomic(tmp.path() / "tree" / "0-big", std::string(9 * 1024 * 1024, 'x'));
+    EXPECT_THROW(hash_path(HashAlgo::sha256, tmp.path() / "tree"), Error);
 }
 
 TEST(NarDump, ToAnFdAndCopyNarCheckWhatPasses) {
@@ -452,7 +477,8 @@ TEST(NarDump, ToAnFdAndCopyNarCheckWhatPasses) {
     TempDir tmp;
     restore_nar(read_file(file), tmp.path() / "tree");
     {
-        UniqueFd out(::open((tmp.path() / "dump.nar").c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+        UniqueFd out(
+            ::open((tmp.path() / "dump.nar").c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
         EXPECT_EQ(dump_path_to_fd(tmp.path() / "tree", out.get()), fs::file_size(file));
     }
     EXPECT_EQ(read_file(tmp.path() / "dump.nar"), read_file(file));
@@ -463,6 +489,7 @@ TEST(NarDump, ToAnFdAndCopyNarCheckWhatPasses) {
     EXPECT_EQ(copied, read_file(file));
     EXPECT_EQ(result.hash, hash_string(HashAlgo::sha256, copied));
 
-    UniqueFd broken(::open((test::test_data_dir() / "nar" / "truncated-contents.nar").c_str(), O_RDONLY | O_CLOEXEC));
+    UniqueFd broken(
+        ::open((test::test_data_dir() / "nar" / "truncated-contents.nar").c_str(), O_RDONLY | O_CLOEXEC));
     EXPECT_THROW(copy_nar(broken.get(), [](std::string_view) {}), FormatError);
 }

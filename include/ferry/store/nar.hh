@@ -22,7 +22,9 @@ struct NarHashResult {
 };
 
 /// The NAR hash and size of the tree at `path` (as `nix-hash --type <algo> path`), streaming the dump
-/// into the hash without holding it. Throws like dump_path().
+/// into the hash without holding it. Blocking; once the NAR passes a few MiB it hashes on a second,
+/// private thread while the calling thread goes on dumping (joined before returning, also on error).
+/// Throws like dump_path().
 NarHashResult hash_path(HashAlgo algo, const std::filesystem::path& path);
 
 /// A NarParser that also hashes every byte it parses, so one pass over a NAR stream both unpacks (or
@@ -60,6 +62,7 @@ uint64_t dump_path_to_fd(const std::filesystem::path& path, int fd);
 
 /// Unpacks the NAR read from `fd` (until end of file) at `dest`, which must not exist, hashing it in
 /// the same pass; returns the NAR hash and size. On any error nothing is left at `dest`.
-NarHashResult restore_nar_from_fd(int fd, const std::filesystem::path& dest, HashAlgo algo = HashAlgo::sha256);
+NarHashResult restore_nar_from_fd(int fd, const std::filesystem::path& dest,
+                                  HashAlgo algo = HashAlgo::sha256);
 
 } // namespace ferry

@@ -27,6 +27,8 @@ inline constexpr size_t kNarMaxTokenLength = 16;
 inline constexpr size_t kNarMaxDepth = 1024;
 
 /// Zero bytes that follow `size` bytes of a string to reach a multiple of 8.
-constexpr size_t nar_padding(uint64_t size) { return size_t((8 - size % 8) % 8); }
+constexpr size_t nar_padding(uint64_t size) {
+    return size_t((8 - size % 8) % 8);
+}
 
 } // namespace ferry
