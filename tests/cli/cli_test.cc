@@ -161,6 +161,17 @@ TEST_F(CliTest, ImportedCompatNarsShowNixsPathInfo) {
     for (const auto& p : want)
         lines += p + "\n"; // sorted like Nix's StorePathSet (by hash part)
     EXPECT_EQ(closure.out, lines);
+    auto with_size = ferry({"path-info", "--json", "--closure-size", top});
+    auto sized = nlohmann::ordered_json::parse(with_size.out).at(0);
+    uint64_t total = 0;
+    for (const auto& p : want)
+        total += by_path.at(p)["narSize"].get<uint64_t>();
+    EXPECT_EQ(sized["closureSize"], total);
+    std::vector<std::string> keys;
+    for (const auto& [k, v] : sized.items())
+        keys.push_back(k);
+    EXPECT_EQ(keys, (std::vector<std::string>{"path", "narHash", "narSize", "references", "closureSize",
+                                              "deriver", "registrationTime", "signatures"}));
     auto plain = ferry({"path-info", "-sS", fixture("-hello-text")["path"]});
     EXPECT_EQ(plain.out, fixture("-hello-text")["path"].get<std::string>() + "\t        120\t        120\n");
 }

@@ -1,5 +1,6 @@
 // Two processes (fork) and several threads working on one store at once.
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -118,4 +119,49 @@ TEST(StoreConcurrency, ThreadsSharingOneLocalStore) {
     for (const auto& e : errors)
         EXPECT_EQ(e, "");
     check_result(s, kWorkers, nars);
+}
+
+TEST(StoreConcurrency, AProcessKilledMidImportLeavesNoTrace) {
+    TempStore s;
+    auto infos = compat_path_infos();
+    nlohmann::json tree;
+    for (const auto& e : infos)
+        if (e["path"].get<std::string>().ends_with("-dir-tree")) tree = e;
+    std::string nar = read_file(compat_nar(tree));
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        LocalStore store(s.config);
+        size_t pos = 0;
+        // Feeds half of the NAR, then dies the hardest way, in the middle of unpacking.
+        store.import_nar(
+            [&](std::span<char> buf) -> size_t {
+                if (pos >= nar.size() / 2) ::kill(::getpid(), SIGKILL);
+                size_t n = std::min<size_t>({buf.size(), 512, nar.size() - pos});
+                std::copy_n(nar.data() + pos, n, buf.data());
+                pos += n;
+                return n;
+            },
+            to_path_info(store.store_dir(), tree));
+        ::_exit(0);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    EXPECT_EQ(s.staging_leftovers().size(), 1u) << "the dead process's staging directory";
+    auto reopened = s.open_again(); // cleans abandoned staging
+    auto path = to_path_info(s.store->store_dir(), tree).path;
+    EXPECT_FALSE(reopened->is_valid_path(path));
+    EXPECT_EQ(s.staging_leftovers(), std::vector<std::string>{});
+    EXPECT_EQ(s.store_entries(), std::vector<std::string>{});
+    // The path lock died with the process: the import can be done now.
+    reopened->import_nar(
+        [&, pos = size_t(0)](std::span<char> buf) mutable {
+            size_t n = std::min(buf.size(), nar.size() - pos);
+            std::copy_n(nar.data() + pos, n, buf.data());
+            pos += n;
+            return n;
+        },
+        to_path_info(s.store->store_dir(), tree));
+    EXPECT_TRUE(reopened->is_valid_path(path));
 }

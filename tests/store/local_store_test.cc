@@ -167,3 +167,12 @@ TEST_F(LocalStoreTest, SchemaVersionIsRecordedAndNewerOnesRefused) {
         EXPECT_NE(std::string(e.what()).find("schema version 99"), std::string::npos) << e.what();
     }
 }
+
+TEST(LocalStoreDurable, SyncsBeforeRegistering) {
+    TempDir dir;
+    StoreConfig config{.store_dir = "/nix/store", .root = dir.path() / "root", .durable = true};
+    LocalStore store(config);
+    auto path = store.add_text("durable.txt", "kept\n", {});
+    EXPECT_TRUE(store.is_valid_path(path));
+    EXPECT_EQ(read_file(store.real_path(path)), "kept\n");
+}
