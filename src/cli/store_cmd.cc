@@ -21,6 +21,8 @@ struct AddOptions {
     std::string path;
     std::string name;
     bool flat = false;
+    bool text = false;
+    std::vector<std::string> references;
 };
 
 struct ImportOptions {
@@ -39,6 +41,14 @@ int run_add(const Context& ctx, const AddOptions& o) {
     std::string name = o.name;
     if (name.empty()) name = fs::absolute(o.path).lexically_normal().filename().string();
     if (name.empty()) throw UsageError("cannot derive a name from '{}'; pass --name", o.path);
+    if (o.text) {
+        // A text path, as builtins.toFile makes: its path depends on its contents and references.
+        StorePathSet refs;
+        for (const auto& r : o.references) refs.insert(parse_store_path_arg(*store, r));
+        std::cout << store->print(store->add_text(name, read_file(o.path), refs)) << "\n";
+        return 0;
+    }
+    if (!o.references.empty()) throw UsageError("--reference goes with --text");
     auto method = o.flat ? FileIngestionMethod::flat : FileIngestionMethod::recursive;
     std::cout << store->print(store->add_to_store(o.path, method, name)) << "\n";
     return 0;
@@ -123,6 +133,8 @@ void register_store_commands(CLI::App& app, Context& ctx) {
     add_cmd->add_option("-n,--name", add->name, "Name of the store path (default: the file's name)");
     add_cmd->add_flag("--flat", add->flat,
                       "Hash the file's contents instead of its NAR (a single regular file)");
+    add_cmd->add_flag("--text", add->text, "Add a regular file as a text path (like builtins.toFile)");
+    add_cmd->add_option("--reference", add->references, "With --text: a store path the text refers to");
     add_cmd->callback([&ctx, add] { ctx.action = [&ctx, add] { return run_add(ctx, *add); }; });
 
     auto dump_path_arg = std::make_shared<std::string>();

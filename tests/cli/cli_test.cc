@@ -250,3 +250,70 @@ TEST_F(CliTest, HelpAndUsageErrors) {
     EXPECT_EQ(not_store.status, 2);
     EXPECT_NE(not_store.err.find("not a store path"), std::string::npos) << not_store.err;
 }
+
+// The busybox input and the builtins.toFile text of compat.nix, then every fixture .drv.
+TEST_F(CliTest, DerivationAddAndShowMatchNix) {
+    auto bb = fixture("-busybox-static");
+    ASSERT_EQ(ferry(import_args(bb)).status, 0);
+    auto text = tmp.path() / "plain.txt";
+    write_file_atomic(text, "a text file made by toFile\n");
+    auto added_text = ferry({"store", "add", "--text", text.string()});
+    ASSERT_EQ(added_text.status, 0) << added_text.err;
+    EXPECT_EQ(added_text.out, "/nix/store/avzmmwh1yxkpjpzz72wnjj8xs950dsbv-plain.txt\n");
+
+    std::vector<std::string> add{"derivation", "add"};
+    std::set<std::string> expected;
+    for (const auto& e : fs::directory_iterator(compat_dir() / "drv")) {
+        add.push_back(e.path().string());
+        expected.insert("/nix/store/" + e.path().filename().string());
+    }
+    auto r = ferry(add);
+    ASSERT_EQ(r.status, 0) << r.err;
+    std::set<std::string> printed;
+    for (size_t pos = 0, nl; (nl = r.out.find('\n', pos)) != std::string::npos; pos = nl + 1)
+        printed.insert(r.out.substr(pos, nl - pos));
+    EXPECT_EQ(printed, expected);
+
+    std::vector<std::string> show{"derivation", "show"};
+    show.insert(show.end(), expected.begin(), expected.end());
+    auto shown = ferry(show);
+    ASSERT_EQ(shown.status, 0) << shown.err;
+    auto file = read_file(compat_dir() / "derivations.json");
+    EXPECT_EQ(shown.out.substr(0, shown.out.find_last_not_of('\n') + 1), file.substr(0, file.find_last_not_of('\n') + 1));
+
+    // -r from the top of the diamond reaches its whole input graph.
+    auto rec = ferry({"derivation", "show", "-r", "/nix/store/mfwsh93s00bykfhpqj08wy294vhw3a74-diamond-top.drv"});
+    ASSERT_EQ(rec.status, 0) << rec.err;
+    auto j = nlohmann::json::parse(rec.out);
+    EXPECT_EQ(j.size(), 7u); // diamond-top, dep-chain, uses-text, pass-as-file, hello-text, dir-tree, multi-out
+}
+
+TEST_F(CliTest, DerivationAddRejectsBrokenFiles) {
+    auto missing_input = ferry({"derivation", "add", (compat_dir() / "drv" / "nx6y523jlxy0231i9w3dbag93aw04y31-hello-text.drv").string()});
+    EXPECT_EQ(missing_input.status, 1);
+    EXPECT_NE(missing_input.err.find("busybox-static' is not valid"), std::string::npos) << missing_input.err;
+    auto broken = ferry({"derivation", "add", (test_data_dir() / "drv" / "truncated.drv").string()});
+    EXPECT_EQ(broken.status, 1);
+    EXPECT_NE(broken.err.find("malformed derivation"), std::string::npos) << broken.err;
+    EXPECT_EQ(std::count(broken.err.begin(), broken.err.end(), '\n'), 1) << broken.err;
+    expect_empty_store();
+}
+
+TEST_F(CliTest, HashCommands) {
+    auto tree = make_busybox_tree(tmp.path());
+    auto path = ferry({"hash", "path", "--format", "nix32", tree.string()});
+    EXPECT_EQ(path.out, "0m54h46i7lwk20d2vihhq0fq7ns5ypg44viy8bxxnfqpz3y9a10x\n") << path.err;
+    auto sri = ferry({"hash", "path", tree.string()});
+    EXPECT_EQ(sri.out, "sha256-HQSV/PgXO9v7Qj5uQt71RduDHcAQxi0aEJPTEw2BpFQ=\n") << sri.err;
+    auto file = tmp.path() / "f";
+    write_file_atomic(file, "abc");
+    EXPECT_EQ(ferry({"hash", "file", "--type", "sha1", "--format", "base16", file.string()}).out,
+              "a9993e364706816aba3e25717850c26c9cd0d89d\n");
+    EXPECT_EQ(ferry({"hash", "convert", "--to", "nix32", "sha256-HQSV/PgXO9v7Qj5uQt71RduDHcAQxi0aEJPTEw2BpFQ="}).out,
+              "0m54h46i7lwk20d2vihhq0fq7ns5ypg44viy8bxxnfqpz3y9a10x\n");
+    auto bad = ferry({"hash", "convert", "sha256:xyz"});
+    EXPECT_EQ(bad.status, 1);
+    EXPECT_NE(bad.err.find("sha256:xyz"), std::string::npos) << bad.err;
+    auto usage = ferry({"hash", "path", "--type", "sha3", tree.string()});
+    EXPECT_EQ(usage.status, 2) << usage.err;
+}
