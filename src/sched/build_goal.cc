@@ -59,6 +59,17 @@ asio::awaitable<void> BuildGoal::realise_inputs(const Derivation& drv) {
 }
 
 asio::awaitable<void> BuildGoal::run() {
+    try {
+        co_await build();
+    } catch (const Error&) {
+        // Counted here, once per derivation; cancellations are not failures.
+        ++worker_.progress().counters.failed;
+        worker_.progress().update();
+        throw;
+    }
+}
+
+asio::awaitable<void> BuildGoal::build() {
     auto& store = worker_.store();
     auto drv = co_await worker_.load_derivation(drv_);
     co_await realise_inputs(*drv);
@@ -86,7 +97,9 @@ asio::awaitable<void> BuildGoal::run() {
         auto in = co_await worker_.load_derivation(input);
         for (const auto& o : wanted) inputs.insert(in->output_path(store.store_dir(), o));
     }
-    auto closure = co_await offload(worker_.pool(), [&store, inputs] { return store.compute_closure(inputs); });
+    // Lambdas given to co_await capture by reference only: g++ 12 may destroy a temporary of a
+    // co_await expression twice, harmless for trivially destructible ones.
+    auto closure = co_await offload(worker_.pool(), [&store, &inputs] { return store.compute_closure(inputs); });
 
     BuildLog log(store, drv_);
     BuildJob job{.drv_path = drv_, .drv = drv.get(), .store_dir = store.store_dir()};

@@ -43,6 +43,7 @@ protected:
     boost::asio::awaitable<void> run() override;
 
 private:
+    boost::asio::awaitable<void> build();
     boost::asio::awaitable<void> realise_inputs(const Derivation& drv);
     StorePath drv_;
 };

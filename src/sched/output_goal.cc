@@ -19,16 +19,19 @@ asio::awaitable<void> OutputGoal::run() {
     auto out = drv->output_path(store.store_dir(), output_);
     if (store.is_valid_path(out)) co_return;
 
-    if (co_await worker_.query_substitute(out)) {
+    auto substitute = co_await worker_.query_substitute(out);
+    if (substitute) {
         try {
-            co_await worker_.path_goal(out)->wait();
+            auto goal = worker_.path_goal(out);
+            co_await goal->wait();
             co_return;
         } catch (const Error& e) {
             if (!worker_.options().fallback) throw;
             worker_.progress().message(fmt::format("warning: {}; falling back to building", e.what()));
         }
     }
-    co_await worker_.build_goal(drv_)->wait();
+    auto build = worker_.build_goal(drv_);
+    co_await build->wait();
     if (!store.is_valid_path(out))
         throw BuildError("building '{}' did not make its output '{}' valid", store.print(drv_), output_);
 }

@@ -43,7 +43,7 @@ asio::awaitable<void> PathGoal::run() {
         progress.counters.download_bytes += n;
         progress.update();
     };
-    auto wait_references = [&references]() -> asio::awaitable<void> {
+    std::function<asio::awaitable<void>()> wait_references = [&references]() -> asio::awaitable<void> {
         for (const auto& r : references) co_await r->wait();
     };
     try {

@@ -60,7 +60,8 @@ struct MissingSearch : std::enable_shared_from_this<MissingSearch> {
             co_await path(drv);
             co_return nullptr;
         }
-        co_return co_await worker.load_derivation(drv);
+        auto loaded = co_await worker.load_derivation(drv);
+        co_return loaded;
     }
 
     asio::awaitable<void> path(const StorePath& p) {
@@ -82,7 +83,8 @@ struct MissingSearch : std::enable_shared_from_this<MissingSearch> {
         if (!drv) co_return;
         auto out = drv->output_path(worker.store().store_dir(), name);
         if (worker.store().is_valid_path(out)) co_return;
-        if (co_await worker.query_substitute(out)) {
+        auto substitute = co_await worker.query_substitute(out);
+        if (substitute) {
             seen_paths.insert(out);
             co_await path(out);
             co_return;
@@ -97,7 +99,7 @@ struct MissingSearch : std::enable_shared_from_this<MissingSearch> {
 
 } // namespace
 
-asio::awaitable<MissingPaths> Worker::query_missing(const std::vector<Target>& targets) {
+asio::awaitable<MissingPaths> Worker::query_missing(std::vector<Target> targets) {
     auto search = std::make_shared<MissingSearch>(*this);
     for (const auto& t : targets) {
         if (!t.is_build())

@@ -4,6 +4,7 @@
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/system/system_error.hpp>
 
 #include "ferry/store/local_store.hh"
@@ -62,7 +63,13 @@ void Worker::spawn(std::function<asio::awaitable<void>()> task) {
     tasks_.push_back(std::make_unique<Task>());
     auto it = std::prev(tasks_.end());
     auto slot = (*it)->signal.slot();
-    asio::co_spawn(io_, std::move(task),
+    // The task starts from the loop, never inline: co_spawn would otherwise run it inside the caller (deep
+    // recursion through a large graph, and cancellations emitted into half-started frames).
+    asio::co_spawn(io_,
+                   [this, task = std::move(task)]() -> asio::awaitable<void> {
+                       co_await asio::post(io_, asio::use_awaitable);
+                       co_await task();
+                   },
                    asio::bind_cancellation_slot(slot, [this, it](std::exception_ptr) {
                        // The signal must outlive the operation it is bound to: drop it afterwards.
                        asio::post(io_, [this, it] {
@@ -86,8 +93,6 @@ void Worker::start(const std::shared_ptr<Goal>& goal) {
 }
 
 void Worker::hard_failure(const Goal& goal) {
-    ++progress_.counters.failed;
-    progress_.update();
     if (!first_failure_) first_failure_ = goal.error();
     if (!options_.keep_going && !stopped_) {
         stopped_ = true;
@@ -139,7 +144,8 @@ asio::awaitable<void> Worker::run_query(std::shared_ptr<Query> q, StorePath path
     } set_on_exit{*q};
     for (auto* sub : substituters_) {
         try {
-            if (auto info = co_await sub->query(path)) {
+            auto info = co_await sub->query(path);
+            if (info) {
                 q->result = SubstituteInfo{sub, std::move(info)};
                 co_return;
             }
@@ -152,7 +158,10 @@ asio::awaitable<void> Worker::run_query(std::shared_ptr<Query> q, StorePath path
 
 asio::awaitable<std::shared_ptr<const Derivation>> Worker::load_derivation(const StorePath& drv) {
     if (auto it = derivations_.find(drv); it != derivations_.end()) co_return it->second;
-    if (!store_.is_valid_path(drv)) co_await path_goal(drv)->wait();
+    if (!store_.is_valid_path(drv)) {
+        auto goal = path_goal(drv);
+        co_await goal->wait();
+    }
     auto text = read_file(store_.real_path(drv));
     auto name = std::string(drv.name());
     auto parsed = with_context(fmt::format("reading derivation '{}'", store_.print(drv)), [&] {
@@ -170,7 +179,7 @@ asio::awaitable<void> Worker::wait_idle() {
     }
 }
 
-asio::awaitable<void> Worker::realise(const std::vector<Target>& targets) {
+asio::awaitable<void> Worker::realise(std::vector<Target> targets) {
     std::vector<std::pair<std::string, std::shared_ptr<Goal>>> tops;
     for (const auto& t : targets) {
         if (!t.is_build()) {

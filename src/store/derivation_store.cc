@@ -56,6 +56,10 @@ Derivation parse_derivation_file(const StoreDir& dir, std::string_view text, std
 
 StorePath add_derivation(LocalStore& store, Derivation drv) {
     auto hasher = store_derivation_hasher(store);
+    return add_derivation(store, std::move(drv), hasher);
+}
+
+StorePath add_derivation(LocalStore& store, Derivation drv, DerivationHasher& hasher) {
     hasher.fill_outputs(drv);
     for (const auto& ref : drv.references())
         if (!store.is_valid_path(ref))
@@ -65,6 +69,7 @@ StorePath add_derivation(LocalStore& store, Derivation drv) {
 
 std::vector<StorePath> add_derivations(LocalStore& store, std::vector<Derivation> drvs) {
     std::vector<std::optional<StorePath>> added(drvs.size());
+    auto hasher = store_derivation_hasher(store);
     for (size_t remaining = drvs.size(); remaining > 0;) {
         size_t before = remaining;
         for (size_t i = 0; i < drvs.size(); ++i) {
@@ -72,13 +77,13 @@ std::vector<StorePath> add_derivations(LocalStore& store, std::vector<Derivation
             bool ready = true;
             for (const auto& [input, _] : drvs[i].input_drvs) ready = ready && store.is_valid_path(input);
             if (!ready) continue;
-            added[i] = add_derivation(store, drvs[i]);
+            added[i] = add_derivation(store, drvs[i], hasher);
             --remaining;
         }
         if (remaining == before) {
             // Nothing could be added: name the first missing input.
             for (size_t i = 0; i < drvs.size(); ++i)
-                if (!added[i]) add_derivation(store, drvs[i]);
+                if (!added[i]) add_derivation(store, drvs[i], hasher);
         }
     }
     std::vector<StorePath> out;

@@ -80,9 +80,9 @@ public:
     ~Worker();
 
     /// Makes every target valid. Throws RealiseError naming the failures, Interrupted after stop().
-    boost::asio::awaitable<void> realise(const std::vector<Target>& targets);
+    boost::asio::awaitable<void> realise(std::vector<Target> targets);
     /// What realise() would fetch and build, without doing it.
-    boost::asio::awaitable<MissingPaths> query_missing(const std::vector<Target>& targets);
+    boost::asio::awaitable<MissingPaths> query_missing(std::vector<Target> targets);
     /// Cancels every goal (builders are killed, downloads aborted, temporaries removed).
     void stop(std::string reason);
     bool stopped() const noexcept { return stopped_; }

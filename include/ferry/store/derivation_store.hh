@@ -27,6 +27,8 @@ Derivation parse_derivation_file(const StoreDir& dir, std::string_view text, std
 /// Fills in and checks the output paths, then writes the `.drv` into the store (its inputs must be
 /// valid). Returns the `.drv` path.
 StorePath add_derivation(LocalStore& store, Derivation drv);
+/// As above with a caller's hasher, so the hashes of shared inputs are computed once across many adds.
+StorePath add_derivation(LocalStore& store, Derivation drv, DerivationHasher& hasher);
 
 /// Adds several derivations, each after the ones among them it depends on. Returns their paths in the
 /// order given.
