@@ -3,11 +3,14 @@
 /// lives in its own file and adds its subcommands through a register_* function.
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include <CLI/CLI.hpp>
+
+#include "ferry/store/local_store.hh"
 
 namespace ferry::cli {
 
@@ -30,6 +33,15 @@ struct Context {
     GlobalOptions global;
     Action action;
 };
+
+/// Opens the local store that the global options name (--store, --store-dir). Every command that needs
+/// the store goes through here.
+std::unique_ptr<LocalStore> open_local_store(const GlobalOptions& global);
+
+/// The store path that a command-line argument names: a store path or a path inside one
+/// ("/nix/store/…-x/bin/sh"), given logically or as its physical location under the store's root.
+/// Throws UsageError naming the argument otherwise.
+StorePath parse_store_path_arg(const LocalStore& store, const std::string& arg);
 
 void register_hash_commands(CLI::App& app, Context& ctx);
 void register_store_commands(CLI::App& app, Context& ctx);

@@ -47,8 +47,8 @@ TEST(StorePath, FixedOutputPaths) {
     auto rec = Hash::parse("sha256:1f1layi40aar7sfj6mbwpp9r02pp8i0zzcv9nxb15zhkdag66bv4");
     EXPECT_EQ(dir.print(dir.make_fixed_output_path(FileIngestionMethod::recursive, rec, "fixed-recursive")),
               "/nix/store/8p45b1j3vhz1yq5f2cynrqhdzzknziwm-fixed-recursive");
-    EXPECT_THROW(dir.make_fixed_output_path(FileIngestionMethod::flat, flat, "x", {StorePath(
-                     "jsm9cyjvamk013ndqlj8ckgaqp3yrw28-busybox-static")}),
+    EXPECT_THROW(dir.make_fixed_output_path(FileIngestionMethod::flat, flat, "x",
+                                            {StorePath("jsm9cyjvamk013ndqlj8ckgaqp3yrw28-busybox-static")}),
                  FormatError);
 }
 

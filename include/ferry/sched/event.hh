@@ -1,0 +1,72 @@
+#pragma once
+/// Coroutine synchronisation on one io_context thread: a one-shot Event that any number of coroutines
+/// wait for, and a counting Semaphore (build slots). Not thread-safe: use them from the loop thread.
+
+#include <cstddef>
+#include <deque>
+#include <memory>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+namespace ferry {
+
+/// Set once; wait() returns at once after that. A waiter whose coroutine is cancelled gets
+/// boost::system::system_error(operation_aborted).
+class Event {
+public:
+    explicit Event(const boost::asio::any_io_executor& ex);
+    void set();
+    bool is_set() const noexcept { return set_; }
+    boost::asio::awaitable<void> wait();
+
+private:
+    // A timer that never expires; set() cancels it, which wakes every waiter.
+    boost::asio::steady_timer timer_;
+    bool set_ = false;
+};
+
+/// `count` slots, handed out in FIFO order.
+class Semaphore {
+public:
+    Semaphore(const boost::asio::any_io_executor& ex, size_t count) : ex_(ex), free_(count) {}
+
+    /// Releases its slot when destroyed.
+    class Slot {
+    public:
+        Slot() = default;
+        explicit Slot(Semaphore* s) : sem_(s) {}
+        Slot(Slot&& o) noexcept : sem_(o.sem_) { o.sem_ = nullptr; }
+        Slot& operator=(Slot&& o) noexcept {
+            if (this != &o) {
+                release();
+                sem_ = o.sem_;
+                o.sem_ = nullptr;
+            }
+            return *this;
+        }
+        ~Slot() { release(); }
+        void release() noexcept {
+            if (sem_) sem_->release();
+            sem_ = nullptr;
+        }
+
+    private:
+        Semaphore* sem_ = nullptr;
+    };
+
+    /// Waits for a free slot. Cancelling the waiter leaves the queue consistent.
+    boost::asio::awaitable<Slot> acquire();
+    size_t available() const noexcept { return free_; }
+    size_t waiting() const noexcept { return waiters_.size(); }
+
+private:
+    void release() noexcept;
+
+    boost::asio::any_io_executor ex_;
+    size_t free_;
+    std::deque<std::shared_ptr<Event>> waiters_;
+};
+
+} // namespace ferry

@@ -1,0 +1,150 @@
+#pragma once
+/// The worker: one io_context thread that owns a graph of goals and drives them to completion.
+///
+/// Goals are keyed (one per store path, per derivation output, per derivation build) and shared by
+/// every waiter. Path-info discovery is eager: a path's narinfo is asked for as soon as the path is
+/// known, and the references in an answer are asked for the moment it arrives, so a closure of depth d
+/// costs d + 1 round trips. Blocking work goes to `pool`. Everything here is used from the io_context
+/// thread only, except `stop()`, which may be posted from a signal handler's context.
+
+#include <functional>
+#include <list>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include "ferry/cache/substituter.hh"
+#include "ferry/sched/builder.hh"
+#include "ferry/sched/event.hh"
+#include "ferry/sched/goal.hh"
+#include "ferry/sched/progress.hh"
+#include "ferry/sched/target.hh"
+#include "ferry/store/derivation.hh"
+
+namespace ferry {
+
+class LocalStore;
+
+struct WorkerOptions {
+    unsigned max_jobs = 1;
+    bool keep_going = false;
+    /// Build a derivation when substituting its output failed.
+    bool fallback = false;
+    bool substitute = true;
+    unsigned cores = 1;
+    unsigned max_silent_time = 0;
+    unsigned timeout = 0;
+    bool keep_failed = false;
+};
+
+/// Where a path can be fetched from.
+struct SubstituteInfo {
+    Substituter* substituter = nullptr;
+    std::shared_ptr<const NarInfo> info;
+};
+
+/// What realising targets would do (`--dry-run`).
+struct MissingPaths {
+    StorePathSet will_build;      ///< derivations
+    StorePathSet will_substitute; ///< paths to fetch
+    StorePathSet unknown;         ///< paths nobody can provide
+    uint64_t download_size = 0;   ///< compressed bytes
+    uint64_t nar_size = 0;        ///< unpacked bytes
+};
+
+/// A realisation that failed: every failed target, or the first failure without keep-going.
+class RealiseError : public Error {
+public:
+    using Error::Error;
+};
+
+/// Thrown when stop() was called (SIGINT/SIGTERM): everything was cancelled.
+class Interrupted : public Error {
+public:
+    using Error::Error;
+};
+
+class Worker {
+public:
+    /// `builder` may be null when nothing is to be built (substitution only). Substituters must have
+    /// been initialised; they are asked in priority order.
+    Worker(boost::asio::io_context& io, boost::asio::thread_pool& pool, LocalStore& store,
+           std::vector<Substituter*> substituters, Builder* builder, WorkerOptions options, Progress& progress);
+    ~Worker();
+
+    /// Makes every target valid. Throws RealiseError naming the failures, Interrupted after stop().
+    boost::asio::awaitable<void> realise(std::vector<Target> targets);
+    /// What realise() would fetch and build, without doing it.
+    boost::asio::awaitable<MissingPaths> query_missing(std::vector<Target> targets);
+    /// Cancels every goal (builders are killed, downloads aborted, temporaries removed).
+    void stop(std::string reason);
+    bool stopped() const noexcept { return stopped_; }
+
+    // --- For goals -------------------------------------------------------------------------------
+
+    /// Makes `path` valid (by substitution).
+    std::shared_ptr<Goal> path_goal(const StorePath& path);
+    /// Makes output `output` of derivation `drv` valid (substituting it, or building `drv`).
+    std::shared_ptr<Goal> output_goal(const StorePath& drv, const std::string& output);
+    /// Builds `drv` (all its outputs).
+    std::shared_ptr<Goal> build_goal(const StorePath& drv);
+
+    /// Where `path` can be substituted from, asked once per path and shared. Null when no substituter
+    /// has it (or substitution is off).
+    boost::asio::awaitable<std::optional<SubstituteInfo>> query_substitute(const StorePath& path);
+    /// The derivation at `drv`, substituting the `.drv` first when it is not valid. Parsed once.
+    boost::asio::awaitable<std::shared_ptr<const Derivation>> load_derivation(const StorePath& drv);
+
+    /// Runs `task` as a tracked coroutine: stop() cancels it, realise() waits for it.
+    void spawn(std::function<boost::asio::awaitable<void>()> task);
+    /// A goal failed in a way no one can recover from: without keep-going, stop everything.
+    void hard_failure(const Goal& goal);
+
+    LocalStore& store() noexcept { return store_; }
+    boost::asio::thread_pool& pool() noexcept { return pool_; }
+    boost::asio::any_io_executor executor() { return io_.get_executor(); }
+    const WorkerOptions& options() const noexcept { return options_; }
+    Progress& progress() noexcept { return progress_; }
+    Builder* builder() noexcept { return builder_; }
+    Semaphore& build_slots() noexcept { return build_slots_; }
+    const std::vector<Substituter*>& substituters() const noexcept { return substituters_; }
+
+private:
+    struct Query;
+    struct Task;
+    template <typename G, typename Key, typename... Args>
+    std::shared_ptr<Goal> get_goal(std::map<Key, std::shared_ptr<Goal>>& goals, const Key& key, Args&&... args);
+    void start(const std::shared_ptr<Goal>& goal);
+    boost::asio::awaitable<void> run_query(std::shared_ptr<Query> q, StorePath path);
+    boost::asio::awaitable<void> wait_idle();
+
+    boost::asio::io_context& io_;
+    boost::asio::thread_pool& pool_;
+    LocalStore& store_;
+    std::vector<Substituter*> substituters_;
+    Builder* builder_;
+    WorkerOptions options_;
+    Progress& progress_;
+    Semaphore build_slots_;
+
+    std::map<StorePath, std::shared_ptr<Goal>> path_goals_;
+    std::map<std::pair<StorePath, std::string>, std::shared_ptr<Goal>> output_goals_;
+    std::map<StorePath, std::shared_ptr<Goal>> build_goals_;
+    std::map<StorePath, std::shared_ptr<Query>> queries_;
+    std::map<StorePath, std::shared_ptr<const Derivation>> derivations_;
+
+    std::list<std::unique_ptr<Task>> tasks_;
+    std::shared_ptr<Event> idle_;
+    bool stopped_ = false;
+    std::string stop_reason_;
+    std::exception_ptr first_failure_;
+};
+
+} // namespace ferry

@@ -1,0 +1,47 @@
+#pragma once
+/// Exclusive advisory locks on lock files (flock), one per store path, so that two processes or two
+/// threads never build, unpack or register the same path at once.
+///
+/// Each PathLock opens its own descriptor, so locks exclude each other between threads of one process
+/// as well as between processes. Locking a path twice from one thread deadlocks (blocking) or fails
+/// (try). Lock files are left in place when unlocked: deleting them would let a waiter lock an unlinked
+/// file while a newcomer locks a fresh one.
+
+#include <filesystem>
+#include <optional>
+#include <vector>
+
+#include "ferry/util/file.hh"
+
+namespace ferry {
+
+/// Owns one held lock; released on destruction (or unlock()). Movable, not copyable; may be released
+/// from another thread than the one that took it.
+class PathLock {
+public:
+    /// Blocks until `lock_file` (created 0600 when missing) is locked exclusively. Throws SysError.
+    static PathLock acquire(const std::filesystem::path& lock_file);
+    /// Locks `lock_file` when nobody holds it; std::nullopt otherwise. Throws SysError.
+    static std::optional<PathLock> try_acquire(const std::filesystem::path& lock_file);
+
+    PathLock(PathLock&&) noexcept = default;
+    PathLock& operator=(PathLock&&) noexcept = default;
+    ~PathLock() = default;
+
+    /// Releases the lock now; further calls do nothing.
+    void unlock() noexcept { fd_.reset(); }
+    bool locked() const noexcept { return bool(fd_); }
+    const std::filesystem::path& lock_file() const noexcept { return path_; }
+
+private:
+    PathLock(UniqueFd fd, std::filesystem::path path) : fd_(std::move(fd)), path_(std::move(path)) {}
+
+    UniqueFd fd_;
+    std::filesystem::path path_;
+};
+
+/// Blocks until every lock file of `lock_files` is held, taking them in sorted order so that two callers
+/// with overlapping sets cannot deadlock.
+std::vector<PathLock> acquire_all(std::vector<std::filesystem::path> lock_files);
+
+} // namespace ferry

@@ -1,0 +1,54 @@
+#pragma once
+/// A private place in the store's staging area where a store path's contents are built (unpacked,
+/// copied, written by a builder) before they are renamed into the store. Being on the store's
+/// filesystem, the final move is one atomic rename.
+///
+/// Each StagedPath is a directory `<staging>/<pid>-<n>-<name>/` holding the contents at `…/out` (a file,
+/// a directory or a symlink) and holding an flock on itself for as long as it lives, so that a later
+/// clean_stale_staging() can tell abandoned directories (their process crashed) from live ones.
+
+#include <filesystem>
+#include <string_view>
+
+#include "ferry/util/file.hh"
+
+namespace ferry {
+
+/// Owns a staging directory; deletes it (and whatever it contains) on destruction unless the contents
+/// were committed. Movable, not copyable; one thread at a time.
+class StagedPath {
+public:
+    /// Creates a fresh staging directory under `staging_dir` (which must exist). `name` is only a hint
+    /// for people looking at the directory.
+    StagedPath(const std::filesystem::path& staging_dir, std::string_view name);
+    ~StagedPath();
+    StagedPath(StagedPath&& o) noexcept;
+    StagedPath& operator=(StagedPath&&) = delete;
+    StagedPath(const StagedPath&) = delete;
+    StagedPath& operator=(const StagedPath&) = delete;
+
+    /// Where the contents go; it does not exist until the caller creates it.
+    const std::filesystem::path& path() const noexcept { return contents_; }
+    /// Whether the contents were created.
+    bool has_contents() const;
+
+    /// Renames the contents to `dest`, which must not exist (never replaces anything: renameat2 with
+    /// RENAME_NOREPLACE), then removes the staging directory. Throws SysError naming `dest`; on failure
+    /// the contents stay staged.
+    void commit(const std::filesystem::path& dest);
+    bool committed() const noexcept { return committed_; }
+
+private:
+    std::filesystem::path dir_;
+    std::filesystem::path contents_;
+    UniqueFd lock_;
+    bool committed_ = false;
+};
+
+/// Deletes the staging directories that no live StagedPath holds (left behind by crashed processes).
+/// Safe to run while other processes stage paths: creation and cleaning exclude each other through
+/// `<staging_dir>/.lock`. Returns the number of directories deleted. Does nothing when another cleaner
+/// is running.
+size_t clean_stale_staging(const std::filesystem::path& staging_dir);
+
+} // namespace ferry

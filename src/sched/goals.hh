@@ -1,0 +1,51 @@
+#pragma once
+// The goal kinds, private to the scheduler. One kind per file: path_goal.cc, output_goal.cc,
+// build_goal.cc.
+
+#include "ferry/sched/goal.hh"
+#include "ferry/store/store_path.hh"
+
+namespace ferry {
+
+/// Makes a store path valid by substituting it; its references first.
+class PathGoal final : public Goal {
+public:
+    PathGoal(Worker& worker, StorePath path);
+    /// A waiter that can build instead recovers from this.
+    bool failure_is_final() const override { return false; }
+
+protected:
+    boost::asio::awaitable<void> run() override;
+
+private:
+    StorePath path_;
+};
+
+/// Makes one output of a derivation valid: substitutes it when a cache has it, else builds.
+class OutputGoal final : public Goal {
+public:
+    OutputGoal(Worker& worker, StorePath drv, std::string output);
+
+protected:
+    boost::asio::awaitable<void> run() override;
+
+private:
+    StorePath drv_;
+    std::string output_;
+};
+
+/// Builds a derivation: realises its inputs, takes a build slot, runs the builder, registers outputs.
+class BuildGoal final : public Goal {
+public:
+    BuildGoal(Worker& worker, StorePath drv);
+
+protected:
+    boost::asio::awaitable<void> run() override;
+
+private:
+    boost::asio::awaitable<void> build();
+    boost::asio::awaitable<void> realise_inputs(const Derivation& drv);
+    StorePath drv_;
+};
+
+} // namespace ferry

@@ -1,0 +1,211 @@
+#include "ferry/sched/worker.hh"
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/system/system_error.hpp>
+
+#include "ferry/store/local_store.hh"
+#include "ferry/util/file.hh"
+#include "goals.hh"
+
+namespace asio = boost::asio;
+
+namespace ferry {
+
+struct Worker::Query {
+    explicit Query(const asio::any_io_executor& ex) : ready(ex) {}
+    Event ready;
+    std::optional<SubstituteInfo> result;
+};
+
+struct Worker::Task {
+    asio::cancellation_signal signal;
+};
+
+namespace {
+
+bool is_cancellation(const std::exception_ptr& e) {
+    try {
+        std::rethrow_exception(e);
+    } catch (const boost::system::system_error& se) {
+        return se.code() == asio::error::operation_aborted;
+    } catch (...) {
+        return false;
+    }
+}
+
+std::string describe(const std::exception_ptr& e) {
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+        return ex.what();
+    } catch (...) {
+        return "unknown error";
+    }
+}
+
+} // namespace
+
+Worker::Worker(asio::io_context& io, asio::thread_pool& pool, LocalStore& store, std::vector<Substituter*> substituters,
+               Builder* builder, WorkerOptions options, Progress& progress)
+    : io_(io), pool_(pool), store_(store), substituters_(std::move(substituters)), builder_(builder),
+      options_(options), progress_(progress), build_slots_(io.get_executor(), std::max(1u, options.max_jobs)) {
+    std::stable_sort(substituters_.begin(), substituters_.end(),
+                     [](Substituter* a, Substituter* b) { return a->priority() < b->priority(); });
+}
+
+Worker::~Worker() = default;
+
+void Worker::spawn(std::function<asio::awaitable<void>()> task) {
+    tasks_.push_back(std::make_unique<Task>());
+    auto it = std::prev(tasks_.end());
+    auto slot = (*it)->signal.slot();
+    // The task starts from the loop, never inline: co_spawn would otherwise run it inside the caller (deep
+    // recursion through a large graph, and cancellations emitted into half-started frames).
+    asio::co_spawn(io_,
+                   [this, task = std::move(task)]() -> asio::awaitable<void> {
+                       co_await asio::post(io_, asio::use_awaitable);
+                       co_await task();
+                   },
+                   asio::bind_cancellation_slot(slot, [this, it](std::exception_ptr) {
+                       // The signal must outlive the operation it is bound to: drop it afterwards.
+                       asio::post(io_, [this, it] {
+                           tasks_.erase(it);
+                           if (tasks_.empty() && idle_) idle_->set();
+                       });
+                   }));
+    if (stopped_) (*it)->signal.emit(asio::cancellation_type::terminal);
+}
+
+void Worker::start(const std::shared_ptr<Goal>& goal) {
+    spawn([this, goal]() -> asio::awaitable<void> {
+        try {
+            co_await goal->run();
+        } catch (...) {
+            goal->error_ = std::current_exception();
+        }
+        goal->done_.set();
+        if (goal->error_ && goal->failure_is_final() && !is_cancellation(goal->error_)) hard_failure(*goal);
+    });
+}
+
+void Worker::hard_failure(const Goal& goal) {
+    if (!first_failure_) first_failure_ = goal.error();
+    if (!options_.keep_going && !stopped_) {
+        stopped_ = true;
+        for (auto& t : tasks_) t->signal.emit(asio::cancellation_type::terminal);
+    }
+}
+
+void Worker::stop(std::string reason) {
+    if (!stop_reason_.empty()) return;
+    stop_reason_ = reason.empty() ? "interrupted" : std::move(reason);
+    stopped_ = true;
+    for (auto& t : tasks_) t->signal.emit(asio::cancellation_type::terminal);
+}
+
+template <typename G, typename Key, typename... Args>
+std::shared_ptr<Goal> Worker::get_goal(std::map<Key, std::shared_ptr<Goal>>& goals, const Key& key, Args&&... args) {
+    auto& slot = goals[key];
+    if (!slot) {
+        slot = std::make_shared<G>(*this, std::forward<Args>(args)...);
+        start(slot);
+    }
+    return slot;
+}
+
+std::shared_ptr<Goal> Worker::path_goal(const StorePath& path) { return get_goal<PathGoal>(path_goals_, path, path); }
+
+std::shared_ptr<Goal> Worker::output_goal(const StorePath& drv, const std::string& output) {
+    return get_goal<OutputGoal>(output_goals_, std::make_pair(drv, output), drv, output);
+}
+
+std::shared_ptr<Goal> Worker::build_goal(const StorePath& drv) { return get_goal<BuildGoal>(build_goals_, drv, drv); }
+
+asio::awaitable<std::optional<SubstituteInfo>> Worker::query_substitute(const StorePath& path) {
+    if (!options_.substitute || substituters_.empty()) co_return std::nullopt;
+    auto& q = queries_[path];
+    if (!q) {
+        q = std::make_shared<Query>(executor());
+        spawn([this, q, path] { return run_query(q, path); });
+    }
+    auto keep = q;
+    co_await keep->ready.wait();
+    co_return keep->result;
+}
+
+asio::awaitable<void> Worker::run_query(std::shared_ptr<Query> q, StorePath path) {
+    struct SetOnExit {
+        Query& q;
+        ~SetOnExit() { q.ready.set(); }
+    } set_on_exit{*q};
+    for (auto* sub : substituters_) {
+        try {
+            auto info = co_await sub->query(path);
+            if (info) {
+                q->result = SubstituteInfo{sub, std::move(info)};
+                co_return;
+            }
+        } catch (const Error& e) {
+            // A cache that cannot answer is skipped, as Nix does; the path may come from elsewhere.
+            progress_.message(fmt::format("warning: {}", e.what()));
+        }
+    }
+}
+
+asio::awaitable<std::shared_ptr<const Derivation>> Worker::load_derivation(const StorePath& drv) {
+    if (auto it = derivations_.find(drv); it != derivations_.end()) co_return it->second;
+    if (!store_.is_valid_path(drv)) {
+        auto goal = path_goal(drv);
+        co_await goal->wait();
+    }
+    auto text = read_file(store_.real_path(drv));
+    auto name = std::string(drv.name());
+    auto parsed = with_context(fmt::format("reading derivation '{}'", store_.print(drv)), [&] {
+        return std::make_shared<const Derivation>(
+            parse_derivation(store_.store_dir(), text, name.substr(0, name.size() - 4)));
+    });
+    co_return derivations_.emplace(drv, std::move(parsed)).first->second;
+}
+
+asio::awaitable<void> Worker::wait_idle() {
+    while (!tasks_.empty()) {
+        idle_ = std::make_shared<Event>(executor());
+        auto keep = idle_;
+        co_await keep->wait();
+    }
+}
+
+asio::awaitable<void> Worker::realise(std::vector<Target> targets) {
+    std::vector<std::pair<std::string, std::shared_ptr<Goal>>> tops;
+    for (const auto& t : targets) {
+        if (!t.is_build()) {
+            tops.emplace_back(store_.print(t.path), path_goal(t.path));
+            continue;
+        }
+        auto outputs = t.outputs;
+        if (outputs.empty()) {
+            auto drv = co_await load_derivation(t.path);
+            for (const auto& [name, _] : drv->outputs) outputs.insert(name);
+        }
+        for (const auto& o : outputs) tops.emplace_back(t.to_string(store_.store_dir()), output_goal(t.path, o));
+    }
+    co_await wait_idle();
+
+    if (!stop_reason_.empty()) throw Interrupted("{}", stop_reason_);
+    std::vector<std::string> failures;
+    for (const auto& [name, goal] : tops) {
+        if (!goal->failed()) continue;
+        if (is_cancellation(goal->error())) continue;
+        failures.push_back(describe(goal->error()));
+    }
+    if (failures.empty() && first_failure_) failures.push_back(describe(first_failure_));
+    if (failures.empty()) co_return;
+    if (failures.size() == 1) throw RealiseError("{}", failures.front());
+    throw RealiseError("{} targets failed; the first: {}", failures.size(), failures.front());
+}
+
+} // namespace ferry

@@ -1,0 +1,132 @@
+#include "fakes.hh"
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/system/system_error.hpp>
+
+#include "ferry/store/derivation_store.hh"
+#include "ferry/store/nar.hh"
+
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+
+namespace ferry::test {
+
+std::string file_nar(std::string_view contents) {
+    TempDir dir;
+    write_file_atomic(dir.path() / "f", contents);
+    std::string nar;
+    dump_path(dir.path() / "f", [&](std::string_view s) { nar += s; });
+    return nar;
+}
+
+void FakeSubstituter::add(const StorePath& path, const StorePathSet& references) {
+    std::string contents = "contents of " + path.to_string() + "\n";
+    for (const auto& r : references) contents += dir_.print(r) + "\n";
+    auto nar = file_nar(contents);
+    auto info = std::make_shared<NarInfo>(NarInfo{.path = path});
+    info->url = "nar/" + std::string(path.hash_part()) + ".nar";
+    info->compression = "none";
+    info->nar_hash = hash_string(HashAlgo::sha256, nar);
+    info->nar_size = nar.size();
+    info->file_hash = info->nar_hash;
+    info->file_size = nar.size();
+    info->references = references;
+    paths_[path] = {info, nar};
+}
+
+asio::awaitable<void> FakeSubstituter::sleep() {
+    if (delay_.count() == 0) co_return;
+    asio::steady_timer timer(co_await asio::this_coro::executor, delay_);
+    co_await timer.async_wait(asio::use_awaitable);
+}
+
+asio::awaitable<std::shared_ptr<const NarInfo>> FakeSubstituter::query(const StorePath& path) {
+    auto now = Clock::now();
+    if (!first_query_) first_query_ = now;
+    query_log.emplace_back(path, now - *first_query_);
+    co_await sleep();
+    auto it = paths_.find(path);
+    co_return it == paths_.end() ? nullptr : it->second.first;
+}
+
+asio::awaitable<void> FakeSubstituter::fetch(const NarInfo& info, LocalStore& store, FetchProgress& progress,
+                                             std::function<asio::awaitable<void>()> before_commit) {
+    ++fetches;
+    co_await sleep();
+    if (failing_.count(info.path))
+        throw SubstituteError("NAR of '{}' is corrupt (injected by the test)", dir_.print(info.path));
+    const auto& nar = paths_.at(info.path).second;
+    if (progress.on_download) progress.on_download(nar.size());
+    co_await before_commit();
+    if (store.is_valid_path(info.path)) co_return;
+    ValidPathInfo expected(info.path, info.nar_hash, info.nar_size);
+    expected.references = info.references;
+    size_t pos = 0;
+    store.import_nar(
+        [&](std::span<char> buf) {
+            size_t n = std::min(buf.size(), nar.size() - pos);
+            std::copy_n(nar.data() + pos, n, buf.data());
+            pos += n;
+            return n;
+        },
+        expected);
+}
+
+namespace {
+
+/// The outputs a fake build wrote, in a scratch directory removed with it.
+struct FakeOutputs : BuiltOutputs {
+    explicit FakeOutputs(const fs::path& parent) : scratch(parent, "fake-build") {}
+    TempDir scratch;
+};
+
+} // namespace
+
+asio::awaitable<std::unique_ptr<BuiltOutputs>> FakeBuilder::build(BuildJob& job) {
+    const auto& name = job.drv->name;
+    ++started[name];
+    ++running;
+    peak_running = std::max(peak_running, running);
+    struct Done {
+        size_t& running;
+        ~Done() { --running; }
+    } done{running};
+    auto delay = slow_.count(name) ? slow_.at(name) : delay_;
+    asio::steady_timer timer(co_await asio::this_coro::executor, delay);
+    try {
+        co_await timer.async_wait(asio::use_awaitable);
+    } catch (const boost::system::system_error&) {
+        ++cancelled[name];
+        throw;
+    }
+    if (job.log) job.log("building " + name + "\n");
+    if (failing_.count(name)) throw BuildError("builder for '{}' failed with exit code 1", job.store_dir.print(job.drv_path));
+
+    auto out = std::make_unique<FakeOutputs>(job.scratch_parent);
+    for (const auto& [output, path] : job.outputs) {
+        std::string contents = name + " " + output + "\n";
+        for (const auto& in : job.input_closure) contents += job.store_dir.print(in) + "\n";
+        auto loc = out->scratch.path() / path.to_string();
+        write_file_atomic(loc, contents);
+        out->locations[output] = loc;
+    }
+    ++finished[name];
+    co_return out;
+}
+
+StorePath add_test_derivation(LocalStore& store, const std::string& name, const std::vector<StorePath>& inputs,
+                              const std::vector<std::string>& outputs, DerivationHasher* hasher) {
+    Derivation drv;
+    drv.name = name;
+    for (const auto& o : outputs) drv.outputs[o] = DerivationOutput{};
+    for (const auto& in : inputs) drv.input_drvs[in] = {"out"};
+    drv.platform = "x86_64-linux";
+    drv.builder = "/bin/sh";
+    drv.args = {"-c", "true"};
+    drv.env = {{"name", name}, {"builder", "/bin/sh"}, {"system", "x86_64-linux"}};
+    return hasher ? add_derivation(store, std::move(drv), *hasher) : add_derivation(store, std::move(drv));
+}
+
+} // namespace ferry::test
