@@ -171,6 +171,9 @@ asio::awaitable<std::unique_ptr<BuiltOutputs>> SandboxBuilder::build(BuildJob& j
     prepared->program.status_fd = status_pipe.write.get();
 
     auto executor = co_await asio::this_coro::executor;
+    // Cancelled before the process exists: nothing to kill yet.
+    if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none)
+        throw boost::system::system_error(asio::error::operation_aborted, "building '" + drv + "'");
     int64_t started = monotonic_ns();
     auto process = spawn(executor, *prepared, drv);
     log_pipe.write.reset();

@@ -35,7 +35,8 @@ struct ExitStatus {
 pid_t clone_with_pidfd(unsigned long flags, UniqueFd& pidfd);
 
 /// A process started in new namespaces, running run_child(). Used from one thread, the io_context thread
-/// of the executor it was spawned with. Destroying it while the process runs kills the process and reaps
+/// of the executor it was spawned with; the child has PR_SET_PDEATHSIG(SIGKILL), so it also dies when
+/// that thread exits. Destroying it while the process runs kills the process and reaps
 /// it (a short blocking wait: a SIGKILLed PID 1 exits promptly), so no build outlives its owner.
 class SandboxProcess {
 public:
