@@ -39,7 +39,8 @@ std::vector<size_t> deps_of(size_t level, size_t i) {
     size_t below = size_t(kLevels[level - 1]);
     if (level + 1 == kLevels.size()) {
         std::vector<size_t> all(below);
-        for (size_t j = 0; j < below; ++j) all[j] = j;
+        for (size_t j = 0; j < below; ++j)
+            all[j] = j;
         return all;
     }
     return {i % below, (i + 1) % below};
@@ -72,7 +73,8 @@ std::string nix_expression(const std::vector<std::vector<Node>>& levels) {
     for (size_t level = 0; level < levels.size(); ++level)
         for (size_t i = 0; i < levels[level].size(); ++i) {
             std::string deps;
-            for (size_t d : levels[level][i].deps) deps += fmt::format(" n{}_{}", level - 1, d);
+            for (size_t d : levels[level][i].deps)
+                deps += fmt::format(" n{}_{}", level - 1, d);
             nix += fmt::format("  n{}_{} = mk \"{}\" [{} ];\n", level, i, levels[level][i].name, deps);
         }
     return nix + fmt::format("in n{}_0\n", levels.size() - 1);
@@ -96,11 +98,13 @@ int run(const fs::path& dir) {
         for (size_t i = 0; i < size_t(kLevels[level]); ++i) {
             Node node{fmt::format("bench-{}-{}", level, i), deps_of(level, i), {}};
             std::vector<const Node*> deps;
-            for (size_t d : node.deps) deps.push_back(&levels[level - 1][d]);
+            for (size_t d : node.deps)
+                deps.push_back(&levels[level - 1][d]);
             node.drv = make_drv(store_dir, node.name, deps);
             hasher.fill_outputs(node.drv);
             node.drv_path = derivation_store_path(store_dir, node.drv);
-            write_file_atomic(dir / "drv" / node.drv_path.to_string(), unparse_derivation(store_dir, node.drv));
+            write_file_atomic(dir / "drv" / node.drv_path.to_string(),
+                              unparse_derivation(store_dir, node.drv));
             by_path.emplace(node.drv_path.to_string(), node.drv);
             levels[level].push_back(std::move(node));
             ++count;
@@ -109,8 +113,8 @@ int run(const fs::path& dir) {
     write_file_atomic(dir / "graph.nix", nix_expression(levels));
     write_file_atomic(dir / "top", store_dir.print(levels.back()[0].drv_path) + "\n");
     write_busybox_tree(dir);
-    fmt::print("{} derivations in {} levels under {}; top: {}\n", count, levels.size(), (dir / "drv").string(),
-               store_dir.print(levels.back()[0].drv_path));
+    fmt::print("{} derivations in {} levels under {}; top: {}\n", count, levels.size(),
+               (dir / "drv").string(), store_dir.print(levels.back()[0].drv_path));
     return 0;
 }
 

@@ -56,7 +56,8 @@ public:
         fs::create_directories(scratch_);
         for (auto& [path, node] : graph_) {
             node.waiting = node.drv.input_drvs.size();
-            for (const auto& [input, _] : node.drv.input_drvs) graph_.at(input).dependents.push_back(path);
+            for (const auto& [input, _] : node.drv.input_drvs)
+                graph_.at(input).dependents.push_back(path);
         }
         for (const auto& [path, node] : graph_)
             if (node.waiting == 0) ready_.push_back(path);
@@ -66,7 +67,8 @@ public:
         start_more();
         io_.run();
         if (error_) std::rethrow_exception(error_);
-        if (built_ != graph_.size()) throw Error("only {} of {} derivations were built", built_, graph_.size());
+        if (built_ != graph_.size())
+            throw Error("only {} of {} derivations were built", built_, graph_.size());
     }
 
     const std::vector<double>& setup_ms() const { return setup_ms_; }
@@ -82,28 +84,31 @@ private:
 
     void start(const StorePath& path) {
         const auto& drv = graph_.at(path).drv;
-        auto job = std::make_unique<BuildJob>(BuildJob{.drv_path = path, .drv = &drv, .store_dir = store_.store_dir()});
+        auto job = std::make_unique<BuildJob>(
+            BuildJob{.drv_path = path, .drv = &drv, .store_dir = store_.store_dir()});
         job->real_store_dir = store_.config().real_store_dir();
         job->scratch_parent = scratch_;
         job->outputs.emplace("out", drv.output_path(store_.store_dir(), "out"));
         StorePathSet roots = drv.input_srcs;
-        for (const auto& [input, _] : drv.input_drvs) roots.insert(graph_.at(input).drv.output_path(store_.store_dir(), "out"));
+        for (const auto& [input, _] : drv.input_drvs)
+            roots.insert(graph_.at(input).drv.output_path(store_.store_dir(), "out"));
         job->input_closure = options_.do_register ? store_.compute_closure(roots) : roots;
         job->env.cores = 1;
         auto* raw = job.get();
         jobs_.emplace(path, std::move(job));
         ++in_flight_;
-        boost::asio::co_spawn(io_, builder_.build(*raw), [this, path](std::exception_ptr e, std::unique_ptr<BuiltOutputs> out) {
-            --in_flight_;
-            try {
-                if (e) std::rethrow_exception(e);
-                finish(path, *out);
-            } catch (...) {
-                if (!error_) error_ = std::current_exception();
-            }
-            jobs_.erase(path);
-            start_more();
-        });
+        boost::asio::co_spawn(io_, builder_.build(*raw),
+                              [this, path](std::exception_ptr e, std::unique_ptr<BuiltOutputs> out) {
+                                  --in_flight_;
+                                  try {
+                                      if (e) std::rethrow_exception(e);
+                                      finish(path, *out);
+                                  } catch (...) {
+                                      if (!error_) error_ = std::current_exception();
+                                  }
+                                  jobs_.erase(path);
+                                  start_more();
+                              });
     }
 
     void finish(const StorePath& path, BuiltOutputs& out) {
@@ -140,7 +145,8 @@ std::map<StorePath, Pending> load_graph(const fs::path& dir, const StoreDir& sto
     for (const auto& entry : fs::directory_iterator(dir / "drv")) {
         StorePath path(entry.path().filename().string());
         auto name = std::string(path.name());
-        graph[path].drv = parse_derivation(store_dir, read_file(entry.path()), name.substr(0, name.size() - 4));
+        graph[path].drv =
+            parse_derivation(store_dir, read_file(entry.path()), name.substr(0, name.size() - 4));
     }
     return graph;
 }
@@ -148,10 +154,12 @@ std::map<StorePath, Pending> load_graph(const fs::path& dir, const StoreDir& sto
 /// A fresh store holding busybox and (when registering) the `.drv` files, as a build would find it.
 void prepare_store(LocalStore& store, const Options& options, const std::map<StorePath, Pending>& graph) {
     auto busybox = store.add_to_store(options.graph / "bb", FileIngestionMethod::recursive, "busybox-static");
-    if (busybox.to_string() != kBusybox) throw Error("busybox became '{}', not '{}'", busybox.to_string(), kBusybox);
+    if (busybox.to_string() != kBusybox)
+        throw Error("busybox became '{}', not '{}'", busybox.to_string(), kBusybox);
     if (!options.do_register) return;
     std::vector<Derivation> drvs;
-    for (const auto& [_, node] : graph) drvs.push_back(node.drv);
+    for (const auto& [_, node] : graph)
+        drvs.push_back(node.drv);
     add_derivations(store, std::move(drvs));
 }
 
@@ -162,11 +170,13 @@ double percentile(std::vector<double> v, double p) {
 
 void report(size_t builds, double seconds, const std::vector<double>& setup) {
     double mean = 0;
-    for (double ms : setup) mean += ms / double(setup.size());
+    for (double ms : setup)
+        mean += ms / double(setup.size());
     fmt::print("builds: {}\ntotal: {:.2f} s\nbuilds/s: {:.1f}\nper build: {:.2f} ms wall\n", builds, seconds,
                double(builds) / seconds, seconds * 1000 / double(builds));
-    fmt::print("sandbox set-up (clone -> exec): mean {:.2f} ms, median {:.2f} ms, p95 {:.2f} ms, max {:.2f} ms\n", mean,
-               percentile(setup, 0.5), percentile(setup, 0.95), percentile(setup, 1.0));
+    fmt::print(
+        "sandbox set-up (clone -> exec): mean {:.2f} ms, median {:.2f} ms, p95 {:.2f} ms, max {:.2f} ms\n",
+        mean, percentile(setup, 0.5), percentile(setup, 0.95), percentile(setup, 1.0));
 }
 
 Options parse(int argc, char** argv) {

@@ -23,7 +23,8 @@ asio::awaitable<void> BuildMonitor::pump_log() {
     std::array<char, 65536> buf;
     for (;;) {
         boost::system::error_code ec;
-        size_t n = co_await log_.async_read_some(asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
+        size_t n =
+            co_await log_.async_read_some(asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
         if (ec == asio::error::eof) co_return;
         if (ec) throw boost::system::system_error(ec, "reading the builder's log");
         last_output_ = Clock::now();
@@ -56,7 +57,8 @@ asio::awaitable<std::vector<ChildReport>> read_child_reports(asio::posix::stream
     std::array<char, 256> buf;
     for (;;) {
         boost::system::error_code ec;
-        size_t n = co_await pipe.async_read_some(asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
+        size_t n =
+            co_await pipe.async_read_some(asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
         if (ec == asio::error::eof) break;
         if (ec) throw boost::system::system_error(ec, "reading the sandbox set-up status");
         bytes.append(buf.data(), n);

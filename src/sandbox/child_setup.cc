@@ -15,8 +15,8 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/statfs.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -39,7 +39,8 @@ int64_t monotonic_ns() noexcept {
     return int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
-void report(const ChildProgram& program, ChildReport::Kind kind, ChildStep step, int index, int errnum) noexcept {
+void report(const ChildProgram& program, ChildReport::Kind kind, ChildStep step, int index,
+            int errnum) noexcept {
     ChildReport r;
     r.kind = kind;
     r.step = step;
@@ -70,7 +71,7 @@ bool write_proc_file(const char* path, const std::string& data) noexcept {
 void reset_signals(const ChildProgram& program) noexcept {
     sigset_t none;
     sigemptyset(&none);
-    struct sigaction dfl{};
+    struct sigaction dfl {};
     dfl.sa_handler = SIG_DFL;
     if (::sigprocmask(SIG_SETMASK, &none, nullptr) != 0 || ::sigaction(SIGPIPE, &dfl, nullptr) != 0)
         fail(program, ChildStep::signals);
@@ -106,7 +107,7 @@ void bring_up_loopback(const ChildProgram& program) noexcept {
 /// A read-only remount must keep the flags the kernel locked on the mount it copies (noexec, nosuid,
 /// nodev) or an unprivileged remount fails with EPERM.
 unsigned long locked_flags(const char* target) {
-    struct statfs st{};
+    struct statfs st {};
     if (::statfs(target, &st) != 0) return 0;
     unsigned long extra = 0;
     if (st.f_flags & ST_NOEXEC) extra |= MS_NOEXEC;
@@ -115,21 +116,26 @@ unsigned long locked_flags(const char* target) {
 
 bool pivot_into(const char* root) noexcept {
     // pivot_root(".", ".") stacks the old root on the new one; detaching "." then removes it.
-    return ::chdir(root) == 0 && ::syscall(SYS_pivot_root, ".", ".") == 0 && ::umount2(".", MNT_DETACH) == 0 &&
-           ::chdir("/") == 0;
+    return ::chdir(root) == 0 && ::syscall(SYS_pivot_root, ".", ".") == 0 &&
+           ::umount2(".", MNT_DETACH) == 0 && ::chdir("/") == 0;
 }
 
 bool carry_out(const MountOp& op) noexcept {
     const char* target = op.target.c_str();
     switch (op.kind) {
-    case MountOp::Kind::make_private: return ::mount(nullptr, target, nullptr, op.flags, nullptr) == 0;
+    case MountOp::Kind::make_private:
+        return ::mount(nullptr, target, nullptr, op.flags, nullptr) == 0;
     case MountOp::Kind::remount_read_only:
         return ::mount(nullptr, target, nullptr, op.flags | locked_flags(target), nullptr) == 0;
-    case MountOp::Kind::bind: return ::mount(op.source.c_str(), target, nullptr, op.flags, nullptr) == 0;
+    case MountOp::Kind::bind:
+        return ::mount(op.source.c_str(), target, nullptr, op.flags, nullptr) == 0;
     case MountOp::Kind::mount_fs:
-        return ::mount("none", target, op.source.c_str(), op.flags, op.data.empty() ? nullptr : op.data.c_str()) == 0;
-    case MountOp::Kind::chmod: return ::chmod(target, mode_t(op.flags)) == 0;
-    case MountOp::Kind::pivot_root: return pivot_into(target);
+        return ::mount("none", target, op.source.c_str(), op.flags,
+                       op.data.empty() ? nullptr : op.data.c_str()) == 0;
+    case MountOp::Kind::chmod:
+        return ::chmod(target, mode_t(op.flags)) == 0;
+    case MountOp::Kind::pivot_root:
+        return pivot_into(target);
     }
     errno = EINVAL;
     return false;
@@ -177,9 +183,11 @@ void restrict_syscalls(const ChildProgram& program) noexcept {
 void ChildProgram::finalize() {
     argv.clear();
     envp.clear();
-    for (auto& a : args) argv.push_back(a.data());
+    for (auto& a : args)
+        argv.push_back(a.data());
     argv.push_back(nullptr);
-    for (auto& e : env) envp.push_back(e.data());
+    for (auto& e : env)
+        envp.push_back(e.data());
     envp.push_back(nullptr);
 }
 
@@ -199,44 +207,68 @@ void run_child(const ChildProgram& program) noexcept {
 
 std::string describe_child_step(const ChildReport& report, const ChildProgram& program) {
     switch (report.step) {
-    case ChildStep::signals: return "resetting the signal mask";
-    case ChildStep::death_signal: return "setting the parent-death signal";
-    case ChildStep::uid_map: return "writing '/proc/self/uid_map'";
-    case ChildStep::setgroups: return "writing '/proc/self/setgroups'";
-    case ChildStep::gid_map: return "writing '/proc/self/gid_map'";
-    case ChildStep::hostname: return "setting the host name";
-    case ChildStep::domainname: return "setting the domain name";
-    case ChildStep::loopback: return "bringing up the loopback interface 'lo'";
+    case ChildStep::signals:
+        return "resetting the signal mask";
+    case ChildStep::death_signal:
+        return "setting the parent-death signal";
+    case ChildStep::uid_map:
+        return "writing '/proc/self/uid_map'";
+    case ChildStep::setgroups:
+        return "writing '/proc/self/setgroups'";
+    case ChildStep::gid_map:
+        return "writing '/proc/self/gid_map'";
+    case ChildStep::hostname:
+        return "setting the host name";
+    case ChildStep::domainname:
+        return "setting the domain name";
+    case ChildStep::loopback:
+        return "bringing up the loopback interface 'lo'";
     case ChildStep::mount:
         if (report.op_index >= 0 && size_t(report.op_index) < program.mounts.size())
             return program.mounts[size_t(report.op_index)].describe();
         return "mounting";
-    case ChildStep::chdir: return "changing into '" + program.cwd + "'";
-    case ChildStep::setgid: return "switching to gid " + std::to_string(kSandboxGid);
-    case ChildStep::setuid: return "switching to uid " + std::to_string(kSandboxUid);
-    case ChildStep::setsid: return "creating a new session";
-    case ChildStep::stdio: return "redirecting standard input and output";
-    case ChildStep::personality: return "setting the personality";
-    case ChildStep::close_fds: return "marking file descriptors close-on-exec";
-    case ChildStep::no_new_privs: return "setting no_new_privs";
-    case ChildStep::seccomp: return "loading the seccomp filter";
-    case ChildStep::exec: return "executing '" + program.builder + "'";
+    case ChildStep::chdir:
+        return "changing into '" + program.cwd + "'";
+    case ChildStep::setgid:
+        return "switching to gid " + std::to_string(kSandboxGid);
+    case ChildStep::setuid:
+        return "switching to uid " + std::to_string(kSandboxUid);
+    case ChildStep::setsid:
+        return "creating a new session";
+    case ChildStep::stdio:
+        return "redirecting standard input and output";
+    case ChildStep::personality:
+        return "setting the personality";
+    case ChildStep::close_fds:
+        return "marking file descriptors close-on-exec";
+    case ChildStep::no_new_privs:
+        return "setting no_new_privs";
+    case ChildStep::seccomp:
+        return "loading the seccomp filter";
+    case ChildStep::exec:
+        return "executing '" + program.builder + "'";
     }
     return "setting up the sandbox";
 }
 
 std::string child_step_path(const ChildReport& report, const ChildProgram& program) {
     switch (report.step) {
-    case ChildStep::uid_map: return "/proc/self/uid_map";
-    case ChildStep::setgroups: return "/proc/self/setgroups";
-    case ChildStep::gid_map: return "/proc/self/gid_map";
+    case ChildStep::uid_map:
+        return "/proc/self/uid_map";
+    case ChildStep::setgroups:
+        return "/proc/self/setgroups";
+    case ChildStep::gid_map:
+        return "/proc/self/gid_map";
     case ChildStep::mount:
         if (report.op_index >= 0 && size_t(report.op_index) < program.mounts.size())
             return program.mounts[size_t(report.op_index)].target;
         return "";
-    case ChildStep::chdir: return program.cwd;
-    case ChildStep::exec: return program.builder;
-    default: return "";
+    case ChildStep::chdir:
+        return program.cwd;
+    case ChildStep::exec:
+        return program.builder;
+    default:
+        return "";
     }
 }
 

@@ -18,8 +18,12 @@ std::string sandbox_etc_group() {
                        kSandboxGid);
 }
 
-std::string sandbox_etc_hosts() { return "127.0.0.1 localhost\n::1 localhost\n"; }
+std::string sandbox_etc_hosts() {
+    return "127.0.0.1 localhost\n::1 localhost\n";
+}
 
-std::string sandbox_etc_nsswitch() { return "hosts: files dns\nservices: files\n"; }
+std::string sandbox_etc_nsswitch() {
+    return "hosts: files dns\nservices: files\n";
+}
 
 } // namespace ferry

@@ -20,8 +20,9 @@ public:
         auto it = job.drv->env.find("__noChroot");
         if (it == job.drv->env.end() || it->second != "1") return sandboxed_->build(job);
         if (!unsandboxed_)
-            throw SandboxError("derivation '{}' has '__noChroot' set, but this program has no unsandboxed builder",
-                               job.store_dir.print(job.drv_path));
+            throw SandboxError(
+                "derivation '{}' has '__noChroot' set, but this program has no unsandboxed builder",
+                job.store_dir.print(job.drv_path));
         return unsandboxed_->build(job);
     }
     std::string_view name() const override { return "relaxed"; }
@@ -32,8 +33,7 @@ private:
 };
 
 std::unique_ptr<Builder> unsandboxed(const BuilderContext& context, std::string_view why) {
-    if (!context.unsandboxed)
-        throw SandboxError("{}, but this program has no unsandboxed builder", why);
+    if (!context.unsandboxed) throw SandboxError("{}, but this program has no unsandboxed builder", why);
     return context.unsandboxed();
 }
 
@@ -46,10 +46,12 @@ std::unique_ptr<Builder> make_builder(const Settings& settings, const BuilderCon
     const auto& support = sandbox_namespace_support();
     if (!support.available) {
         if (context.diverted_store)
-            throw SandboxError("{}; a store outside the logical store directory can only be built in the sandbox",
-                               support.problem);
+            throw SandboxError(
+                "{}; a store outside the logical store directory can only be built in the sandbox",
+                support.problem);
         if (!settings.sandbox_fallback)
-            throw SandboxError("{}; set 'sandbox-fallback = true' to build without a sandbox", support.problem);
+            throw SandboxError("{}; set 'sandbox-fallback = true' to build without a sandbox",
+                               support.problem);
         auto builder = unsandboxed(context, support.problem);
         auto message = support.problem + "; building without a sandbox ('sandbox-fallback' is true)";
         if (context.warn)

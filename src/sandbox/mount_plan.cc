@@ -13,7 +13,8 @@ namespace ferry {
 namespace {
 
 /// The /dev nodes Nix bind-mounts from the host (its list, without the optional /dev/kvm).
-constexpr const char* kDevNodes[] = {"/dev/full", "/dev/null", "/dev/random", "/dev/tty", "/dev/urandom", "/dev/zero"};
+constexpr const char* kDevNodes[] = {"/dev/full", "/dev/null",    "/dev/random",
+                                     "/dev/tty",  "/dev/urandom", "/dev/zero"};
 
 constexpr unsigned long kBindFlags = MS_BIND | MS_REC;
 constexpr unsigned long kReadOnlyFlags = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV;
@@ -119,11 +120,13 @@ private:
                               input.kind == SandboxInput::Kind::directory, true};
         }
         if (!binds_.count("/dev")) {
-            for (const char* node : kDevNodes) binds_.emplace(node, Bind{node, false, false});
+            for (const char* node : kDevNodes)
+                binds_.emplace(node, Bind{node, false, false});
             if (spec_.host.has_kvm) binds_.emplace("/dev/kvm", Bind{"/dev/kvm", false, false});
         }
         if (!spec_.private_network)
-            for (const auto& path : spec_.host.network_etc_files) binds_.emplace(path, Bind{path, false, false});
+            for (const auto& path : spec_.host.network_etc_files)
+                binds_.emplace(path, Bind{path, false, false});
     }
 
     void dev_entries() {
@@ -138,7 +141,8 @@ private:
     }
 
     bool use_devpts(bool own_dev) const {
-        return own_dev && spec_.host.has_devpts_ptmx && !binds_.count("/dev/pts") && !binds_.count("/dev/ptmx");
+        return own_dev && spec_.host.has_devpts_ptmx && !binds_.count("/dev/pts") &&
+               !binds_.count("/dev/ptmx");
     }
 
     void mount_points() {
@@ -167,7 +171,8 @@ private:
         ops.push_back({MountOp::Kind::bind, host(spec_.store_dir), host(spec_.store_dir), MS_BIND, ""});
         for (const auto& [inside, bind] : binds_) {
             ops.push_back({MountOp::Kind::bind, bind.source, host(inside), kBindFlags, ""});
-            if (bind.read_only) ops.push_back({MountOp::Kind::remount_read_only, "", host(inside), kReadOnlyFlags, ""});
+            if (bind.read_only)
+                ops.push_back({MountOp::Kind::remount_read_only, "", host(inside), kReadOnlyFlags, ""});
         }
         ops.push_back({MountOp::Kind::mount_fs, "proc", host("/proc"), 0, ""});
         if (own_dev && spec_.host.has_dev_shm)
@@ -191,17 +196,25 @@ private:
 
 std::string MountOp::describe() const {
     switch (kind) {
-    case Kind::make_private: return "making '" + target + "' private";
-    case Kind::bind: return "bind-mounting '" + source + "' on '" + target + "'";
-    case Kind::remount_read_only: return "remounting '" + target + "' read-only";
-    case Kind::mount_fs: return "mounting " + source + " on '" + target + "'";
-    case Kind::chmod: return "changing the mode of '" + target + "'";
-    case Kind::pivot_root: return "pivoting the root to '" + target + "'";
+    case Kind::make_private:
+        return "making '" + target + "' private";
+    case Kind::bind:
+        return "bind-mounting '" + source + "' on '" + target + "'";
+    case Kind::remount_read_only:
+        return "remounting '" + target + "' read-only";
+    case Kind::mount_fs:
+        return "mounting " + source + " on '" + target + "'";
+    case Kind::chmod:
+        return "changing the mode of '" + target + "'";
+    case Kind::pivot_root:
+        return "pivoting the root to '" + target + "'";
     }
     return "mount step on '" + target + "'";
 }
 
-SandboxPlan plan_sandbox(const SandboxSpec& spec) { return PlanBuilder(spec).build(); }
+SandboxPlan plan_sandbox(const SandboxSpec& spec) {
+    return PlanBuilder(spec).build();
+}
 
 std::vector<SandboxPathEntry> parse_sandbox_paths(const std::vector<std::string>& entries) {
     std::vector<SandboxPathEntry> out;
@@ -215,7 +228,8 @@ std::vector<SandboxPathEntry> parse_sandbox_paths(const std::vector<std::string>
         auto eq = entry.find('=');
         parsed.target = entry.substr(0, eq);
         parsed.source = eq == std::string::npos ? parsed.target : entry.substr(eq + 1);
-        if (parsed.target.empty() || parsed.target[0] != '/' || parsed.source.empty() || parsed.source[0] != '/')
+        if (parsed.target.empty() || parsed.target[0] != '/' || parsed.source.empty() ||
+            parsed.source[0] != '/')
             throw SandboxError("sandbox path '{}' must be absolute (as 'path' or 'target=source')", entry);
         out.push_back(std::move(parsed));
     }

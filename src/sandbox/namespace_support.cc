@@ -19,9 +19,8 @@ NamespaceSupport probe() {
     NamespaceSupport out;
     UniqueFd pidfd;
     try {
-        pid_t pid = clone_with_pidfd(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS |
-                                         CLONE_NEWIPC,
-                                     pidfd);
+        pid_t pid = clone_with_pidfd(
+            CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC, pidfd);
         if (pid == 0) ::_exit(0);
     } catch (const SysError& e) {
         out.problem = fmt::format("cannot create the namespaces of a sandboxed build: {} ({})",
@@ -38,7 +37,8 @@ NamespaceSupport probe() {
 std::string read_trimmed(const char* path) {
     try {
         auto s = read_file(path);
-        while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+        while (!s.empty() && (s.back() == '\n' || s.back() == ' '))
+            s.pop_back();
         return s;
     } catch (const Error&) {
         return "";
@@ -60,7 +60,8 @@ std::string user_namespace_sysctls() {
     static const Switch switches[] = {
         {"user.max_user_namespaces", "/proc/sys/user/max_user_namespaces"},
         {"kernel.unprivileged_userns_clone", "/proc/sys/kernel/unprivileged_userns_clone"},
-        {"kernel.apparmor_restrict_unprivileged_userns", "/proc/sys/kernel/apparmor_restrict_unprivileged_userns"},
+        {"kernel.apparmor_restrict_unprivileged_userns",
+         "/proc/sys/kernel/apparmor_restrict_unprivileged_userns"},
     };
     std::string out;
     for (const auto& s : switches) {

@@ -46,7 +46,8 @@ Pipe make_pipe(const char* what) {
     Pipe pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
     for (UniqueFd* end : {&pipe.read, &pipe.write})
         if (end->get() <= STDERR_FILENO)
-            end->reset(check_sys(::fcntl(end->get(), F_DUPFD_CLOEXEC, 3), std::string("moving the ") + what + " pipe"));
+            end->reset(check_sys(::fcntl(end->get(), F_DUPFD_CLOEXEC, 3),
+                                 std::string("moving the ") + what + " pipe"));
     return pipe;
 }
 
@@ -108,8 +109,8 @@ const ChildReport* find_report(const std::vector<ChildReport>& reports, uint32_t
     return nullptr;
 }
 
-[[noreturn]] void throw_setup_error(const std::string& drv, const ChildReport& failure, const ChildProgram& program,
-                                    const std::string& kept) {
+[[noreturn]] void throw_setup_error(const std::string& drv, const ChildReport& failure,
+                                    const ChildProgram& program, const std::string& kept) {
     auto step = describe_child_step(failure, program);
     throw SandboxSetupError(fmt::format("while setting up the sandbox for '{}': {}: {}{}", drv, step,
                                         std::strerror(failure.errnum), kept),
@@ -119,18 +120,21 @@ const ChildReport* find_report(const std::vector<ChildReport>& reports, uint32_t
 std::unique_ptr<BuiltOutputs> finish(const BuildJob& job, std::unique_ptr<PreparedSandbox> prepared,
                                      Supervision& outcome, int64_t started_ns) {
     auto drv = job.store_dir.print(job.drv_path);
-    if (outcome.cancelled) throw boost::system::system_error(asio::error::operation_aborted, "building '" + drv + "'");
+    if (outcome.cancelled)
+        throw boost::system::system_error(asio::error::operation_aborted, "building '" + drv + "'");
     if (outcome.error) std::rethrow_exception(outcome.error);
     if (outcome.limit) {
         auto kept = keep_if_wanted(job, *prepared);
         if (*outcome.limit == LimitHit::silence)
-            throw BuildTimedOut("building '{}' timed out after {} seconds of silence{}", drv, job.max_silent_time, kept);
+            throw BuildTimedOut("building '{}' timed out after {} seconds of silence{}", drv,
+                                job.max_silent_time, kept);
         throw BuildTimedOut("building '{}' timed out after {} seconds{}", drv, job.timeout, kept);
     }
     if (auto failure = find_report(outcome.reports, ChildReport::failed))
         throw_setup_error(drv, *failure, prepared->program, keep_if_wanted(job, *prepared));
     if (!outcome.exit->success())
-        throw BuildError("builder for '{}' {}{}", drv, outcome.exit->describe(), keep_if_wanted(job, *prepared));
+        throw BuildError("builder for '{}' {}{}", drv, outcome.exit->describe(),
+                         keep_if_wanted(job, *prepared));
 
     auto ready = find_report(outcome.reports, ChildReport::exec_ready);
     auto setup = std::chrono::nanoseconds(ready ? ready->monotonic_ns - started_ns : 0);
@@ -144,21 +148,25 @@ std::unique_ptr<BuiltOutputs> finish(const BuildJob& job, std::unique_ptr<Prepar
 void check_no_chroot(const BuildJob& job, const SandboxOptions& options) {
     auto it = job.drv->env.find("__noChroot");
     if (options.reject_no_chroot && it != job.drv->env.end() && it->second == "1")
-        throw SandboxError("derivation '{}' has '__noChroot' set, but that's not allowed when 'sandbox' is 'true'",
-                           job.store_dir.print(job.drv_path));
+        throw SandboxError(
+            "derivation '{}' has '__noChroot' set, but that's not allowed when 'sandbox' is 'true'",
+            job.store_dir.print(job.drv_path));
 }
 
-SandboxProcess spawn(const asio::any_io_executor& executor, PreparedSandbox& prepared, const std::string& drv) {
+SandboxProcess spawn(const asio::any_io_executor& executor, PreparedSandbox& prepared,
+                     const std::string& drv) {
     try {
         return SandboxProcess::spawn(executor, prepared.program, prepared.namespaces);
     } catch (const SysError& e) {
-        throw SandboxError("cannot start the sandbox for '{}': {} ({})", drv, e.message(), user_namespace_sysctls());
+        throw SandboxError("cannot start the sandbox for '{}': {} ({})", drv, e.message(),
+                           user_namespace_sysctls());
     }
 }
 
 } // namespace
 
-SandboxBuilder::SandboxBuilder(SandboxOptions options) : options_(std::move(options)), host_(probe_host_facts()) {}
+SandboxBuilder::SandboxBuilder(SandboxOptions options)
+    : options_(std::move(options)), host_(probe_host_facts()) {}
 
 asio::awaitable<std::unique_ptr<BuiltOutputs>> SandboxBuilder::build(BuildJob& job) {
     auto drv = job.store_dir.print(job.drv_path);

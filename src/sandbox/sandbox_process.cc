@@ -145,8 +145,9 @@ asio::awaitable<ExitStatus> SandboxProcess::wait(bool cancellable) {
         if (cancellable)
             co_await pidfd_->async_wait(asio::posix::descriptor_base::wait_read, asio::use_awaitable);
         else
-            co_await pidfd_->async_wait(asio::posix::descriptor_base::wait_read,
-                                        asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable));
+            co_await pidfd_->async_wait(
+                asio::posix::descriptor_base::wait_read,
+                asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable));
     }
     co_return *status_;
 }

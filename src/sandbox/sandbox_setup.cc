@@ -35,10 +35,13 @@ void create_entry(const FsEntry& entry) {
     const auto& path = entry.path;
     switch (entry.kind) {
     case FsEntry::Kind::directory:
-        if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) throw SysError("creating directory '" + path + "'");
+        if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST)
+            throw SysError("creating directory '" + path + "'");
         check_sys(::chmod(path.c_str(), entry.mode), "setting the mode of '" + path + "'");
         break;
-    case FsEntry::Kind::file: write_new_file(path, entry.content, entry.mode); break;
+    case FsEntry::Kind::file:
+        write_new_file(path, entry.content, entry.mode);
+        break;
     case FsEntry::Kind::symlink:
         check_sys(::symlink(entry.content.c_str(), path.c_str()), "creating symlink '" + path + "'");
         break;
@@ -49,8 +52,8 @@ SandboxInput stat_input(const StorePath& path, const BuildJob& job) {
     auto real = job.real_store_dir / path.to_string();
     struct stat st;
     if (::lstat(real.c_str(), &st) != 0)
-        throw SysError("input path '" + job.store_dir.print(path) + "' is not in the store at '" + real.string() +
-                       "'");
+        throw SysError("input path '" + job.store_dir.print(path) + "' is not in the store at '" +
+                       real.string() + "'");
     SandboxInput input{path.to_string(), SandboxInput::Kind::file, ""};
     if (S_ISDIR(st.st_mode)) {
         input.kind = SandboxInput::Kind::directory;
@@ -68,8 +71,8 @@ void set_personality(ChildProgram& program, const Derivation& drv, const Sandbox
     bool x86_64_host = options.system == "x86_64-linux" || std::string_view(uts.machine) == "x86_64";
     program.linux32 = (drv.platform == "i686-linux" && x86_64_host) || drv.platform == "armv7l-linux" ||
                       drv.platform == "armv6l-linux";
-    program.uname26 = options.impersonate_linux_26 &&
-                      (drv.platform == "i686-linux" || drv.platform == "x86_64-linux");
+    program.uname26 =
+        options.impersonate_linux_26 && (drv.platform == "i686-linux" || drv.platform == "x86_64-linux");
 }
 
 void fill_program(PreparedSandbox& prepared, const BuildJob& job, const SandboxOptions& options,
@@ -84,8 +87,10 @@ void fill_program(PreparedSandbox& prepared, const BuildJob& job, const SandboxO
     program.builder = job.drv->builder;
     auto slash = program.builder.rfind('/');
     program.args.push_back(slash == std::string::npos ? program.builder : program.builder.substr(slash + 1));
-    for (const auto& arg : job.drv->args) program.args.push_back(arg);
-    for (const auto& [name, value] : env.vars) program.env.push_back(name + "=" + value);
+    for (const auto& arg : job.drv->args)
+        program.args.push_back(arg);
+    for (const auto& [name, value] : env.vars)
+        program.env.push_back(name + "=" + value);
     set_personality(program, *job.drv, options);
     program.seccomp = options.filter_syscalls ? sandbox_seccomp_program() : nullptr;
     program.finalize();
@@ -105,16 +110,18 @@ HostFacts probe_host_facts() {
     return facts;
 }
 
-std::vector<HostBind> resolve_sandbox_paths(const std::vector<SandboxPathEntry>& entries, const StoreDir& store_dir,
-                                            const fs::path& real_store_dir) {
+std::vector<HostBind> resolve_sandbox_paths(const std::vector<SandboxPathEntry>& entries,
+                                            const StoreDir& store_dir, const fs::path& real_store_dir) {
     std::vector<HostBind> out;
     for (const auto& entry : entries) {
         std::string source = entry.source;
-        if (store_dir.is_in_store(source)) source = real_store_dir.string() + source.substr(store_dir.dir().size());
+        if (store_dir.is_in_store(source))
+            source = real_store_dir.string() + source.substr(store_dir.dir().size());
         struct stat st;
         if (::stat(source.c_str(), &st) != 0) {
             if (entry.optional && errno == ENOENT) continue;
-            throw SandboxError("sandbox path '{}' (from '{}'): {}", entry.target, source, std::strerror(errno));
+            throw SandboxError("sandbox path '{}' (from '{}'): {}", entry.target, source,
+                               std::strerror(errno));
         }
         out.push_back({entry.target, source, S_ISDIR(st.st_mode)});
     }
@@ -130,7 +137,8 @@ SandboxSpec make_sandbox_spec(const BuildJob& job, const SandboxOptions& options
     spec.store_dir = job.store_dir.dir();
     spec.real_store_dir = job.real_store_dir.string();
     StorePathSet outputs;
-    for (const auto& [name, path] : job.outputs) outputs.insert(path);
+    for (const auto& [name, path] : job.outputs)
+        outputs.insert(path);
     for (const auto& path : job.input_closure)
         if (!outputs.count(path)) spec.inputs.push_back(stat_input(path, job));
     spec.private_network = !job.drv->is_fixed_output();
@@ -142,7 +150,8 @@ SandboxSpec make_sandbox_spec(const BuildJob& job, const SandboxOptions& options
 }
 
 void create_fs_entries(const std::vector<FsEntry>& entries) {
-    for (const auto& entry : entries) create_entry(entry);
+    for (const auto& entry : entries)
+        create_entry(entry);
 }
 
 std::unique_ptr<PreparedSandbox> prepare_sandbox(const BuildJob& job, const SandboxOptions& options,
@@ -161,7 +170,8 @@ std::unique_ptr<PreparedSandbox> prepare_sandbox(const BuildJob& job, const Sand
     env_options.store_dir = job.store_dir.dir();
     env_options.build_top = options.build_dir_in_sandbox;
     auto env = make_build_environment(*job.drv, env_options);
-    for (const auto& [name, contents] : env.files) write_new_file((prepared->build_dir / name).string(), contents, 0644);
+    for (const auto& [name, contents] : env.files)
+        write_new_file((prepared->build_dir / name).string(), contents, 0644);
     fill_program(*prepared, job, options, env);
     return prepared;
 }

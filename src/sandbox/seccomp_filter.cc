@@ -86,7 +86,9 @@ const sock_fprog* sandbox_seccomp_program() {
 
 #else
 
-const sock_fprog* sandbox_seccomp_program() { return nullptr; }
+const sock_fprog* sandbox_seccomp_program() {
+    return nullptr;
+}
 
 #endif
 

@@ -41,7 +41,9 @@ int find_op(const SandboxPlan& plan, MountOp::Kind kind, const std::string& targ
     return -1;
 }
 
-std::string in_root(const std::string& inside) { return std::string(kRoot) + inside; }
+std::string in_root(const std::string& inside) {
+    return std::string(kRoot) + inside;
+}
 
 } // namespace
 
@@ -55,7 +57,8 @@ TEST(MountPlan, MakesRootPrivateFirstAndPivotsLast) {
 
 TEST(MountPlan, InputsAreBoundReadOnlyAtTheirLogicalPaths) {
     auto plan = plan_sandbox(basic_spec());
-    for (std::string base : {std::string(kBusybox), std::string("avzmmwh1yxkpjpzz72wnjj8xs950dsbv-plain.txt")}) {
+    for (std::string base :
+         {std::string(kBusybox), std::string("avzmmwh1yxkpjpzz72wnjj8xs950dsbv-plain.txt")}) {
         auto target = in_root("/nix/store/" + base);
         int bind = find_op(plan, MountOp::Kind::bind, target);
         ASSERT_GE(bind, 0) << base;
@@ -68,18 +71,21 @@ TEST(MountPlan, InputsAreBoundReadOnlyAtTheirLogicalPaths) {
     }
     // Mount points: a directory for the directory, a file for the file.
     EXPECT_EQ(find_entry(plan, std::string("/nix/store/") + kBusybox)->kind, FsEntry::Kind::directory);
-    EXPECT_EQ(find_entry(plan, "/nix/store/avzmmwh1yxkpjpzz72wnjj8xs950dsbv-plain.txt")->kind, FsEntry::Kind::file);
+    EXPECT_EQ(find_entry(plan, "/nix/store/avzmmwh1yxkpjpzz72wnjj8xs950dsbv-plain.txt")->kind,
+              FsEntry::Kind::file);
 }
 
 TEST(MountPlan, SymlinkInputIsRecreatedNotMounted) {
     auto spec = basic_spec();
-    spec.inputs = {{"0c5k0mr2bwf8vp2ndk6dnh5qc5ai0mjz-link", SandboxInput::Kind::symlink, "/nix/store/x-target"}};
+    spec.inputs = {
+        {"0c5k0mr2bwf8vp2ndk6dnh5qc5ai0mjz-link", SandboxInput::Kind::symlink, "/nix/store/x-target"}};
     auto plan = plan_sandbox(spec);
     auto* entry = find_entry(plan, "/nix/store/0c5k0mr2bwf8vp2ndk6dnh5qc5ai0mjz-link");
     ASSERT_NE(entry, nullptr);
     EXPECT_EQ(entry->kind, FsEntry::Kind::symlink);
     EXPECT_EQ(entry->content, "/nix/store/x-target");
-    EXPECT_EQ(find_op(plan, MountOp::Kind::bind, in_root("/nix/store/0c5k0mr2bwf8vp2ndk6dnh5qc5ai0mjz-link")), -1);
+    EXPECT_EQ(find_op(plan, MountOp::Kind::bind, in_root("/nix/store/0c5k0mr2bwf8vp2ndk6dnh5qc5ai0mjz-link")),
+              -1);
 }
 
 TEST(MountPlan, LayoutIsNixs) {
@@ -94,8 +100,10 @@ TEST(MountPlan, LayoutIsNixs) {
     EXPECT_EQ(find_entry(plan, "/etc/group")->content, "root:x:0:\nnixbld:!:100:\nnogroup:x:65534:\n");
     EXPECT_EQ(find_entry(plan, "/etc/hosts")->content, "127.0.0.1 localhost\n::1 localhost\n");
     EXPECT_EQ(find_entry(plan, "/etc/nsswitch.conf"), nullptr);
-    for (auto [link, target] : {std::pair{"/dev/fd", "/proc/self/fd"}, {"/dev/stdin", "/proc/self/fd/0"},
-                                {"/dev/stdout", "/proc/self/fd/1"}, {"/dev/stderr", "/proc/self/fd/2"},
+    for (auto [link, target] : {std::pair{"/dev/fd", "/proc/self/fd"},
+                                {"/dev/stdin", "/proc/self/fd/0"},
+                                {"/dev/stdout", "/proc/self/fd/1"},
+                                {"/dev/stderr", "/proc/self/fd/2"},
                                 {"/dev/ptmx", "/dev/pts/ptmx"}}) {
         auto* entry = find_entry(plan, link);
         ASSERT_NE(entry, nullptr) << link;
@@ -114,7 +122,8 @@ TEST(MountPlan, LayoutIsNixs) {
 
 TEST(MountPlan, DevSubsetProcShmAndPts) {
     auto plan = plan_sandbox(basic_spec());
-    for (const char* node : {"/dev/full", "/dev/null", "/dev/random", "/dev/tty", "/dev/urandom", "/dev/zero"}) {
+    for (const char* node :
+         {"/dev/full", "/dev/null", "/dev/random", "/dev/tty", "/dev/urandom", "/dev/zero"}) {
         int i = find_op(plan, MountOp::Kind::bind, in_root(node));
         ASSERT_GE(i, 0) << node;
         EXPECT_EQ(plan.mounts[size_t(i)].source, node);
@@ -129,7 +138,8 @@ TEST(MountPlan, DevSubsetProcShmAndPts) {
     int pts = find_op(plan, MountOp::Kind::mount_fs, in_root("/dev/pts"));
     ASSERT_GE(pts, 0);
     EXPECT_EQ(plan.mounts[size_t(pts)].data, "newinstance,mode=0620");
-    EXPECT_EQ(plan.mounts[size_t(pts) + 1], (MountOp{MountOp::Kind::chmod, "", in_root("/dev/pts/ptmx"), 0666, ""}));
+    EXPECT_EQ(plan.mounts[size_t(pts) + 1],
+              (MountOp{MountOp::Kind::chmod, "", in_root("/dev/pts/ptmx"), 0666, ""}));
     int build = find_op(plan, MountOp::Kind::bind, in_root("/build"));
     ASSERT_GE(build, 0);
     EXPECT_EQ(plan.mounts[size_t(build)].source, "/scratch/build");
@@ -163,13 +173,15 @@ TEST(MountPlan, FixedOutputSeesTheHostsNetworkFiles) {
 
 TEST(MountPlan, BindsAreSortedByTarget) {
     auto spec = basic_spec();
-    spec.extra_binds = {{"/usr/lib/x", "/host/x", true}, {"/usr", "/host/usr", true}, {"/bin/sh", "/host/sh", false}};
+    spec.extra_binds = {
+        {"/usr/lib/x", "/host/x", true}, {"/usr", "/host/usr", true}, {"/bin/sh", "/host/sh", false}};
     auto plan = plan_sandbox(spec);
     std::vector<std::string> targets;
     for (const auto& op : plan.mounts)
         if (op.kind == MountOp::Kind::bind && op.flags == (MS_BIND | MS_REC)) targets.push_back(op.target);
     EXPECT_TRUE(std::is_sorted(targets.begin(), targets.end()));
-    EXPECT_LT(find_op(plan, MountOp::Kind::bind, in_root("/usr")), find_op(plan, MountOp::Kind::bind, in_root("/usr/lib/x")));
+    EXPECT_LT(find_op(plan, MountOp::Kind::bind, in_root("/usr")),
+              find_op(plan, MountOp::Kind::bind, in_root("/usr/lib/x")));
     EXPECT_EQ(find_entry(plan, "/bin/sh")->kind, FsEntry::Kind::file);
     EXPECT_EQ(find_entry(plan, "/usr/lib/x")->kind, FsEntry::Kind::directory);
 }
@@ -196,9 +208,12 @@ TEST(MountPlan, BadPathsAreRefused) {
 }
 
 TEST(MountPlan, DescribesOps) {
-    EXPECT_EQ((MountOp{MountOp::Kind::bind, "/a", "/b", MS_BIND, ""}).describe(), "bind-mounting '/a' on '/b'");
-    EXPECT_EQ((MountOp{MountOp::Kind::mount_fs, "proc", "/r/proc", 0, ""}).describe(), "mounting proc on '/r/proc'");
-    EXPECT_EQ((MountOp{MountOp::Kind::remount_read_only, "", "/r/x", 0, ""}).describe(), "remounting '/r/x' read-only");
+    EXPECT_EQ((MountOp{MountOp::Kind::bind, "/a", "/b", MS_BIND, ""}).describe(),
+              "bind-mounting '/a' on '/b'");
+    EXPECT_EQ((MountOp{MountOp::Kind::mount_fs, "proc", "/r/proc", 0, ""}).describe(),
+              "mounting proc on '/r/proc'");
+    EXPECT_EQ((MountOp{MountOp::Kind::remount_read_only, "", "/r/x", 0, ""}).describe(),
+              "remounting '/r/x' read-only");
 }
 
 TEST(SandboxPaths, ParsesNixSyntax) {

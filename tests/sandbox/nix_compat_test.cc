@@ -46,10 +46,12 @@ std::map<StorePath, CompatDrv> load_compat_derivations(const StoreDir& dir) {
 
 /// The paths a build of `drv` may read: its input sources and the wanted outputs of its input
 /// derivations, with everything they refer to.
-StorePathSet input_closure(LocalStore& store, const Derivation& drv, const std::map<StorePath, CompatDrv>& drvs) {
+StorePathSet input_closure(LocalStore& store, const Derivation& drv,
+                           const std::map<StorePath, CompatDrv>& drvs) {
     StorePathSet roots = drv.input_srcs;
     for (const auto& [drv_path, wanted] : drv.input_drvs)
-        for (const auto& output : wanted) roots.insert(drvs.at(drv_path).drv.output_path(store.store_dir(), output));
+        for (const auto& output : wanted)
+            roots.insert(drvs.at(drv_path).drv.output_path(store.store_dir(), output));
     return store.compute_closure(roots);
 }
 
@@ -71,19 +73,56 @@ void build_and_register(LocalStore& store, const CompatDrv& compat, const StoreP
     register_build_outputs(store, compat.path, compat.drv, job.outputs, *built, closure);
 }
 
+/// Builds every derivation once all its input derivations are built (the simple way; the real
+/// scheduler lives elsewhere).
+void build_in_dependency_order(LocalStore& store, const std::map<StorePath, CompatDrv>& drvs,
+                               const fs::path& scratch) {
+    std::set<StorePath> built;
+    while (built.size() < drvs.size()) {
+        size_t before = built.size();
+        for (const auto& [path, compat] : drvs) {
+            if (built.count(path)) continue;
+            bool ready = true;
+            for (const auto& [input, _] : compat.drv.input_drvs)
+                ready = ready && built.count(input);
+            if (!ready) continue;
+            SCOPED_TRACE(store.print(path));
+            ASSERT_NO_THROW(
+                build_and_register(store, compat, input_closure(store, compat.drv, drvs), scratch));
+            built.insert(path);
+        }
+        ASSERT_GT(built.size(), before) << "a cycle among the fixture derivations";
+    }
+}
+
+/// The valid `out` has the NAR hash, size, references and content address of Nix's path-info entry.
+void expect_as_nix_recorded(LocalStore& store, const StorePath& out, const nlohmann::json& nix) {
+    auto info = store.query_path_info(out);
+    ASSERT_TRUE(info.has_value());
+    EXPECT_EQ(info->nar_hash.to_string(HashFormat::sri), nix["narHash"].get<std::string>());
+    EXPECT_EQ(info->nar_size, nix["narSize"].get<uint64_t>());
+    std::set<std::string> refs;
+    for (const auto& r : info->references)
+        refs.insert(store.print(r));
+    EXPECT_EQ(refs, nix["references"].get<std::set<std::string>>());
+    EXPECT_EQ(info->ca, nix.contains("ca") ? std::optional(nix["ca"].get<std::string>()) : std::nullopt);
+}
+
 } // namespace
 
 TEST(NixCompat, EveryFixtureDerivationBuildsBitForBit) {
     TempStore store;
     const auto& dir = store->store_dir();
     std::map<std::string, nlohmann::json> expected;
-    for (const auto& info : compat_path_infos()) expected[info["path"].get<std::string>()] = info;
+    for (const auto& info : compat_path_infos())
+        expected[info["path"].get<std::string>()] = info;
 
     if (::geteuid() != 0) {
         // Known store limitation: LocalStore canonicalises a staged directory (0555) before renaming it
         // into place, and a non-root rename of a directory needs write permission on it (for "..").
         try {
-            store->add_to_store(make_busybox_tree(store.dir.path()), FileIngestionMethod::recursive, "busybox-static");
+            store->add_to_store(make_busybox_tree(store.dir.path()), FileIngestionMethod::recursive,
+                                "busybox-static");
         } catch (const SysError& e) {
             if (e.errnum() != EACCES) throw;
             GTEST_SKIP() << "the local store cannot yet add a directory as a non-root user: " << e.what();
@@ -97,48 +136,27 @@ TEST(NixCompat, EveryFixtureDerivationBuildsBitForBit) {
     EXPECT_EQ(dir.print(store->add_text("plain.txt", "a text file made by toFile\n", {})),
               "/nix/store/avzmmwh1yxkpjpzz72wnjj8xs950dsbv-plain.txt");
 
-    // Dependency order, the simple way: build whatever has all its input derivations built.
     auto drvs = load_compat_derivations(dir);
     ASSERT_EQ(drvs.size(), 11u);
     std::vector<Derivation> to_add;
-    for (const auto& [_, compat] : drvs) to_add.push_back(compat.drv);
+    for (const auto& [_, compat] : drvs)
+        to_add.push_back(compat.drv);
     auto added = add_derivations(*store.store, to_add);
     EXPECT_EQ(std::set<StorePath>(added.begin(), added.end()).size(), 11u);
-    for (const auto& path : added) EXPECT_TRUE(drvs.count(path)) << path.to_string();
+    for (const auto& path : added)
+        EXPECT_TRUE(drvs.count(path)) << path.to_string();
     TempDir scratch(store->config().real_store_dir().parent_path(), "scratch");
-    std::set<StorePath> built;
-    while (built.size() < drvs.size()) {
-        size_t before = built.size();
-        for (const auto& [path, compat] : drvs) {
-            if (built.count(path)) continue;
-            bool ready = true;
-            for (const auto& [input, _] : compat.drv.input_drvs) ready = ready && built.count(input);
-            if (!ready) continue;
-            SCOPED_TRACE(dir.print(path));
-            ASSERT_NO_THROW(build_and_register(*store.store, compat, input_closure(*store.store, compat.drv, drvs),
-                                               scratch.path()));
-            built.insert(path);
-        }
-        ASSERT_GT(built.size(), before) << "a cycle among the fixture derivations";
-    }
+    build_in_dependency_order(*store.store, drvs, scratch.path());
+    if (HasFatalFailure()) return;
 
     size_t compared = 0;
-    for (const auto& [path, compat] : drvs) {
+    for (const auto& [path, compat] : drvs)
         for (const auto& [name, _] : compat.drv.outputs) {
             auto out = compat.drv.output_path(dir, name);
             SCOPED_TRACE(dir.print(out));
-            auto info = store->query_path_info(out);
-            ASSERT_TRUE(info.has_value());
-            const auto& nix = expected.at(dir.print(out));
-            EXPECT_EQ(info->nar_hash.to_string(HashFormat::sri), nix["narHash"].get<std::string>());
-            EXPECT_EQ(info->nar_size, nix["narSize"].get<uint64_t>());
-            std::set<std::string> refs;
-            for (const auto& r : info->references) refs.insert(dir.print(r));
-            EXPECT_EQ(refs, nix["references"].get<std::set<std::string>>());
-            EXPECT_EQ(info->ca, nix.contains("ca") ? std::optional(nix["ca"].get<std::string>()) : std::nullopt);
+            expect_as_nix_recorded(*store.store, out, expected.at(dir.print(out)));
             ++compared;
         }
-    }
     EXPECT_EQ(compared, 13u);
     EXPECT_TRUE(fs::is_empty(scratch.path())) << "builds left scratch space behind";
 }
@@ -151,14 +169,16 @@ std::optional<std::string> run_command(const std::string& command) {
     if (!pipe) return std::nullopt;
     std::string out;
     char buf[4096];
-    for (size_t n; (n = std::fread(buf, 1, sizeof buf, pipe)) > 0;) out.append(buf, n);
+    for (size_t n; (n = std::fread(buf, 1, sizeof buf, pipe)) > 0;)
+        out.append(buf, n);
     if (::pclose(pipe) != 0) return std::nullopt;
     return out;
 }
 
 std::map<std::string, std::string> files_in(const fs::path& dir) {
     std::map<std::string, std::string> out;
-    for (const auto& entry : fs::directory_iterator(dir)) out[entry.path().filename().string()] = read_file(entry.path());
+    for (const auto& entry : fs::directory_iterator(dir))
+        out[entry.path().filename().string()] = read_file(entry.path());
     return out;
 }
 
@@ -175,16 +195,19 @@ TEST(NixCompat, ProbeSeesWhatNixsSandboxShows) {
     HostListener listener;
     auto port = std::to_string(listener.port());
     fs::copy_file(test_data_dir() / "sandbox/probe.sh", work.path() / "probe.sh");
-    write_file_atomic(work.path() / "probe.nix",
-                      "let bb = builtins.path { path = ./bb; name = \"busybox-static\"; };\n"
-                      "in derivation { name = \"probe\"; system = \"x86_64-linux\"; builder = \"${bb}/bin/sh\";\n"
-                      "  args = [ \"-c\" (builtins.readFile ./probe.sh) ]; hostPort = \"" + port +
-                          "\"; loPort = \"4242\"; }\n");
+    write_file_atomic(
+        work.path() / "probe.nix",
+        "let bb = builtins.path { path = ./bb; name = \"busybox-static\"; };\n"
+        "in derivation { name = \"probe\"; system = \"x86_64-linux\"; builder = \"${bb}/bin/sh\";\n"
+        "  args = [ \"-c\" (builtins.readFile ./probe.sh) ]; hostPort = \"" +
+            port + "\"; loPort = \"4242\"; }\n");
     auto w = work.path().string();
-    auto nix_out = run_command("cd " + w + " && NIX_CONF_DIR=" + w + "/conf HOME=" + w + " XDG_CACHE_HOME=" + w +
-                               "/cache nix-build --store " + w + "/store probe.nix --no-out-link 2>/dev/null");
+    auto nix_out =
+        run_command("cd " + w + " && NIX_CONF_DIR=" + w + "/conf HOME=" + w + " XDG_CACHE_HOME=" + w +
+                    "/cache nix-build --store " + w + "/store probe.nix --no-out-link 2>/dev/null");
     ASSERT_TRUE(nix_out.has_value()) << "nix-build of the probe failed";
-    while (!nix_out->empty() && nix_out->back() == '\n') nix_out->pop_back();
+    while (!nix_out->empty() && nix_out->back() == '\n')
+        nix_out->pop_back();
 
     FakeStore store;
     auto drv = store.shell_derivation("probe", read_file(test_data_dir() / "sandbox/probe.sh"),

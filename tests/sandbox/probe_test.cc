@@ -42,10 +42,13 @@ protected:
 
     static Derivation probe_derivation(const FakeStore& store, const std::string& name, uint16_t host_port) {
         auto script = read_file(test_data_dir() / "sandbox/probe.sh");
-        return store.shell_derivation(name, script, {{"hostPort", std::to_string(host_port)}, {"loPort", kLoPort}});
+        return store.shell_derivation(name, script,
+                                      {{"hostPort", std::to_string(host_port)}, {"loPort", kLoPort}});
     }
 
-    static std::string fact(const std::string& name) { return read_file(fs::path(outputs_->locations.at("out")) / name); }
+    static std::string fact(const std::string& name) {
+        return read_file(fs::path(outputs_->locations.at("out")) / name);
+    }
 
     static FakeStore* store_;
     static HostListener* listener_;
@@ -114,7 +117,8 @@ TEST_F(Probe, FileSystemLayout) {
     if (::access("/dev/kvm", R_OK | W_OK) == 0) dev += "kvm\n";
     dev += "null\nptmx\npts\nrandom\nshm\nstderr\nstdin\nstdout\ntty\nurandom\nzero\n";
     EXPECT_EQ(fact("dev-listing"), dev);
-    std::vector<std::string> store_names{fs::path(drv_->outputs.at("out").path).filename().string(), kBusyboxBase};
+    std::vector<std::string> store_names{fs::path(drv_->outputs.at("out").path).filename().string(),
+                                         kBusyboxBase};
     std::sort(store_names.begin(), store_names.end());
     EXPECT_EQ(fact("store-listing"), ".\n..\n" + store_names[0] + "\n" + store_names[1] + "\n");
     EXPECT_EQ(fact("modes"), "/ 750 1000 100\n/tmp 1777 1000 100\n/build 700 1000 100\n/nix 755 1000 100\n"
@@ -164,14 +168,16 @@ TEST_F(Probe, TwoConcurrentBuildsListenOnTheSamePort) {
     boost::asio::io_context io;
     std::unique_ptr<BuiltOutputs> out_a, out_b;
     std::exception_ptr error_a, error_b;
-    boost::asio::co_spawn(io, builder.build(job_a), [&](std::exception_ptr e, std::unique_ptr<BuiltOutputs> r) {
-        error_a = e;
-        out_a = std::move(r);
-    });
-    boost::asio::co_spawn(io, builder.build(job_b), [&](std::exception_ptr e, std::unique_ptr<BuiltOutputs> r) {
-        error_b = e;
-        out_b = std::move(r);
-    });
+    boost::asio::co_spawn(io, builder.build(job_a),
+                          [&](std::exception_ptr e, std::unique_ptr<BuiltOutputs> r) {
+                              error_a = e;
+                              out_a = std::move(r);
+                          });
+    boost::asio::co_spawn(io, builder.build(job_b),
+                          [&](std::exception_ptr e, std::unique_ptr<BuiltOutputs> r) {
+                              error_b = e;
+                              out_b = std::move(r);
+                          });
     io.run();
     ASSERT_FALSE(error_a);
     ASSERT_FALSE(error_b);

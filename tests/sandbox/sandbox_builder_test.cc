@@ -33,9 +33,13 @@ std::string unique_sleep_seconds() {
     return std::to_string(900000 + ::getpid() % 1000 * 100 + rd() % 100);
 }
 
-std::string busybox() { return std::string("/nix/store/") + kBusyboxBase + "/bin/busybox"; }
+std::string busybox() {
+    return std::string("/nix/store/") + kBusyboxBase + "/bin/busybox";
+}
 
-bool scratch_is_empty(const FakeStore& store) { return fs::is_empty(store.scratch()); }
+bool scratch_is_empty(const FakeStore& store) {
+    return fs::is_empty(store.scratch());
+}
 
 double seconds_since(Clock::time_point start) {
     return std::chrono::duration<double>(Clock::now() - start).count();
@@ -54,7 +58,8 @@ TEST(SandboxBuilder, BuildsAnOutputIntoScratchSpace) {
     ASSERT_NE(sandboxed, nullptr);
     fs::path location = out->locations.at("out");
     EXPECT_EQ(read_file(location), "hello\n");
-    EXPECT_EQ(location, sandboxed->sandbox_root() / "nix/store" / fs::path(drv.outputs.at("out").path).filename());
+    EXPECT_EQ(location,
+              sandboxed->sandbox_root() / "nix/store" / fs::path(drv.outputs.at("out").path).filename());
     EXPECT_GT(sandboxed->setup_time().count(), 0);
     EXPECT_FALSE(fs::exists(store.real_store_dir() / fs::path(drv.outputs.at("out").path).filename()));
     out.reset();
@@ -63,13 +68,16 @@ TEST(SandboxBuilder, BuildsAnOutputIntoScratchSpace) {
 
 TEST(SandboxBuilder, MultipleOutputsAndPassAsFile) {
     FakeStore store;
-    auto drv = store.shell_derivation("multi", "cat $bigTextPath > $out; ls -la /build | awk '{print $1, $NF}' > $dev",
-                                      {{"bigText", "line1\nline2\n"}, {"passAsFile", "bigText"}}, {"out", "dev"});
+    auto drv = store.shell_derivation(
+        "multi", "cat $bigTextPath > $out; ls -la /build | awk '{print $1, $NF}' > $dev",
+        {{"bigText", "line1\nline2\n"}, {"passAsFile", "bigText"}}, {"out", "dev"});
     auto job = store.job(drv);
     SandboxBuilder builder;
     auto out = run_build(builder, job);
     EXPECT_EQ(read_file(out->locations.at("out")), "line1\nline2\n");
-    EXPECT_EQ(read_file(out->locations.at("dev")), "total 12\ndrwx------ .\ndrwxr-x--- ..\n-rw-r--r-- .attr-1df9jhyajhb0gqqsh06ln0s7kwdiigwm70jiggd8g8kchq8ygd32\n");
+    EXPECT_EQ(read_file(out->locations.at("dev")),
+              "total 12\ndrwx------ .\ndrwxr-x--- ..\n-rw-r--r-- "
+              ".attr-1df9jhyajhb0gqqsh06ln0s7kwdiigwm70jiggd8g8kchq8ygd32\n");
 }
 
 TEST(SandboxBuilder, FailingBuilderNamesTheDerivationAndExitCode) {
@@ -277,7 +285,8 @@ TEST(SandboxBuilder, SandboxPathsAreVisible) {
     FakeStore store;
     fs::create_directories(store.path() / "host-dir");
     write_file_atomic(store.path() / "host-dir/file", "from the host\n");
-    auto drv = store.shell_derivation("sandbox-paths", "cat /opt/shared/file > $out; test -e /missing || echo ok >> $out");
+    auto drv = store.shell_derivation("sandbox-paths",
+                                      "cat /opt/shared/file > $out; test -e /missing || echo ok >> $out");
     auto job = store.job(drv);
     SandboxOptions options;
     options.sandbox_paths = {"/opt/shared=" + (store.path() / "host-dir").string(), "/missing?"};
@@ -295,11 +304,12 @@ TEST(SandboxBuilder, FixedOutputDerivationKeepsTheHostNetwork) {
     HostListener listener;
     std::string expected = "exit 0\nhosts: files dns\nservices: files\n";
     if (fs::exists("/etc/hosts")) expected += "hosts\n";
-    auto drv = store.fixed_output_derivation(
-        "fixed",
-        "echo hello | nc -w 2 127.0.0.1 " + std::to_string(listener.port()) +
-            "; echo \"exit $?\" > $out; cat /etc/nsswitch.conf >> $out; test -e /etc/hosts && echo hosts >> $out",
-        expected);
+    auto drv =
+        store.fixed_output_derivation("fixed",
+                                      "echo hello | nc -w 2 127.0.0.1 " + std::to_string(listener.port()) +
+                                          "; echo \"exit $?\" > $out; cat /etc/nsswitch.conf >> $out; test "
+                                          "-e /etc/hosts && echo hosts >> $out",
+                                      expected);
     ASSERT_TRUE(drv.is_fixed_output());
     auto job = store.job(drv);
     auto received = listener.serve_once(20);

@@ -43,7 +43,8 @@ Derivation FakeStore::shell_derivation(const std::string& name, const std::strin
     drv.env["name"] = name;
     drv.env["builder"] = kBusyboxSh;
     drv.env["system"] = "x86_64-linux";
-    for (const auto& out : outputs) drv.outputs[out] = {};
+    for (const auto& out : outputs)
+        drv.outputs[out] = {};
     finish(drv, outputs);
     return drv;
 }
@@ -51,7 +52,8 @@ Derivation FakeStore::shell_derivation(const std::string& name, const std::strin
 void FakeStore::finish(Derivation& drv, const std::vector<std::string>& outputs) const {
     if (outputs.size() > 1) {
         std::string list;
-        for (const auto& out : outputs) list += (list.empty() ? "" : " ") + out;
+        for (const auto& out : outputs)
+            list += (list.empty() ? "" : " ") + out;
         drv.env["outputs"] = list;
     }
     DerivationHasher hasher(store_dir_, [](const StorePath& p) -> Derivation {
@@ -63,20 +65,23 @@ void FakeStore::finish(Derivation& drv, const std::vector<std::string>& outputs)
 Derivation FakeStore::fixed_output_derivation(const std::string& name, const std::string& script,
                                               const std::string& content) const {
     auto hash = hash_string(HashAlgo::sha256, content).to_base16();
-    auto drv = shell_derivation(name, script, {{"outputHashMode", "flat"}, {"outputHashAlgo", "sha256"},
-                                               {"outputHash", hash}}, {});
+    auto drv = shell_derivation(
+        name, script, {{"outputHashMode", "flat"}, {"outputHashAlgo", "sha256"}, {"outputHash", hash}}, {});
     drv.outputs["out"] = {"", "sha256", hash};
     finish(drv, {"out"});
     return drv;
 }
 
-StorePath FakeStore::drv_path(const Derivation& drv) const { return derivation_store_path(store_dir_, drv); }
+StorePath FakeStore::drv_path(const Derivation& drv) const {
+    return derivation_store_path(store_dir_, drv);
+}
 
 BuildJob FakeStore::job(const Derivation& drv, std::string* log) const {
     BuildJob job{.drv_path = drv_path(drv), .drv = &drv, .store_dir = store_dir_};
     job.real_store_dir = real_store_dir();
     job.scratch_parent = scratch();
-    for (const auto& [name, out] : drv.outputs) job.outputs.emplace(name, store_dir_.parse(out.path));
+    for (const auto& [name, out] : drv.outputs)
+        job.outputs.emplace(name, store_dir_.parse(out.path));
     job.input_closure = {busybox()};
     job.env.cores = 1;
     job.timeout = 60;

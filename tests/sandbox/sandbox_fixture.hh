@@ -4,9 +4,9 @@
 /// busybox-sh derivations and run builds on a private io_context.
 
 #include <filesystem>
+#include <future>
 #include <map>
 #include <memory>
-#include <future>
 #include <optional>
 #include <string>
 

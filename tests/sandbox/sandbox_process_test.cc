@@ -35,8 +35,8 @@ Run spawn_and_wait(ChildProgram& program) {
     asio::io_context io;
     Run run;
     auto process = SandboxProcess::spawn(io.get_executor(), program,
-                                         CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC |
-                                             CLONE_NEWNET);
+                                         CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS |
+                                             CLONE_NEWIPC | CLONE_NEWNET);
     write_side.reset();
     asio::posix::stream_descriptor status(io, read_side.release());
     asio::co_spawn(
@@ -103,11 +103,13 @@ TEST(SandboxProcess, KillIsReportedAsASignal) {
     program.status_fd = program.log_fd = write_side.get();
     program.finalize();
     asio::io_context io;
-    auto process = SandboxProcess::spawn(io.get_executor(), program, CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID);
+    auto process =
+        SandboxProcess::spawn(io.get_executor(), program, CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID);
     write_side.reset();
     process.kill();
     ExitStatus status;
-    asio::co_spawn(io, [&]() -> asio::awaitable<void> { status = co_await process.wait(); }, asio::detached);
+    asio::co_spawn(
+        io, [&]() -> asio::awaitable<void> { status = co_await process.wait(); }, asio::detached);
     io.run();
     EXPECT_FALSE(status.exited);
     EXPECT_EQ(status.signal, SIGKILL);

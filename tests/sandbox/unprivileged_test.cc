@@ -24,15 +24,16 @@ constexpr const char* kInnerRun = "FERRY_SANDBOX_UNPRIVILEGED_RUN";
 
 std::string shell_quote(const std::string& s) {
     std::string out = "'";
-    for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    for (char c : s)
+        out += c == '\'' ? std::string("'\\''") : std::string(1, c);
     return out + "'";
 }
 
 /// The test user, created when missing. Empty when it cannot be made.
 const passwd* test_user(std::string& problem) {
     if (auto* pw = ::getpwnam(kUser)) return pw;
-    std::string command = std::string("useradd --system --no-create-home --shell /usr/sbin/nologin ") + kUser +
-                          " >/dev/null 2>&1";
+    std::string command = std::string("useradd --system --no-create-home --shell /usr/sbin/nologin ") +
+                          kUser + " >/dev/null 2>&1";
     if (std::system(command.c_str()) != 0) {
         problem = "cannot create user '" + std::string(kUser) + "' with useradd";
         return nullptr;
@@ -40,7 +41,9 @@ const passwd* test_user(std::string& problem) {
     return ::getpwnam(kUser);
 }
 
-std::string self_path() { return fs::read_symlink("/proc/self/exe").string(); }
+std::string self_path() {
+    return fs::read_symlink("/proc/self/exe").string();
+}
 
 } // namespace
 
@@ -69,8 +72,8 @@ TEST(Unprivileged, SandboxTestsPassAsAnUnprivilegedUser) {
     int status = std::system(command.c_str());
     std::string output = fs::exists(log) ? read_file(log) : std::string("(no output)");
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
-        << "the sandbox tests failed as user " << kUser << " (uid " << uid << "); " << user_namespace_sysctls()
-        << "\n"
+        << "the sandbox tests failed as user " << kUser << " (uid " << uid << "); "
+        << user_namespace_sysctls() << "\n"
         << output;
     EXPECT_NE(output.find("[  PASSED  ]"), std::string::npos) << output;
     EXPECT_EQ(output.find("[  FAILED  ]"), std::string::npos) << output;

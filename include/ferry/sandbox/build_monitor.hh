@@ -54,6 +54,7 @@ private:
 
 /// Reads the child's status pipe until end of file (the builder's exec closed it, or the child exited) and
 /// returns the reports it wrote.
-boost::asio::awaitable<std::vector<ChildReport>> read_child_reports(boost::asio::posix::stream_descriptor& pipe);
+boost::asio::awaitable<std::vector<ChildReport>>
+read_child_reports(boost::asio::posix::stream_descriptor& pipe);
 
 } // namespace ferry

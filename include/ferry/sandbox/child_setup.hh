@@ -60,12 +60,12 @@ struct ChildProgram {
     int log_fd = -1;    ///< becomes stdout and stderr
     int status_fd = -1; ///< the write side of the status pipe (CLOEXEC)
     std::string builder;
-    std::vector<std::string> args; ///< argv, argv[0] included
-    std::vector<std::string> env;  ///< "NAME=value"
-    std::vector<char*> argv;       ///< null-terminated, into args
-    std::vector<char*> envp;       ///< null-terminated, into env
-    bool linux32 = false;          ///< PER_LINUX32 (i686 build on x86_64)
-    bool uname26 = false;          ///< `impersonate-linux-26`
+    std::vector<std::string> args;       ///< argv, argv[0] included
+    std::vector<std::string> env;        ///< "NAME=value"
+    std::vector<char*> argv;             ///< null-terminated, into args
+    std::vector<char*> envp;             ///< null-terminated, into env
+    bool linux32 = false;                ///< PER_LINUX32 (i686 build on x86_64)
+    bool uname26 = false;                ///< `impersonate-linux-26`
     const sock_fprog* seccomp = nullptr; ///< installed last, after NO_NEW_PRIVS; null: none
 
     /// Fills argv and envp from args and env.

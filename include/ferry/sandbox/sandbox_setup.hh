@@ -29,8 +29,8 @@ struct PreparedSandbox {
     std::filesystem::path root;      ///< the new root, `<scratch>/root`
     std::filesystem::path build_dir; ///< the build directory on the host, `<scratch>/build`
     SandboxPlan plan;
-    ChildProgram program;            ///< log_fd and status_fd still to be filled in
-    unsigned long namespaces = 0;    ///< CLONE_NEW* flags
+    ChildProgram program;         ///< log_fd and status_fd still to be filled in
+    unsigned long namespaces = 0; ///< CLONE_NEW* flags
 
     PreparedSandbox(TempDir dir) : scratch(std::move(dir)) {}
     PreparedSandbox(const PreparedSandbox&) = delete;
