@@ -58,14 +58,7 @@ StorePathSet input_closure(LocalStore& store, const Derivation& drv,
 /// Builds `drv` in the sandbox and registers its outputs.
 void build_and_register(LocalStore& store, const CompatDrv& compat, const StorePathSet& closure,
                         const fs::path& scratch) {
-    BuildJob job{.drv_path = compat.path, .drv = &compat.drv, .store_dir = store.store_dir()};
-    job.real_store_dir = store.config().real_store_dir();
-    job.scratch_parent = scratch;
-    for (const auto& [name, _] : compat.drv.outputs)
-        job.outputs.emplace(name, compat.drv.output_path(store.store_dir(), name));
-    job.input_closure = closure;
-    job.env.cores = 1;
-    job.timeout = 60;
+    auto job = store_job(store, compat.path, compat.drv, closure, scratch);
     std::string log;
     job.log = [&](std::string_view chunk) { log.append(chunk); };
     SandboxBuilder builder;

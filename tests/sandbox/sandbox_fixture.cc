@@ -124,6 +124,19 @@ std::future<std::string> HostListener::serve_once(int seconds) {
     });
 }
 
+BuildJob store_job(const LocalStore& store, const StorePath& drv_path, const Derivation& drv,
+                   StorePathSet closure, const fs::path& scratch) {
+    BuildJob job{.drv_path = drv_path, .drv = &drv, .store_dir = store.store_dir()};
+    job.real_store_dir = store.config().real_store_dir();
+    job.scratch_parent = scratch;
+    for (const auto& [name, _] : drv.outputs)
+        job.outputs.emplace(name, drv.output_path(store.store_dir(), name));
+    job.input_closure = std::move(closure);
+    job.env.cores = 1;
+    job.timeout = 60;
+    return job;
+}
+
 std::unique_ptr<BuiltOutputs> run_build(Builder& builder, BuildJob& job) {
     boost::asio::io_context io;
     std::unique_ptr<BuiltOutputs> result;

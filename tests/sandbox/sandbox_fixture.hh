@@ -12,6 +12,7 @@
 
 #include "ferry/sched/builder.hh"
 #include "ferry/store/derivation.hh"
+#include "ferry/store/local_store.hh"
 #include "ferry/util/file.hh"
 
 namespace ferry::test {
@@ -67,6 +68,10 @@ private:
     UniqueFd fd_;
     uint16_t port_ = 0;
 };
+
+/// A job for `drv` in a LocalStore's layout; `closure` is what the builder may read.
+BuildJob store_job(const LocalStore& store, const StorePath& drv_path, const Derivation& drv,
+                   StorePathSet closure, const std::filesystem::path& scratch);
 
 /// Runs `builder.build(job)` to completion on a fresh io_context; returns its outputs or rethrows.
 std::unique_ptr<BuiltOutputs> run_build(Builder& builder, BuildJob& job);
