@@ -10,18 +10,23 @@ namespace ferry {
 
 namespace {
 
-/// `sandbox = relaxed`: derivations that ask for `__noChroot` run unsandboxed, the rest in the sandbox.
+/// `sandbox = relaxed`: fixed-output derivations and those that ask for `__noChroot` run unsandboxed,
+/// the rest in the sandbox.
 class RelaxedBuilder final : public Builder {
 public:
     RelaxedBuilder(std::unique_ptr<Builder> sandboxed, std::unique_ptr<Builder> unsandboxed)
         : sandboxed_(std::move(sandboxed)), unsandboxed_(std::move(unsandboxed)) {}
 
     boost::asio::awaitable<std::unique_ptr<BuiltOutputs>> build(BuildJob& job) override {
+        // Nix's relaxed mode: only derivations that are sandboxed by nature (not fixed-output) and do not
+        // ask for `__noChroot` get the sandbox.
         auto it = job.drv->env.find("__noChroot");
-        if (it == job.drv->env.end() || it->second != "1") return sandboxed_->build(job);
+        bool no_chroot = it != job.drv->env.end() && it->second == "1";
+        if (!no_chroot && !job.drv->is_fixed_output()) return sandboxed_->build(job);
         if (!unsandboxed_)
             throw SandboxError(
-                "derivation '{}' has '__noChroot' set, but this program has no unsandboxed builder",
+                "derivation '{}' must be built without the sandbox ('sandbox' is relaxed), but "
+                "this program has no unsandboxed builder",
                 job.store_dir.print(job.drv_path));
         return unsandboxed_->build(job);
     }

@@ -54,15 +54,18 @@ TEST(MakeBuilder, DivertedStoreAlwaysBuildsInTheSandbox) {
     EXPECT_FALSE(dynamic_cast<SandboxBuilder&>(*builder).options().reject_no_chroot);
 }
 
-TEST(MakeBuilder, RelaxedSendsNoChrootDerivationsToTheUnsandboxedBuilder) {
+TEST(MakeBuilder, RelaxedSendsNoChrootAndFixedOutputDerivationsToTheUnsandboxedBuilder) {
     auto builder = make_builder(with_sandbox("relaxed"), with_fake());
     EXPECT_EQ(builder->name(), "relaxed");
     FakeStore store;
     auto impure = store.shell_derivation("impure", "echo sandboxed > $out", {{"__noChroot", "1"}});
     auto pure = store.shell_derivation("pure", "echo sandboxed > $out");
+    auto fixed = store.fixed_output_derivation("fixed", "echo fixed > $out", "fixed\n");
     auto impure_job = store.job(impure);
     auto pure_job = store.job(pure);
+    auto fixed_job = store.job(fixed);
     EXPECT_EQ(run_build(*builder, impure_job)->locations.at("out"), "unsandboxed");
+    EXPECT_EQ(run_build(*builder, fixed_job)->locations.at("out"), "unsandboxed");
     EXPECT_EQ(read_file(run_build(*builder, pure_job)->locations.at("out")), "sandboxed\n");
 }
 

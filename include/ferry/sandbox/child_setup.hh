@@ -48,8 +48,8 @@ struct ChildReport {
     int64_t monotonic_ns = 0; ///< CLOCK_MONOTONIC when written
 };
 
-/// Everything the child needs, owned by the parent, which keeps it alive and unchanged until the child
-/// has exec'd or exited. Pointers in argv/envp point into args/env.
+/// Everything the child needs, prepared by the parent before clone(); the child reads its own copy.
+/// Pointers in argv/envp point into args/env (call finalize() after the last change; don't copy it then).
 struct ChildProgram {
     bool user_namespace = true;
     std::string uid_map; ///< "1000 <host uid> 1"

@@ -27,8 +27,8 @@ struct BuilderContext {
 };
 
 /// - `sandbox = true`: the SandboxBuilder; derivations with `__noChroot` are refused.
-/// - `sandbox = relaxed`: the sandbox, except for derivations with `__noChroot = "1"`, which get the
-///   unsandboxed builder.
+/// - `sandbox = relaxed`: the sandbox, except for fixed-output derivations and those with
+///   `__noChroot = "1"`, which get the unsandboxed builder.
 /// - `sandbox = false`: the unsandboxed builder.
 /// When the sandbox is wanted but this process cannot create its namespaces: with `sandbox-fallback`,
 /// a warning and the unsandboxed builder; otherwise a SandboxError that says why (the clone error and

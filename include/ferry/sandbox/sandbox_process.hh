@@ -40,8 +40,9 @@ pid_t clone_with_pidfd(unsigned long flags, UniqueFd& pidfd);
 /// it (a short blocking wait: a SIGKILLed PID 1 exits promptly), so no build outlives its owner.
 class SandboxProcess {
 public:
-    /// Starts the child. `program` must stay alive and unchanged until the child exec'd or exited
-    /// (until the status pipe closes). Throws SysError when clone3 fails.
+    /// Starts the child, which runs run_child(program) on its own copy of this process's memory (clone3
+    /// without CLONE_VM), so `program` need only live through this call. Throws SysError when clone3
+    /// fails.
     static SandboxProcess spawn(const boost::asio::any_io_executor& executor, const ChildProgram& program,
                                 unsigned long namespaces);
 
