@@ -28,16 +28,24 @@ std::shared_ptr<Job> ClientCore::make_job(Request request, Method method) {
 }
 
 asio::awaitable<AttemptEnd> ClientCore::attempt(std::shared_ptr<Job> job) {
-    co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(AttemptEnd)>(
-        [self = shared_from_this(), job](auto handler) { self->submit(job, std::move(handler)); },
-        asio::use_awaitable);
+    // Not a coroutine on purpose: GCC 12 destroys a lambda temporary inside a co_await expression twice
+    // (here it would release `job` and the core twice).
+    auto initiation = [self = shared_from_this(), job = std::move(job)](auto handler) {
+        self->submit(job, std::move(handler));
+    };
+    return asio::async_initiate<decltype(asio::use_awaitable), void(AttemptEnd)>(std::move(initiation),
+                                                                                asio::use_awaitable);
 }
 
 template <typename Handler>
 void ClientCore::submit(const std::shared_ptr<Job>& job, Handler&& handler) {
     std::uint64_t serial = ++job->serial;
-    job->cancellation = asio::get_associated_cancellation_slot(handler);
-    job->handler = std::forward<Handler>(handler);
+    // Not `job->handler = …`: Boost 1.81's any_completion_handler move assignment recurses forever.
+    asio::any_completion_handler<void(AttemptEnd)> erased(std::forward<Handler>(handler));
+    job->handler.swap(erased);
+    // The erased handler has attached a cancellation state of its own to the caller's slot: listen to
+    // that state's slot. (Assigning to the caller's slot would destroy that state under it.)
+    job->cancellation = job->handler.get_cancellation_slot();
     if (job->cancellation.is_connected()) {
         job->cancellation.assign([weak_self = weak_from_this(), weak_job = std::weak_ptr<Job>(job),
                                   serial](asio::cancellation_type) {

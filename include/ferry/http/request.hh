@@ -20,8 +20,31 @@ struct Header {
     std::string value;
 };
 
-/// A request. Plain data, moved into the Client, which owns it until the transfer ends.
+/// A request. Moved into the Client, which owns it until the transfer ends.
+///
+/// Not an aggregate on purpose: GCC 12 destroys an aggregate (or a lambda with by-value captures) that
+/// is built as a temporary inside a co_await expression twice. With constructors,
+/// `co_await client.get(url)` and `co_await client.get(Request(url).with_sink(s))` are safe; build a
+/// sink lambda that captures by value into a named variable first.
 struct Request {
+    Request() = default;
+    /// Implicit, so that `client.get(url)` works.
+    Request(std::string url_) : url(std::move(url_)) {}
+    Request(const char* url_) : url(url_) {}
+
+    Request&& with_header(std::string name, std::string value) && {
+        headers.push_back({std::move(name), std::move(value)});
+        return std::move(*this);
+    }
+    Request&& with_sink(BodySink sink_) && {
+        sink = std::move(sink_);
+        return std::move(*this);
+    }
+    Request&& with_restart(std::function<void()> restart_) && {
+        restart = std::move(restart_);
+        return std::move(*this);
+    }
+
     /// http://, https:// or file://.
     std::string url;
     /// Extra request headers.
