@@ -141,8 +141,9 @@ curl_socket_t CurlMulti::open_socket_callback(void* self, curlsocktype, curl_soc
     curl_socket_t fd = ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
     if (fd < 0) return CURL_SOCKET_BAD;
     try {
-        // curl may have closed a socket with this number behind our back (its resolver's socket pair
-        // is closed without telling the socket callback): renew that watch now, for the new socket.
+        // A watch still on this number means curl closed a socket without CURL_POLL_REMOVE first (curl
+        // 7.88 always removes first, even for its resolver's socket pair, but nothing documents it).
+        // Renew the watch now, for the new socket, so the reactor never keeps the dead one.
         auto* multi = static_cast<CurlMulti*>(self);
         if (auto it = multi->watches_.find(fd); it != multi->watches_.end()) {
             it->second->rebind();

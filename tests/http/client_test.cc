@@ -1,8 +1,11 @@
 #include "ferry/http/client.hh"
 
+#include <netdb.h>
 #include <sys/socket.h>
 
+#include <fstream>
 #include <random>
+#include <sstream>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -43,6 +46,33 @@ std::string random_bytes(std::size_t size, unsigned seed) {
         std::memcpy(data.data() + i, &word, std::min<std::size_t>(8, size - i));
     }
     return data;
+}
+
+/// A name from /etc/hosts, other than localhost (which curl answers itself), that resolves to 127.x.x.x
+/// only; empty when there is none.
+std::string loopback_host_name() {
+    std::ifstream hosts("/etc/hosts");
+    std::string line;
+    while (std::getline(hosts, line)) {
+        std::istringstream words(line);
+        std::string address, name;
+        if (!(words >> address) || !address.starts_with("127.")) continue;
+        while (words >> name) {
+            if (name.starts_with('#')) break;
+            if (name.find("localhost") != std::string::npos) continue;
+            addrinfo hints{};
+            hints.ai_socktype = SOCK_STREAM;
+            addrinfo* found = nullptr;
+            if (getaddrinfo(name.c_str(), nullptr, &hints, &found) != 0) continue;
+            bool loopback_only = true;
+            for (addrinfo* a = found; a; a = a->ai_next)
+                loopback_only = loopback_only && a->ai_family == AF_INET &&
+                                (ntohl(reinterpret_cast<sockaddr_in*>(a->ai_addr)->sin_addr.s_addr) >> 24) == 127;
+            freeaddrinfo(found);
+            if (loopback_only) return name;
+        }
+    }
+    return "";
 }
 
 double seconds_since(Clock::time_point start) {
@@ -128,6 +158,49 @@ TEST_F(ClientTest, SinkReceivesEveryByteInOrder) {
     EXPECT_EQ(r.bytes, content.size());
     EXPECT_GT(calls, 1);
     EXPECT_TRUE(received == content);
+}
+
+TEST_F(ClientTest, SendsUserAgentAndRequestHeaders) {
+    put("h.narinfo", "x");
+    Client client(io_.get_executor(), fast_options());
+    run(client.get(Request(server_.url("/h.narinfo")).with_header("X-Ferry-Test", "yes")));
+    EXPECT_EQ(server_.request_header("/h.narinfo", "User-Agent"), "ferry/" FERRY_VERSION);
+    EXPECT_EQ(server_.request_header("/h.narinfo", "X-Ferry-Test"), "yes");
+}
+
+TEST_F(ClientTest, FollowsRedirectsAndSinksOnlyTheFinalBody) {
+    put("real.nar", "the real body");
+    put("old.nar", "never served");
+    server_.set_fault("/old.nar", {.redirect_to = "/real.nar"});
+    Client client(io_.get_executor(), fast_options());
+    std::string sunk;
+    Response r = run(client.get(Request(server_.url("/old.nar")).with_sink([&](std::string_view d) { sunk += d; })));
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(sunk, "the real body");
+    EXPECT_EQ(r.effective_url, server_.url("/real.nar"));
+    EXPECT_EQ(server_.hits("/old.nar"), 1u);
+    EXPECT_EQ(server_.hits("/real.nar"), 1u);
+}
+
+TEST_F(ClientTest, ResolvesHostNames) {
+    // A name goes through curl's threaded resolver: each lookup has a socket pair that curl watches and
+    // closes, and its number is reused at once by the connection's socket. The watches must follow.
+    std::string host = loopback_host_name();
+    if (host.empty()) GTEST_SKIP() << "no name in /etc/hosts resolves to 127.x.x.x only";
+    for (int i = 0; i < 200; ++i) put(fmt::format("{}.narinfo", i), fmt::format("{}", i));
+    ClientOptions options = fast_options();
+    options.max_connections = 20;
+    Client client(io_.get_executor(), options);
+    std::string base = fmt::format("http://{}:{}", host, server_.port());
+    unsigned ok = 0, finished = 0;
+    for (int i = 0; i < 200; ++i) {
+        asio::co_spawn(io_, client.get(fmt::format("{}/{}.narinfo", base, i)), [&, i](std::exception_ptr e, Response r) {
+            ++finished;
+            if (!e && r.body == fmt::format("{}", i)) ++ok;
+        });
+    }
+    ASSERT_TRUE(run_until(io_, [&] { return finished == 200; }, 20s));
+    EXPECT_EQ(ok, 200u);
 }
 
 TEST_F(ClientTest, HeadGivesHeadersWithoutBody) {

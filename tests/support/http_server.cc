@@ -98,21 +98,23 @@ struct HttpServer::State {
         bool active_ = true;
     };
 
-    std::optional<HttpFault> take_fault(const std::string& path);
+    std::optional<HttpFault> take_fault(const std::string& path,
+                                        const http::request<http::string_body>& request);
     asio::awaitable<void> accept_loop();
     asio::awaitable<void> session(tcp::socket socket);
     asio::awaitable<bool> respond(beast::tcp_stream& stream, const http::request<http::string_body>& request,
                                   InFlight& in_flight);
     asio::awaitable<bool> send_status(beast::tcp_stream& stream, unsigned version, bool keep_alive,
-                                      unsigned status, InFlight& in_flight);
+                                      unsigned status, InFlight& in_flight, const std::string& location = {});
     asio::awaitable<bool> send_body(beast::tcp_stream& stream, std::string_view body, const HttpFault& fault,
                                     InFlight& in_flight);
 
     std::filesystem::path root;
-    mutable std::mutex mutex; // guards rules, default_rule, hits
+    mutable std::mutex mutex; // guards rules, default_rule, hits, last_headers
     std::vector<Rule> rules;
     std::optional<Rule> default_rule;
     std::unordered_map<std::string, std::uint64_t> hits;
+    std::unordered_map<std::string, http::fields> last_headers;
     std::atomic<std::uint64_t> requests{0};
     std::atomic<std::uint64_t> connections{0};
     std::atomic<int> in_flight{0};
@@ -123,9 +125,11 @@ struct HttpServer::State {
     std::thread thread;
 };
 
-std::optional<HttpFault> HttpServer::State::take_fault(const std::string& path) {
+std::optional<HttpFault> HttpServer::State::take_fault(const std::string& path,
+                                                       const http::request<http::string_body>& request) {
     std::lock_guard lock(mutex);
     ++hits[path];
+    last_headers[path] = request.base();
     Rule* rule = nullptr;
     for (auto it = rules.rbegin(); it != rules.rend() && !rule; ++it)
         if (fnmatch(it->pattern.c_str(), path.c_str(), 0) == 0) rule = &*it;
@@ -179,7 +183,7 @@ asio::awaitable<bool> HttpServer::State::respond(beast::tcp_stream& stream,
                                                  const http::request<http::string_body>& request,
                                                  InFlight& in_flight) {
     std::string path = path_of(request.target());
-    HttpFault fault = take_fault(path).value_or(HttpFault{});
+    HttpFault fault = take_fault(path, request).value_or(HttpFault{});
     if (fault.delay.count() > 0) {
         asio::steady_timer timer(io, fault.delay);
         co_await timer.async_wait(use_tuple);
@@ -190,6 +194,8 @@ asio::awaitable<bool> HttpServer::State::respond(beast::tcp_stream& stream,
         co_return false;
     }
     bool keep_alive = request.keep_alive();
+    if (!fault.redirect_to.empty())
+        co_return co_await send_status(stream, request.version(), keep_alive, 302, in_flight, fault.redirect_to);
     if (fault.status != 0)
         co_return co_await send_status(stream, request.version(), keep_alive, fault.status, in_flight);
     std::optional<std::string> body;
@@ -213,9 +219,11 @@ asio::awaitable<bool> HttpServer::State::respond(beast::tcp_stream& stream,
 }
 
 asio::awaitable<bool> HttpServer::State::send_status(beast::tcp_stream& stream, unsigned version,
-                                                     bool keep_alive, unsigned status, InFlight& in_flight) {
+                                                     bool keep_alive, unsigned status, InFlight& in_flight,
+                                                     const std::string& location) {
     http::response<http::string_body> response{static_cast<http::status>(status), version};
     response.set(http::field::server, "ferry-test");
+    if (!location.empty()) response.set(http::field::location, location);
     response.set(http::field::content_type, "text/plain");
     response.body() = std::to_string(status) + "\n";
     response.keep_alive(keep_alive);
@@ -306,9 +314,19 @@ std::uint64_t HttpServer::hits(const std::string& path) const {
     return it == state_->hits.end() ? 0 : it->second;
 }
 
+std::optional<std::string> HttpServer::request_header(const std::string& path, const std::string& name) const {
+    std::lock_guard lock(state_->mutex);
+    auto it = state_->last_headers.find(path);
+    if (it == state_->last_headers.end()) return std::nullopt;
+    auto field = it->second.find(name);
+    if (field == it->second.end()) return std::nullopt;
+    return std::string(field->value());
+}
+
 void HttpServer::reset_stats() {
     std::lock_guard lock(state_->mutex);
     state_->hits.clear();
+    state_->last_headers.clear();
     state_->requests = 0;
     state_->connections = 0;
     state_->peak = state_->in_flight.load();

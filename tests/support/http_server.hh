@@ -24,6 +24,8 @@ struct HttpFault {
     std::chrono::milliseconds delay{0};
     /// Answer with this status (and a short body) instead of the file. 0: no.
     int status = 0;
+    /// Answer 302 with this Location (and a short body) instead of the file. Empty: no.
+    std::string redirect_to;
     /// Announce the whole Content-Length, send only this many body bytes, then close the connection.
     std::optional<std::size_t> truncate_at;
     Reset reset = Reset::none;
@@ -70,6 +72,8 @@ public:
     int peak_in_flight() const;
     /// Requests for `path` so far (faulty ones included).
     std::uint64_t hits(const std::string& path) const;
+    /// The value of header `name` in the last request for `path`; nothing when absent.
+    std::optional<std::string> request_header(const std::string& path, const std::string& name) const;
     /// Sets every counter to zero.
     void reset_stats();
 
