@@ -7,6 +7,7 @@
 #include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -61,14 +62,16 @@ Settings parse_arguments(int argc, char** argv) {
         }
         ++i;
     }
-    if (s.requests == 0 || s.connections == 0) throw ferry::UsageError("--requests and --connections must be > 0");
+    if (s.requests == 0 || s.connections == 0)
+        throw ferry::UsageError("--requests and --connections must be > 0");
     return s;
 }
 
 /// A narinfo-sized file (about 600 bytes) that looks the part.
 std::string narinfo(unsigned i) {
     std::string hash(32, 'a');
-    for (unsigned j = 0, n = i; j < 8; ++j, n /= 7) hash[j] = "0123456789abcdfghijklmnpqrsvwxyz"[(n + j) % 32];
+    for (unsigned j = 0, n = i; j < 8; ++j, n /= 7)
+        hash[j] = "0123456789abcdfghijklmnpqrsvwxyz"[(n + j) % 32];
     return fmt::format("StorePath: /nix/store/{0}-package-{1}\nURL: nar/{0}.nar.xz\nCompression: xz\n"
                        "FileHash: sha256:{0}{0}\nFileSize: {2}\nNarHash: sha256:{0}{0}\nNarSize: {3}\n"
                        "References: {0}-package-{1} {0}-glibc-2.37\nDeriver: {0}-package-{1}.drv\n"
@@ -133,12 +136,18 @@ void run(const Settings& s) {
 } // namespace
 
 int main(int argc, char** argv) {
+    // curl honours these even for 127.0.0.1: talk to the test server directly.
+    for (const char* name :
+         {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"})
+        ::unsetenv(name);
     try {
         run(parse_arguments(argc, argv));
         return 0;
     } catch (const ferry::UsageError& e) {
-        std::fprintf(stderr, "http-bench: %s\nusage: http-bench [--requests N] [--connections N] "
-                             "[--delays MS,MS,...]\n", e.what());
+        std::fprintf(stderr,
+                     "http-bench: %s\nusage: http-bench [--requests N] [--connections N] "
+                     "[--delays MS,MS,...]\n",
+                     e.what());
         return 2;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "http-bench: %s\n", e.what());

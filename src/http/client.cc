@@ -85,7 +85,8 @@ asio::awaitable<Response> run_request(std::shared_ptr<ClientCore> core, Request 
             break;
         }
         ++core->counters().retries;
-        auto delay = backoff_delay(attempt, options.retry_base_delay, options.retry_max_delay, core->jitter());
+        auto delay =
+            backoff_delay(attempt, options.retry_base_delay, options.retry_max_delay, core->jitter());
         co_await or_cancelled(sleep_for(core->executor(), delay), url, attempt);
         if (outcome.sink_received) transfer.request().restart();
     }
@@ -96,7 +97,9 @@ asio::awaitable<Response> run_request(std::shared_ptr<ClientCore> core, Request 
 Client::Client(asio::any_io_executor executor, ClientOptions options)
     : core_(std::make_shared<ClientCore>(std::move(executor), std::move(options))) {}
 
-Client::~Client() { core_->shutdown(); }
+Client::~Client() {
+    core_->shutdown();
+}
 
 asio::awaitable<Response> Client::get(Request request) {
     return run_request(core_, std::move(request), Method::get);
@@ -106,10 +109,16 @@ asio::awaitable<Response> Client::head(Request request) {
     return run_request(core_, std::move(request), Method::head);
 }
 
-void Client::shutdown() { core_->shutdown(); }
+void Client::shutdown() {
+    core_->shutdown();
+}
 
-const ClientCounters& Client::counters() const noexcept { return core_->counters(); }
+const ClientCounters& Client::counters() const noexcept {
+    return core_->counters();
+}
 
-const ClientOptions& Client::options() const noexcept { return core_->options(); }
+const ClientOptions& Client::options() const noexcept {
+    return core_->options();
+}
 
 } // namespace ferry::http

@@ -19,7 +19,9 @@ ClientCore::ClientCore(asio::any_io_executor executor, ClientOptions options)
                                          [this](CURL* easy, CURLcode result) { on_done(easy, result); });
 }
 
-ClientCore::~ClientCore() { shutdown(); }
+ClientCore::~ClientCore() {
+    shutdown();
+}
 
 std::shared_ptr<Job> ClientCore::make_job(Request request, Method method) {
     auto job = std::make_shared<Job>(std::move(request), method, options_);
@@ -34,11 +36,10 @@ asio::awaitable<AttemptEnd> ClientCore::attempt(std::shared_ptr<Job> job) {
         self->submit(job, std::move(handler));
     };
     return asio::async_initiate<decltype(asio::use_awaitable), void(AttemptEnd)>(std::move(initiation),
-                                                                                asio::use_awaitable);
+                                                                                 asio::use_awaitable);
 }
 
-template <typename Handler>
-void ClientCore::submit(const std::shared_ptr<Job>& job, Handler&& handler) {
+template <typename Handler> void ClientCore::submit(const std::shared_ptr<Job>& job, Handler&& handler) {
     std::uint64_t serial = ++job->serial;
     // Not `job->handler = …`: Boost 1.81's any_completion_handler move assignment recurses forever.
     asio::any_completion_handler<void(AttemptEnd)> erased(std::forward<Handler>(handler));
@@ -143,7 +144,8 @@ void ClientCore::shutdown() {
     if (!multi_) return;
     auto queued = std::move(queue_);
     queue_.clear();
-    for (auto& job : queued) complete(job, AttemptEnd::shut_down);
+    for (auto& job : queued)
+        complete(job, AttemptEnd::shut_down);
     auto running = std::move(running_);
     running_.clear();
     for (auto& [easy, job] : running) {

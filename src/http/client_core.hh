@@ -9,9 +9,9 @@
 
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/cancellation_signal.hpp>
-#include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "curl_multi.hh"
@@ -68,8 +68,7 @@ public:
     const boost::asio::any_io_executor& executor() const noexcept { return executor_; }
 
 private:
-    template <typename Handler>
-    void submit(const std::shared_ptr<Job>& job, Handler&& handler);
+    template <typename Handler> void submit(const std::shared_ptr<Job>& job, Handler&& handler);
     void start_queued();
     void start(const std::shared_ptr<Job>& job);
     void on_done(CURL* easy, CURLcode result);

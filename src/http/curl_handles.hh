@@ -33,15 +33,13 @@ using SList = std::unique_ptr<curl_slist, SListDeleter>;
 void ensure_curl_global_init();
 
 /// curl_easy_setopt that throws Error naming the option when curl refuses it.
-template <typename T>
-void set_option(CURL* easy, CURLoption option, T value) {
+template <typename T> void set_option(CURL* easy, CURLoption option, T value) {
     if (CURLcode rc = curl_easy_setopt(easy, option, value); rc != CURLE_OK)
         throw Error("curl refused option {}: {}", static_cast<int>(option), curl_easy_strerror(rc));
 }
 
 /// curl_multi_setopt that throws Error naming the option when curl refuses it.
-template <typename T>
-void set_multi_option(CURLM* multi, CURLMoption option, T value) {
+template <typename T> void set_multi_option(CURLM* multi, CURLMoption option, T value) {
     if (CURLMcode rc = curl_multi_setopt(multi, option, value); rc != CURLM_OK)
         throw Error("curl refused multi option {}: {}", static_cast<int>(option), curl_multi_strerror(rc));
 }

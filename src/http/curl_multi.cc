@@ -32,7 +32,9 @@ SocketIdentity identity_of(curl_socket_t fd) noexcept {
 constexpr int kRead = 0;
 constexpr int kWrite = 1;
 
-int poll_mask(int direction) { return direction == kRead ? CURL_POLL_IN : CURL_POLL_OUT; }
+int poll_mask(int direction) {
+    return direction == kRead ? CURL_POLL_IN : CURL_POLL_OUT;
+}
 
 } // namespace
 
@@ -92,7 +94,8 @@ CurlMulti::CurlMulti(asio::any_io_executor executor, const Limits& limits, DoneF
 CurlMulti::~CurlMulti() {
     // curl closes its connections here, through our callbacks: keep every member alive until it is done.
     multi_.reset();
-    for (auto& [fd, watch] : watches_) watch->unbind();
+    for (auto& [fd, watch] : watches_)
+        watch->unbind();
     watches_.clear();
 }
 
@@ -206,14 +209,13 @@ void CurlMulti::arm(const WatchPtr& watch) {
         watch->waiting[direction] = true;
         auto type = direction == kRead ? asio::posix::descriptor_base::wait_read
                                        : asio::posix::descriptor_base::wait_write;
-        watch->descriptor.async_wait(
-            type, [weak = weak_from_this(), watch, direction,
-                   generation = watch->generation](boost::system::error_code ec) {
-                if (watch->generation != generation) return; // a wait on a registration since replaced
-                watch->waiting[direction] = false;
-                if (ec == asio::error::operation_aborted) return;
-                if (auto self = weak.lock()) self->on_ready(watch, direction, ec);
-            });
+        watch->descriptor.async_wait(type, [weak = weak_from_this(), watch, direction,
+                                            generation = watch->generation](boost::system::error_code ec) {
+            if (watch->generation != generation) return; // a wait on a registration since replaced
+            watch->waiting[direction] = false;
+            if (ec == asio::error::operation_aborted) return;
+            if (auto self = weak.lock()) self->on_ready(watch, direction, ec);
+        });
     }
 }
 

@@ -8,7 +8,8 @@ namespace {
 
 std::string format_message(const std::string& url, const std::string& reason, unsigned attempts) {
     if (attempts == 0) return fmt::format("cannot download '{}': {}", url, reason);
-    return fmt::format("cannot download '{}': {} ({} attempt{})", url, reason, attempts, attempts == 1 ? "" : "s");
+    return fmt::format("cannot download '{}': {} ({} attempt{})", url, reason, attempts,
+                       attempts == 1 ? "" : "s");
 }
 
 } // namespace

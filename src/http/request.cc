@@ -13,6 +13,8 @@ const std::string* Response::header(std::string_view name) const {
     return nullptr;
 }
 
-std::string default_user_agent() { return "ferry/" FERRY_VERSION; }
+std::string default_user_agent() {
+    return "ferry/" FERRY_VERSION;
+}
 
 } // namespace ferry::http

@@ -7,9 +7,13 @@
 
 namespace ferry::http {
 
-bool is_success_status(long status) noexcept { return status >= 200 && status < 300; }
+bool is_success_status(long status) noexcept {
+    return status >= 200 && status < 300;
+}
 
-bool is_answer_status(long status) noexcept { return status == 403 || status == 404 || status == 410; }
+bool is_answer_status(long status) noexcept {
+    return status == 403 || status == 404 || status == 410;
+}
 
 bool is_transient_status(long status) noexcept {
     if (status == 408 || status == 429) return true;

@@ -66,8 +66,9 @@ std::string loopback_host_name() {
             if (getaddrinfo(name.c_str(), nullptr, &hints, &found) != 0) continue;
             bool loopback_only = true;
             for (addrinfo* a = found; a; a = a->ai_next)
-                loopback_only = loopback_only && a->ai_family == AF_INET &&
-                                (ntohl(reinterpret_cast<sockaddr_in*>(a->ai_addr)->sin_addr.s_addr) >> 24) == 127;
+                loopback_only =
+                    loopback_only && a->ai_family == AF_INET &&
+                    (ntohl(reinterpret_cast<sockaddr_in*>(a->ai_addr)->sin_addr.s_addr) >> 24) == 127;
             freeaddrinfo(found);
             if (loopback_only) return name;
         }
@@ -81,6 +82,13 @@ double seconds_since(Clock::time_point start) {
 
 class ClientTest : public testing::Test {
 protected:
+    ClientTest() {
+        // curl honours these even for 127.0.0.1: talk to the test server directly.
+        for (const char* name :
+             {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"})
+            ::unsetenv(name);
+    }
+
     /// Fast retries; everything else as by default.
     static ClientOptions fast_options() {
         ClientOptions options;
@@ -94,10 +102,7 @@ protected:
         write_file_atomic(dir_.path() / name, content);
     }
 
-    template <typename T>
-    T run(asio::awaitable<T> task) {
-        return run_task(io_, std::move(task), 20s);
-    }
+    template <typename T> T run(asio::awaitable<T> task) { return run_task(io_, std::move(task), 20s); }
 
     /// Runs `task`, expecting an HttpError, and returns it.
     HttpError run_failing(asio::awaitable<Response> task) {
@@ -174,7 +179,8 @@ TEST_F(ClientTest, FollowsRedirectsAndSinksOnlyTheFinalBody) {
     server_.set_fault("/old.nar", {.redirect_to = "/real.nar"});
     Client client(io_.get_executor(), fast_options());
     std::string sunk;
-    Response r = run(client.get(Request(server_.url("/old.nar")).with_sink([&](std::string_view d) { sunk += d; })));
+    Response r =
+        run(client.get(Request(server_.url("/old.nar")).with_sink([&](std::string_view d) { sunk += d; })));
     EXPECT_EQ(r.status, 200);
     EXPECT_EQ(sunk, "the real body");
     EXPECT_EQ(r.effective_url, server_.url("/real.nar"));
@@ -187,19 +193,22 @@ TEST_F(ClientTest, ResolvesHostNames) {
     // closes, and its number is reused at once by the connection's socket. The watches must follow.
     std::string host = loopback_host_name();
     if (host.empty()) GTEST_SKIP() << "no name in /etc/hosts resolves to 127.x.x.x only";
-    for (int i = 0; i < 200; ++i) put(fmt::format("{}.narinfo", i), fmt::format("{}", i));
+    for (int i = 0; i < 200; ++i)
+        put(fmt::format("{}.narinfo", i), fmt::format("{}", i));
     ClientOptions options = fast_options();
     options.max_connections = 20;
     Client client(io_.get_executor(), options);
     std::string base = fmt::format("http://{}:{}", host, server_.port());
     unsigned ok = 0, finished = 0;
     for (int i = 0; i < 200; ++i) {
-        asio::co_spawn(io_, client.get(fmt::format("{}/{}.narinfo", base, i)), [&, i](std::exception_ptr e, Response r) {
-            ++finished;
-            if (!e && r.body == fmt::format("{}", i)) ++ok;
-        });
+        asio::co_spawn(io_, client.get(fmt::format("{}/{}.narinfo", base, i)),
+                       [&, i](std::exception_ptr e, Response r) {
+                           ++finished;
+                           if (!e && r.body == fmt::format("{}", i)) ++ok;
+                       });
     }
-    ASSERT_TRUE(run_until(io_, [&] { return finished == 200; }, 20s));
+    ASSERT_TRUE(run_until(
+        io_, [&] { return finished == 200; }, 20s));
     EXPECT_EQ(ok, 200u);
 }
 
@@ -231,7 +240,8 @@ TEST_F(ClientTest, ForbiddenAndGoneAreAnswers) {
     Client client(io_.get_executor(), fast_options());
     std::string sunk;
     // An answer's body never reaches the sink.
-    Response f = run(client.get(Request(server_.url("/f")).with_sink([&](std::string_view d) { sunk += d; })));
+    Response f =
+        run(client.get(Request(server_.url("/f")).with_sink([&](std::string_view d) { sunk += d; })));
     Response g = run(client.get(server_.url("/g")));
     EXPECT_EQ(f.status, 403);
     EXPECT_EQ(g.status, 410);
@@ -375,7 +385,8 @@ TEST_F(ClientTest, SlowTrickleWithinStallTimeoutSucceeds) {
     options.stall_timeout = 1s;
     Client client(io_.get_executor(), options);
     int calls = 0;
-    Response r = run(client.get(Request(server_.url("/s.nar")).with_sink([&](std::string_view) { ++calls; })));
+    Response r =
+        run(client.get(Request(server_.url("/s.nar")).with_sink([&](std::string_view) { ++calls; })));
     EXPECT_EQ(r.bytes, 40u);
     EXPECT_GE(calls, 2);
 }
@@ -448,7 +459,8 @@ TEST_F(ClientTest, CancellingARunningTransferStopsIt) {
     asio::steady_timer timer(io_, 100ms);
     timer.async_wait([&](boost::system::error_code) { signal.emit(asio::cancellation_type::terminal); });
     auto start = Clock::now();
-    ASSERT_TRUE(run_until(io_, [&] { return done; }, 5s));
+    ASSERT_TRUE(run_until(
+        io_, [&] { return done; }, 5s));
     EXPECT_LT(seconds_since(start), 2.0);
     ASSERT_TRUE(error);
     try {
@@ -486,7 +498,8 @@ TEST_F(ClientTest, CancellingAQueuedTransferSendsNothing) {
     EXPECT_FALSE(a_done);
     EXPECT_EQ(client.counters().queued, 0u);
     EXPECT_EQ(client.counters().active, 1u);
-    ASSERT_TRUE(run_until(io_, [&] { return a_done; }, 5s));
+    ASSERT_TRUE(run_until(
+        io_, [&] { return a_done; }, 5s));
     EXPECT_EQ(a_status, 200);
     EXPECT_EQ(server_.hits("/b"), 0u);
     EXPECT_EQ(client.counters().requests_started, 1u);
@@ -504,7 +517,8 @@ TEST_F(ClientTest, ShutdownFailsTransfersInFlight) {
     });
     asio::steady_timer timer(io_, 50ms);
     timer.async_wait([&](boost::system::error_code) { client.reset(); });
-    ASSERT_TRUE(run_until(io_, [&] { return done; }, 5s));
+    ASSERT_TRUE(run_until(
+        io_, [&] { return done; }, 5s));
     ASSERT_TRUE(error);
     try {
         std::rethrow_exception(error);
@@ -563,7 +577,8 @@ void check_concurrency(HttpServer& server, TempDir& dir, asio::io_context& io, u
                            if (!e && r.status == 200 && r.body == fmt::format("narinfo {}\n", i)) ++ok;
                        });
     }
-    ASSERT_TRUE(run_until(io, [&] { return finished == count; }, 20s));
+    ASSERT_TRUE(run_until(
+        io, [&] { return finished == count; }, 20s));
     double elapsed = seconds_since(start);
     unsigned rounds = (count + connections - 1) / connections;
     fmt::print("{} requests, {} connections, 50 ms each: {:.3f} s (floor {} × 50 ms = {:.3f} s), server "
@@ -582,7 +597,9 @@ TEST_F(ClientTest, ThousandRequestsRunAtMostMaxConnectionsAtOnce) {
     check_concurrency(server_, dir_, io_, 1000, 150);
 }
 
-TEST_F(ClientTest, TenConnections) { check_concurrency(server_, dir_, io_, 100, 10); }
+TEST_F(ClientTest, TenConnections) {
+    check_concurrency(server_, dir_, io_, 100, 10);
+}
 
 } // namespace
 } // namespace ferry::http

@@ -7,11 +7,11 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr int kCouldntConnect = 7;    // CURLE_COULDNT_CONNECT
-constexpr int kPartialFile = 18;      // CURLE_PARTIAL_FILE
+constexpr int kCouldntConnect = 7;     // CURLE_COULDNT_CONNECT
+constexpr int kPartialFile = 18;       // CURLE_PARTIAL_FILE
 constexpr int kOperationTimedOut = 28; // CURLE_OPERATION_TIMEDOUT
-constexpr int kUrlMalformat = 3;      // CURLE_URL_MALFORMAT
-constexpr int kWriteError = 23;       // CURLE_WRITE_ERROR
+constexpr int kUrlMalformat = 3;       // CURLE_URL_MALFORMAT
+constexpr int kWriteError = 23;        // CURLE_WRITE_ERROR
 
 TEST(Retry, SuccessAndAnswersAreDone) {
     for (long status : {200L, 204L, 206L, 403L, 404L, 410L})
@@ -34,7 +34,8 @@ TEST(Retry, PermanentStatusesFailAtOnce) {
 TEST(Retry, TransportErrors) {
     for (int code : {kCouldntConnect, kPartialFile, kOperationTimedOut})
         EXPECT_EQ(judge({.curl_code = code}, 1, 5), Verdict::retry) << code;
-    for (int code : {kUrlMalformat, kWriteError}) EXPECT_EQ(judge({.curl_code = code}, 1, 5), Verdict::fail) << code;
+    for (int code : {kUrlMalformat, kWriteError})
+        EXPECT_EQ(judge({.curl_code = code}, 1, 5), Verdict::fail) << code;
     EXPECT_EQ(judge({.curl_code = kCouldntConnect}, 1, 1), Verdict::fail);
 }
 

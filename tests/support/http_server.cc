@@ -15,8 +15,12 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+// Beast 1.81's parser trips GCC 12's -Wmaybe-uninitialized (a false positive inside Boost).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#pragma GCC diagnostic pop
 #include <spdlog/spdlog.h>
 
 #include "ferry/util/file.hh"
@@ -195,7 +199,8 @@ asio::awaitable<bool> HttpServer::State::respond(beast::tcp_stream& stream,
     }
     bool keep_alive = request.keep_alive();
     if (!fault.redirect_to.empty())
-        co_return co_await send_status(stream, request.version(), keep_alive, 302, in_flight, fault.redirect_to);
+        co_return co_await send_status(stream, request.version(), keep_alive, 302, in_flight,
+                                       fault.redirect_to);
     if (fault.status != 0)
         co_return co_await send_status(stream, request.version(), keep_alive, fault.status, in_flight);
     std::optional<std::string> body;
@@ -250,7 +255,8 @@ asio::awaitable<bool> HttpServer::State::send_body(beast::tcp_stream& stream, st
         }
         if (offset + length == limit) in_flight.end();
         stream.expires_after(kIoTimeout);
-        auto [ec, n] = co_await asio::async_write(stream, asio::buffer(body.substr(offset, length)), use_tuple);
+        auto [ec, n] =
+            co_await asio::async_write(stream, asio::buffer(body.substr(offset, length)), use_tuple);
         if (ec) co_return false;
     }
     if (!cut) co_return true;
@@ -278,7 +284,9 @@ HttpServer::~HttpServer() {
     state_->thread.join();
 }
 
-std::uint16_t HttpServer::port() const { return state_->acceptor.local_endpoint().port(); }
+std::uint16_t HttpServer::port() const {
+    return state_->acceptor.local_endpoint().port();
+}
 
 std::string HttpServer::url(std::string_view path) const {
     std::string prefix = "http://127.0.0.1:" + std::to_string(port());
@@ -303,10 +311,18 @@ void HttpServer::clear_faults() {
     state_->default_rule.reset();
 }
 
-std::uint64_t HttpServer::requests() const { return state_->requests; }
-std::uint64_t HttpServer::connections() const { return state_->connections; }
-int HttpServer::in_flight() const { return state_->in_flight; }
-int HttpServer::peak_in_flight() const { return state_->peak; }
+std::uint64_t HttpServer::requests() const {
+    return state_->requests;
+}
+std::uint64_t HttpServer::connections() const {
+    return state_->connections;
+}
+int HttpServer::in_flight() const {
+    return state_->in_flight;
+}
+int HttpServer::peak_in_flight() const {
+    return state_->peak;
+}
 
 std::uint64_t HttpServer::hits(const std::string& path) const {
     std::lock_guard lock(state_->mutex);
@@ -314,7 +330,8 @@ std::uint64_t HttpServer::hits(const std::string& path) const {
     return it == state_->hits.end() ? 0 : it->second;
 }
 
-std::optional<std::string> HttpServer::request_header(const std::string& path, const std::string& name) const {
+std::optional<std::string> HttpServer::request_header(const std::string& path,
+                                                      const std::string& name) const {
     std::lock_guard lock(state_->mutex);
     auto it = state_->last_headers.find(path);
     if (it == state_->last_headers.end()) return std::nullopt;

@@ -50,7 +50,9 @@ T run_task(boost::asio::io_context& io, boost::asio::awaitable<T> task,
             if (!e) outcome->value.emplace(std::move(value));
         });
     }
-    if (!run_until(io, [&] { return outcome->done; }, limit)) throw std::runtime_error("the task timed out");
+    if (!run_until(
+            io, [&] { return outcome->done; }, limit))
+        throw std::runtime_error("the task timed out");
     if (outcome->error) std::rethrow_exception(outcome->error);
     if constexpr (!std::is_void_v<T>) return std::move(*outcome->value);
 }
