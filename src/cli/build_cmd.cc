@@ -1,0 +1,194 @@
+// `ferry build` (like nix-build), `ferry realise` (like nix-store -r) and `ferry log`.
+#include <unistd.h>
+
+#include <iostream>
+
+#include "command.hh"
+#include "ferry/sched/build_log.hh"
+#include "ferry/store/derivation_store.hh"
+#include "ferry/util/file.hh"
+#include "session.hh"
+
+namespace fs = std::filesystem;
+
+namespace ferry::cli {
+
+namespace {
+
+struct BuildOptions {
+    std::vector<std::string> args;
+    bool dry_run = false;
+    bool no_out_link = false;
+    std::string out_link = "result";
+    unsigned max_jobs = 0;
+    unsigned cores = 0;
+    bool keep_going = false;
+    bool fallback = false;
+    bool print_build_logs = false;
+    std::string substituters;
+    std::string trusted_public_keys;
+    bool substituters_set = false, keys_set = false;
+};
+
+/// Turns the arguments into targets: store paths (".drv^out" allowed), or derivation files anywhere,
+/// which are added to the store first (each after the ones it depends on).
+std::vector<Target> resolve_targets(LocalStore& store, const std::vector<std::string>& args) {
+    std::vector<std::optional<Target>> targets(args.size());
+    std::vector<Derivation> files;
+    std::vector<size_t> file_index;
+    for (size_t i = 0; i < args.size(); ++i) {
+        const auto& arg = args[i];
+        auto caret = arg.find('^');
+        auto path_part = arg.substr(0, caret);
+        if (store.store_dir().is_in_store(path_part) || !fs::exists(path_part)) {
+            auto path = parse_store_path_arg(store, path_part);
+            targets[i] = Target::parse(store.store_dir(), store.print(path) + (caret == std::string::npos ? "" : arg.substr(caret)));
+            continue;
+        }
+        if (caret != std::string::npos) throw UsageError("'{}': outputs can only be named for store paths", arg);
+        files.push_back(parse_derivation_file(store.store_dir(), read_file(path_part), path_part));
+        file_index.push_back(i);
+    }
+    auto added = add_derivations(store, std::move(files));
+    for (size_t k = 0; k < added.size(); ++k) targets[file_index[k]] = Target{added[k], {}};
+    std::vector<Target> out;
+    for (auto& t : targets) out.push_back(std::move(*t));
+    return out;
+}
+
+void print_missing(LocalStore& store, const MissingPaths& m) {
+    auto mib = [](uint64_t b) { return double(b) / (1024.0 * 1024.0); };
+    if (!m.will_build.empty()) {
+        std::cerr << fmt::format("these {} derivations will be built:\n", m.will_build.size());
+        for (const auto& p : m.will_build) std::cerr << "  " << store.print(p) << "\n";
+    }
+    if (!m.will_substitute.empty()) {
+        std::cerr << fmt::format("these {} paths will be fetched ({:.2f} MiB download, {:.2f} MiB unpacked):\n",
+                                 m.will_substitute.size(), mib(m.download_size), mib(m.nar_size));
+        for (const auto& p : m.will_substitute) std::cerr << "  " << store.print(p) << "\n";
+    }
+    if (!m.unknown.empty()) {
+        std::cerr << fmt::format("don't know how to build these {} paths:\n", m.unknown.size());
+        for (const auto& p : m.unknown) std::cerr << "  " << store.print(p) << "\n";
+    }
+}
+
+/// The store paths a target stands for once realised, with the output name for links ("" for paths).
+std::vector<std::pair<std::string, StorePath>> target_outputs(LocalStore& store, const Target& t) {
+    if (!t.is_build()) return {{"", t.path}};
+    auto drv = read_derivation(store, t.path);
+    std::vector<std::pair<std::string, StorePath>> out;
+    for (const auto& [name, _] : drv.outputs)
+        if (t.outputs.empty() || t.outputs.count(name)) out.emplace_back(name, drv.output_path(store.store_dir(), name));
+    return out;
+}
+
+/// ./result, ./result-dev, ./result-2 … as nix-build names them. The links point at the files: the
+/// logical path itself when the store is at its logical place, else the physical copy.
+void make_links(LocalStore& store, const std::vector<Target>& targets, const std::string& base) {
+    bool at_logical_place = store.config().real_store_dir() == fs::path(store.store_dir().dir());
+    for (size_t i = 0; i < targets.size(); ++i) {
+        if (!targets[i].is_build()) continue;
+        for (const auto& [name, path] : target_outputs(store, targets[i])) {
+            std::string link = base + (i ? "-" + std::to_string(i + 1) : "") + (name == "out" ? "" : "-" + name);
+            auto target = at_logical_place ? fs::path(store.print(path)) : store.real_path(path);
+            fs::path tmp = link + ".tmp-" + std::to_string(::getpid());
+            fs::remove(tmp);
+            fs::create_symlink(target, tmp);
+            fs::rename(tmp, link);
+        }
+    }
+}
+
+Settings build_settings(const GlobalOptions& global, const BuildOptions& o) {
+    auto s = load_settings(global);
+    if (o.max_jobs) s.max_jobs = o.max_jobs;
+    if (o.cores) s.cores = o.cores;
+    if (o.keep_going) s.keep_going = true;
+    if (o.fallback) s.fallback = true;
+    if (o.substituters_set) s.set("substituters", o.substituters);
+    if (o.keys_set) s.set("trusted-public-keys", o.trusted_public_keys);
+    return s;
+}
+
+int run_build(const GlobalOptions& global, const BuildOptions& o, bool links) {
+    Session session(global, build_settings(global, o), o.print_build_logs);
+    auto targets = resolve_targets(session.store(), o.args);
+    try {
+        if (o.dry_run) {
+            session.run(
+                [&](Worker& w) -> boost::asio::awaitable<void> {
+                    auto missing = co_await w.query_missing(targets);
+                    session.progress().finish();
+                    print_missing(session.store(), missing);
+                },
+                false);
+            return 0;
+        }
+        session.run([&](Worker& w) { return w.realise(targets); }, true);
+    } catch (const Interrupted& e) {
+        std::cerr << "error: " << e.what() << "\n";
+        return session.signal_exit_code() ? session.signal_exit_code() : 1;
+    }
+    for (const auto& t : targets)
+        for (const auto& [_, path] : target_outputs(session.store(), t)) std::cout << session.store().print(path) << "\n";
+    if (links && !o.no_out_link) make_links(session.store(), targets, o.out_link);
+    return 0;
+}
+
+int run_log(const GlobalOptions& global, const std::string& arg) {
+    auto store = open_local_store(global);
+    auto path = parse_store_path_arg(*store, arg);
+    StorePath drv = path;
+    if (!path.is_derivation()) {
+        auto info = store->require_path_info(path);
+        if (!info.deriver) throw Error("path '{}' has no known deriver, so no build log", store->print(path));
+        drv = *info.deriver;
+    }
+    auto log = build_log_path(*store, drv);
+    if (!fs::exists(log)) throw Error("build log of '{}' is not available", store->print(drv));
+    std::cout << read_file(log);
+    return 0;
+}
+
+void add_build_options(CLI::App* cmd, BuildOptions& o) {
+    cmd->add_option("paths", o.args, ".drv paths (with ^outputs), derivation files, or store paths")->required();
+    cmd->add_flag("--dry-run", o.dry_run, "Show what would be fetched and built");
+    cmd->add_option("-j,--max-jobs", o.max_jobs, "Parallel builds (default: the number of cores)");
+    cmd->add_option("--cores", o.cores, "NIX_BUILD_CORES of each build (default: all)");
+    cmd->add_flag("-k,--keep-going", o.keep_going, "Build everything that does not depend on a failure");
+    cmd->add_flag("--fallback", o.fallback, "Build when substituting fails");
+    cmd->add_flag("-L,--print-build-logs", o.print_build_logs, "Print the builders' output");
+    cmd->add_option_function<std::string>("--substituters", [&o](const std::string& v) {
+        o.substituters = v;
+        o.substituters_set = true;
+    }, "Binary caches, space-separated");
+    cmd->add_option_function<std::string>("--trusted-public-keys", [&o](const std::string& v) {
+        o.trusted_public_keys = v;
+        o.keys_set = true;
+    }, "Keys the binary caches must have signed with, space-separated");
+}
+
+} // namespace
+
+void register_build_commands(CLI::App& app, Context& ctx) {
+    auto build_opts = std::make_shared<BuildOptions>();
+    auto* build = app.add_subcommand("build", "Realise derivations and link ./result (like nix-build)");
+    add_build_options(build, *build_opts);
+    build->add_flag("--no-out-link", build_opts->no_out_link, "Do not create ./result links");
+    build->add_option("-o,--out-link", build_opts->out_link, "Name of the result links")->capture_default_str();
+    build->callback([&ctx, build_opts] { ctx.action = [&ctx, build_opts] { return run_build(ctx.global, *build_opts, true); }; });
+
+    auto realise_opts = std::make_shared<BuildOptions>();
+    auto* realise = app.add_subcommand("realise", "Make store paths valid, building or fetching them (like nix-store -r)");
+    add_build_options(realise, *realise_opts);
+    realise->callback(
+        [&ctx, realise_opts] { ctx.action = [&ctx, realise_opts] { return run_build(ctx.global, *realise_opts, false); }; });
+
+    auto log_arg = std::make_shared<std::string>();
+    auto* log = app.add_subcommand("log", "Print the build log of a derivation or of one of its outputs");
+    log->add_option("path", *log_arg, "A .drv or output path")->required();
+    log->callback([&ctx, log_arg] { ctx.action = [&ctx, log_arg] { return run_log(ctx.global, *log_arg); }; });
+}
+
+} // namespace ferry::cli

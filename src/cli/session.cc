@@ -1,0 +1,77 @@
+#include "session.hh"
+
+#include <unistd.h>
+
+#include <csignal>
+#include <thread>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/use_future.hpp>
+
+namespace asio = boost::asio;
+
+namespace ferry::cli {
+
+Settings load_settings(const GlobalOptions& global) {
+    Settings s;
+    s.load_default_config();
+    for (const auto& [name, value] : global.options) s.set(name, value);
+    return s;
+}
+
+Session::Session(const GlobalOptions& global, Settings settings, bool print_build_logs)
+    : settings_(std::move(settings)), store_(open_local_store(global)),
+      pool_(std::max(2u, std::thread::hardware_concurrency())),
+      progress_(std::make_unique<ProgressLine>(io_, ::isatty(STDERR_FILENO) == 1, print_build_logs)) {}
+
+Session::~Session() {
+    progress_->finish();
+    pool_.join();
+}
+
+asio::awaitable<void> Session::open_substituters() {
+    // The binary cache substituters are opened here once the cache module provides them.
+    co_return;
+}
+
+void Session::run(std::function<asio::awaitable<void>(Worker&)> body, bool need_builder) {
+    WorkerOptions options;
+    options.max_jobs = settings_.effective_max_jobs();
+    options.keep_going = settings_.keep_going;
+    options.fallback = settings_.fallback;
+    options.substitute = settings_.substitute;
+    options.cores = settings_.cores ? settings_.cores : std::max(1u, std::thread::hardware_concurrency());
+    options.max_silent_time = settings_.max_silent_time;
+    options.timeout = settings_.timeout;
+    options.keep_failed = settings_.keep_failed;
+    (void)need_builder;
+
+    std::vector<Substituter*> subs;
+    for (auto& s : substituters_) subs.push_back(s.get());
+    Worker worker(io_, pool_, *store_, subs, builder_.get(), options, *progress_);
+
+    asio::signal_set signals(io_, SIGINT, SIGTERM);
+    signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+        if (ec) return;
+        signal_exit_ = 128 + sig;
+        worker.stop(sig == SIGINT ? "interrupted by SIGINT" : "terminated by SIGTERM");
+    });
+    auto wrapped = [&]() -> asio::awaitable<void> {
+        // Once the body is done nothing else may keep the loop running.
+        struct CancelSignals {
+            asio::signal_set& s;
+            ~CancelSignals() {
+                boost::system::error_code ec;
+                s.cancel(ec);
+            }
+        } cancel{signals};
+        co_await body(worker);
+    };
+    auto done = asio::co_spawn(io_, wrapped(), asio::use_future);
+    io_.run();
+    progress_->finish();
+    done.get();
+}
+
+} // namespace ferry::cli

@@ -1,0 +1,55 @@
+#pragma once
+// Everything a realising command needs: settings, the store, the event loop and its thread pool, the
+// progress line, the builder, the substituters, and SIGINT/SIGTERM handling.
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include "command.hh"
+#include "ferry/cache/substituter.hh"
+#include "ferry/sched/builder.hh"
+#include "ferry/sched/worker.hh"
+#include "ferry/util/settings.hh"
+#include "progress_line.hh"
+
+namespace ferry::cli {
+
+/// Settings: defaults, then ferry.conf, then --option.
+Settings load_settings(const GlobalOptions& global);
+
+class Session {
+public:
+    /// `print_build_logs`: -L.
+    Session(const GlobalOptions& global, Settings settings, bool print_build_logs = false);
+    ~Session();
+
+    LocalStore& store() { return *store_; }
+    Settings& settings() { return settings_; }
+    boost::asio::io_context& io() { return io_; }
+    ProgressLine& progress() { return *progress_; }
+
+    /// Runs `body(worker)` on the event loop with a worker over the configured substituters and builder.
+    /// SIGINT/SIGTERM stop the worker; then Interrupted rises and exit_code() says 130 or 143.
+    void run(std::function<boost::asio::awaitable<void>(Worker&)> body, bool need_builder);
+    /// 130 after SIGINT, 143 after SIGTERM, 0 otherwise.
+    int signal_exit_code() const { return signal_exit_; }
+
+private:
+    boost::asio::awaitable<void> open_substituters();
+
+    Settings settings_;
+    std::unique_ptr<LocalStore> store_;
+    boost::asio::io_context io_;
+    boost::asio::thread_pool pool_;
+    std::unique_ptr<ProgressLine> progress_;
+    std::vector<std::unique_ptr<Substituter>> substituters_;
+    std::unique_ptr<Builder> builder_;
+    int signal_exit_ = 0;
+};
+
+} // namespace ferry::cli
