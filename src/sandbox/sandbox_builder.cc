@@ -99,7 +99,7 @@ asio::awaitable<void> kill_and_reap(SandboxProcess& process) {
 std::string keep_if_wanted(const BuildJob& job, PreparedSandbox& prepared) {
     if (!job.keep_failed) return "";
     ::chmod(prepared.build_dir.c_str(), 0755);
-    prepared.scratch.release();
+    prepared.build.release();
     return "; note: keeping build directory '" + prepared.build_dir.string() + "'";
 }
 
@@ -139,7 +139,8 @@ std::unique_ptr<BuiltOutputs> finish(const BuildJob& job, std::unique_ptr<Prepar
     auto ready = find_report(outcome.reports, ChildReport::exec_ready);
     auto setup = std::chrono::nanoseconds(ready ? ready->monotonic_ns - started_ns : 0);
     auto root = prepared->root;
-    auto out = std::make_unique<SandboxBuiltOutputs>(std::move(prepared->scratch), root, setup);
+    // As Nix, the build directory goes as soon as the build succeeded; the root holds the outputs.
+    auto out = std::make_unique<SandboxBuiltOutputs>(std::move(prepared->staging), setup);
     for (const auto& [name, path] : job.outputs)
         out->locations[name] = root.string() + job.store_dir.print(path);
     return out;

@@ -156,11 +156,11 @@ void create_fs_entries(const std::vector<FsEntry>& entries) {
 
 std::unique_ptr<PreparedSandbox> prepare_sandbox(const BuildJob& job, const SandboxOptions& options,
                                                  const HostFacts& host) {
+    auto build_parent =
+        options.build_dir_parent.empty() ? fs::temp_directory_path() : options.build_dir_parent;
     auto prepared = std::make_unique<PreparedSandbox>(
-        TempDir(job.scratch_parent, "ferry-build-" + std::string(job.drv_path.name())));
-    prepared->root = prepared->scratch.path() / "root";
-    prepared->build_dir = prepared->scratch.path() / "build";
-    check_sys(::mkdir(prepared->build_dir.c_str(), 0700), "creating '" + prepared->build_dir.string() + "'");
+        StagedPath(job.scratch_parent, "sandbox-" + std::string(job.drv_path.name())),
+        TempDir(build_parent, "ferry-build-" + std::string(job.drv_path.name())));
 
     auto spec = make_sandbox_spec(job, options, host, prepared->root, prepared->build_dir);
     prepared->plan = plan_sandbox(spec);

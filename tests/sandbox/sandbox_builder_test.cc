@@ -17,6 +17,7 @@
 
 #include "ferry/sandbox/sandbox_error.hh"
 #include "ferry/sandbox/sandbox_setup.hh"
+#include "ferry/store/staged_path.hh"
 #include "sandbox_fixture.hh"
 
 using namespace ferry;
@@ -52,7 +53,7 @@ TEST(SandboxBuilder, BuildsAnOutputIntoScratchSpace) {
     auto drv = store.shell_derivation("hello-text", "echo hello > $out");
     std::string log;
     auto job = store.job(drv, &log);
-    SandboxBuilder builder;
+    SandboxBuilder builder(store.options());
     auto out = run_build(builder, job);
     auto* sandboxed = dynamic_cast<SandboxBuiltOutputs*>(out.get());
     ASSERT_NE(sandboxed, nullptr);
@@ -63,7 +64,7 @@ TEST(SandboxBuilder, BuildsAnOutputIntoScratchSpace) {
     EXPECT_GT(sandboxed->setup_time().count(), 0);
     EXPECT_FALSE(fs::exists(store.real_store_dir() / fs::path(drv.outputs.at("out").path).filename()));
     out.reset();
-    EXPECT_TRUE(scratch_is_empty(store)) << "destroying the outputs removes the scratch space";
+    EXPECT_TRUE(store.clean()) << "destroying the outputs removes the scratch space";
 }
 
 TEST(SandboxBuilder, MultipleOutputsAndPassAsFile) {
@@ -72,7 +73,7 @@ TEST(SandboxBuilder, MultipleOutputsAndPassAsFile) {
         "multi", "cat $bigTextPath > $out; ls -la /build | awk '{print $1, $NF}' > $dev",
         {{"bigText", "line1\nline2\n"}, {"passAsFile", "bigText"}}, {"out", "dev"});
     auto job = store.job(drv);
-    SandboxBuilder builder;
+    SandboxBuilder builder(store.options());
     auto out = run_build(builder, job);
     EXPECT_EQ(read_file(out->locations.at("out")), "line1\nline2\n");
     EXPECT_EQ(read_file(out->locations.at("dev")),
@@ -85,7 +86,7 @@ TEST(SandboxBuilder, FailingBuilderNamesTheDerivationAndExitCode) {
     auto drv = store.shell_derivation("fails", "echo about to fail; exit 3");
     std::string log;
     auto job = store.job(drv, &log);
-    SandboxBuilder builder;
+    SandboxBuilder builder(store.options());
     try {
         run_build(builder, job);
         FAIL() << "the build succeeded";
@@ -94,7 +95,7 @@ TEST(SandboxBuilder, FailingBuilderNamesTheDerivationAndExitCode) {
                   "builder for '" + store.store_dir().print(job.drv_path) + "' failed with exit code 3");
     }
     EXPECT_EQ(log, "about to fail\n");
-    EXPECT_TRUE(scratch_is_empty(store));
+    EXPECT_TRUE(store.clean());
 }
 
 TEST(SandboxBuilder, KeepFailedKeepsAndNamesTheBuildDirectory) {
@@ -102,7 +103,7 @@ TEST(SandboxBuilder, KeepFailedKeepsAndNamesTheBuildDirectory) {
     auto drv = store.shell_derivation("kept", "echo partial > /build/marker; exit 2");
     auto job = store.job(drv);
     job.keep_failed = true;
-    SandboxBuilder builder;
+    SandboxBuilder builder(store.options());
     try {
         run_build(builder, job);
         FAIL() << "the build succeeded";
@@ -114,8 +115,10 @@ TEST(SandboxBuilder, KeepFailedKeepsAndNamesTheBuildDirectory) {
         fs::path kept = message.substr(start, message.find('\'', start) - start);
         EXPECT_EQ(read_file(kept / "marker"), "partial\n");
         EXPECT_EQ(fs::status(kept).permissions(), fs::perms(0755));
+        EXPECT_EQ(kept.parent_path(), store.tmp());
+        delete_path(kept);
     }
-    EXPECT_FALSE(scratch_is_empty(store));
+    EXPECT_TRUE(store.clean()) << "only the build directory is kept";
 }
 
 TEST(SandboxBuilder, MissingBuilderIsATypedSetupError) {
@@ -123,7 +126,7 @@ TEST(SandboxBuilder, MissingBuilderIsATypedSetupError) {
     auto drv = store.shell_derivation("no-builder", "true");
     drv.builder = "/nix/store/" + std::string(kBusyboxBase) + "/bin/missing";
     auto job = store.job(drv);
-    SandboxBuilder builder;
+    SandboxBuilder builder(store.options());
     try {
         run_build(builder, job);
         FAIL() << "the build succeeded";
@@ -135,7 +138,7 @@ TEST(SandboxBuilder, MissingBuilderIsATypedSetupError) {
             << e.what();
         EXPECT_NE(std::string(e.what()).find(store.store_dir().print(job.drv_path)), std::string::npos);
     }
-    EXPECT_TRUE(scratch_is_empty(store));
+    EXPECT_TRUE(store.clean());
 }
 
 TEST(SandboxBuilder, MissingInputIsNamed) {
@@ -143,7 +146,7 @@ TEST(SandboxBuilder, MissingInputIsNamed) {
     auto drv = store.shell_derivation("needs-input", "true");
     auto job = store.job(drv);
     job.input_closure.insert(StorePath("00000000000000000000000000000000-absent"));
-    SandboxBuilder builder;
+    SandboxBuilder builder(store.options());
     try {
         run_build(builder, job);
         FAIL() << "the build succeeded";
@@ -152,7 +155,7 @@ TEST(SandboxBuilder, MissingInputIsNamed) {
                   std::string::npos)
             << e.what();
     }
-    EXPECT_TRUE(scratch_is_empty(store));
+    EXPECT_TRUE(store.clean());
 }
 
 TEST(SandboxBuilder, DaemonsDieWithTheBuild) {
@@ -171,7 +174,7 @@ TEST(SandboxBuilder, DaemonsDieWithTheBuild) {
             if (seen_during_build == 0) ::usleep(10000);
         }
     };
-    SandboxBuilder builder;
+    SandboxBuilder builder(store.options());
     auto out = run_build(builder, job);
     EXPECT_EQ(seen_during_build, 1u) << "the daemon was not visible on the host while the build ran";
     EXPECT_TRUE(processes_with_argument(seconds).empty()) << "the daemon outlived the build";
@@ -183,7 +186,7 @@ TEST(SandboxBuilder, MaxSilentTimeKillsAHangingBuild) {
     auto drv = store.shell_derivation("hangs", "echo working; " + busybox() + " sleep " + seconds);
     auto job = store.job(drv);
     job.max_silent_time = 1;
-    SandboxBuilder builder;
+    SandboxBuilder builder(store.options());
     auto start = Clock::now();
     try {
         run_build(builder, job);
@@ -195,7 +198,7 @@ TEST(SandboxBuilder, MaxSilentTimeKillsAHangingBuild) {
     EXPECT_GE(seconds_since(start), 1.0);
     EXPECT_LT(seconds_since(start), 5.0);
     EXPECT_TRUE(processes_with_argument(seconds).empty());
-    EXPECT_TRUE(scratch_is_empty(store));
+    EXPECT_TRUE(store.clean());
 }
 
 TEST(SandboxBuilder, TimeoutKillsABuildThatKeepsTalking) {
@@ -204,7 +207,7 @@ TEST(SandboxBuilder, TimeoutKillsABuildThatKeepsTalking) {
     auto job = store.job(drv);
     job.timeout = 1;
     job.max_silent_time = 1;
-    SandboxBuilder builder;
+    SandboxBuilder builder(store.options());
     auto start = Clock::now();
     try {
         run_build(builder, job);
@@ -231,7 +234,7 @@ TEST(SandboxBuilder, CancellationKillsTheBuildPromptly) {
             cancel.emit(boost::asio::cancellation_type::terminal);
         });
     };
-    SandboxBuilder builder;
+    SandboxBuilder builder(store.options());
     std::exception_ptr error;
     bool done = false;
     boost::asio::co_spawn(io, builder.build(job),
@@ -250,7 +253,7 @@ TEST(SandboxBuilder, CancellationKillsTheBuildPromptly) {
         EXPECT_EQ(e.code(), boost::asio::error::operation_aborted);
     }
     EXPECT_TRUE(processes_with_argument(seconds).empty()) << "the builder survived cancellation";
-    EXPECT_TRUE(scratch_is_empty(store));
+    EXPECT_TRUE(store.clean());
 }
 
 TEST(SandboxBuilder, CheckRebuildNeverSeesOrTouchesTheValidOutput) {
@@ -262,7 +265,7 @@ TEST(SandboxBuilder, CheckRebuildNeverSeesOrTouchesTheValidOutput) {
     job.input_closure.insert(job.outputs.at("out")); // as when the output is in a sandbox path's closure
     std::string log;
     job.log = [&](std::string_view chunk) { log.append(chunk); };
-    SandboxBuilder builder;
+    SandboxBuilder builder(store.options());
     auto out = run_build(builder, job);
     EXPECT_EQ(read_file(out->locations.at("out")), "new\n");
     EXPECT_EQ(read_file(valid), "old\n");
@@ -288,7 +291,7 @@ TEST(SandboxBuilder, SandboxPathsAreVisible) {
     auto drv = store.shell_derivation("sandbox-paths",
                                       "cat /opt/shared/file > $out; test -e /missing || echo ok >> $out");
     auto job = store.job(drv);
-    SandboxOptions options;
+    auto options = store.options();
     options.sandbox_paths = {"/opt/shared=" + (store.path() / "host-dir").string(), "/missing?"};
     SandboxBuilder builder(options);
     auto out = run_build(builder, job);
@@ -313,7 +316,7 @@ TEST(SandboxBuilder, FixedOutputDerivationKeepsTheHostNetwork) {
     ASSERT_TRUE(drv.is_fixed_output());
     auto job = store.job(drv);
     auto received = listener.serve_once(20);
-    SandboxBuilder builder;
+    SandboxBuilder builder(store.options());
     auto out = run_build(builder, job);
     EXPECT_EQ(read_file(out->locations.at("out")), expected);
     EXPECT_EQ(received.get(), "hello\n");
@@ -323,7 +326,7 @@ TEST(SandboxBuilder, ImpersonateLinux26) {
     FakeStore store;
     auto drv = store.shell_derivation("uname", "uname -r > $out");
     auto job = store.job(drv);
-    SandboxOptions options;
+    auto options = store.options();
     options.impersonate_linux_26 = true;
     SandboxBuilder old_kernel(options);
     EXPECT_EQ(read_file(run_build(old_kernel, job)->locations.at("out")).rfind("2.6.", 0), 0u);
@@ -338,6 +341,21 @@ TEST(SandboxBuilder, NoChrootIsRefusedWhenSandboxIsTrue) {
     FakeStore store;
     auto drv = store.shell_derivation("no-chroot", "true", {{"__noChroot", "1"}});
     auto job = store.job(drv);
-    SandboxBuilder builder;
+    SandboxBuilder builder(store.options());
     EXPECT_THROW(run_build(builder, job), SandboxError);
+}
+
+TEST(SandboxBuilder, StoreCleanupLeavesARunningBuildAlone) {
+    FakeStore store;
+    auto drv = store.shell_derivation("long", "echo started; usleep 300000; echo done > $out");
+    auto job = store.job(drv);
+    size_t removed = 1;
+    job.log = [&](std::string_view chunk) {
+        // What a second process opening the store does: clean staging directories nobody holds.
+        if (chunk.find("started") != std::string_view::npos) removed = clean_stale_staging(store.scratch());
+    };
+    SandboxBuilder builder(store.options());
+    auto out = run_build(builder, job);
+    EXPECT_EQ(removed, 0u);
+    EXPECT_EQ(read_file(out->locations.at("out")), "done\n");
 }

@@ -22,12 +22,25 @@ FakeStore::FakeStore() {
     auto bin = real_store_dir() / kBusyboxBase / "bin";
     fs::create_directories(bin);
     fs::create_directories(scratch());
+    fs::create_directories(tmp());
     fs::copy_file("/bin/busybox", bin / "busybox");
     fs::create_symlink("busybox", bin / "sh");
     // Read-only, like a real store path.
     ::chmod((bin / "busybox").c_str(), 0555);
     ::chmod(bin.c_str(), 0555);
     ::chmod((real_store_dir() / kBusyboxBase).c_str(), 0555);
+}
+
+SandboxOptions FakeStore::options() const {
+    SandboxOptions options;
+    options.build_dir_parent = tmp();
+    return options;
+}
+
+bool FakeStore::clean() const {
+    for (const auto& entry : fs::directory_iterator(scratch()))
+        if (entry.path().filename() != ".lock") return false;
+    return fs::is_empty(tmp());
 }
 
 Derivation FakeStore::shell_derivation(const std::string& name, const std::string& script,

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 
+#include "ferry/sandbox/sandbox_options.hh"
 #include "ferry/sched/builder.hh"
 #include "ferry/store/derivation.hh"
 #include "ferry/store/local_store.hh"
@@ -27,6 +28,12 @@ public:
     const StoreDir& store_dir() const { return store_dir_; }
     std::filesystem::path real_store_dir() const { return dir_.path() / "root/nix/store"; }
     std::filesystem::path scratch() const { return dir_.path() / "scratch"; }
+    /// Where builds of builder() make their build directories.
+    std::filesystem::path tmp() const { return dir_.path() / "tmp"; }
+    /// Sandbox options with build directories in tmp().
+    SandboxOptions options() const;
+    /// Whether no build left anything in scratch() (but the staging lock) or tmp().
+    bool clean() const;
     std::filesystem::path path() const { return dir_.path(); }
     StorePath busybox() const { return StorePath(kBusyboxBase); }
 

@@ -12,16 +12,16 @@
 #include "ferry/sandbox/mount_plan.hh"
 #include "ferry/sandbox/sandbox_options.hh"
 #include "ferry/sched/builder.hh"
-#include "ferry/util/file.hh"
+#include "ferry/store/staged_path.hh"
 
 namespace ferry {
 
-/// The outputs of a sandboxed build, still in its scratch space, which this object owns: destroying it
-/// deletes the sandbox root and the build directory.
+/// The outputs of a sandboxed build, still in the sandbox's root (a staging directory of the store),
+/// which this object owns: destroying it deletes what is left of the root.
 class SandboxBuiltOutputs final : public BuiltOutputs {
 public:
-    SandboxBuiltOutputs(TempDir scratch, std::filesystem::path root, std::chrono::nanoseconds setup_time)
-        : scratch_(std::move(scratch)), root_(std::move(root)), setup_time_(setup_time) {}
+    SandboxBuiltOutputs(StagedPath root, std::chrono::nanoseconds setup_time)
+        : staging_(std::move(root)), root_(staging_.path()), setup_time_(setup_time) {}
 
     /// The sandbox's root on the host; outputs are under `<root>/<store dir>/`.
     const std::filesystem::path& sandbox_root() const { return root_; }
@@ -29,7 +29,7 @@ public:
     std::chrono::nanoseconds setup_time() const { return setup_time_; }
 
 private:
-    TempDir scratch_;
+    StagedPath staging_;
     std::filesystem::path root_;
     std::chrono::nanoseconds setup_time_;
 };

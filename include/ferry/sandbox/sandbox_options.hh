@@ -1,6 +1,7 @@
 #pragma once
 /// The settings a sandboxed build uses, taken from ferry's Settings (Nix's option names).
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,8 @@ struct SandboxOptions {
     bool impersonate_linux_26 = false;
     /// This machine's system type (Nix's `system`), for the 32-bit personality of i686 builds.
     std::string system = "x86_64-linux";
+    /// Where the build directory is made on the host; empty: $TMPDIR or /tmp, as Nix.
+    std::filesystem::path build_dir_parent;
     /// The build directory inside the sandbox (Nix's `sandbox-build-dir`).
     std::string build_dir_in_sandbox = "/build";
     /// Size of the /dev/shm tmpfs (Nix's `sandbox-dev-shm-size`).

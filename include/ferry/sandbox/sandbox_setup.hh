@@ -1,7 +1,9 @@
 #pragma once
 /// The parent's half of setting up one sandboxed build, before clone(): from the BuildJob, the spec and the
-/// plan (pure), then the scratch directory with the new root and the build directory on disk, and the
-/// ChildProgram the child will carry out. Runs on the caller's thread; touches only the scratch space.
+/// plan (pure), then the new root (a staging directory of job.scratch_parent, on the store's filesystem
+/// and locked as the store's staging area expects, so a store opened meanwhile never cleans it away) and
+/// the build directory (in $TMPDIR, as Nix's) on disk, and the ChildProgram the child will carry out.
+/// Runs on the caller's thread; touches only its own directories.
 
 #include <filesystem>
 
@@ -9,6 +11,7 @@
 #include "ferry/sandbox/mount_plan.hh"
 #include "ferry/sandbox/sandbox_options.hh"
 #include "ferry/sched/builder.hh"
+#include "ferry/store/staged_path.hh"
 #include "ferry/util/file.hh"
 
 namespace ferry {
@@ -22,17 +25,21 @@ std::vector<HostBind> resolve_sandbox_paths(const std::vector<SandboxPathEntry>&
                                             const StoreDir& store_dir,
                                             const std::filesystem::path& real_store_dir);
 
-/// Everything prepared for one build. Owns the scratch directory (deleted on destruction unless
-/// released); `program` points into itself and must not be copied once finalized.
+/// Everything prepared for one build. Owns the root and the build directory (deleted on destruction;
+/// the build directory survives when released for keep-failed); `program` points into itself and must
+/// not be copied once finalized.
 struct PreparedSandbox {
-    TempDir scratch;
-    std::filesystem::path root;      ///< the new root, `<scratch>/root`
-    std::filesystem::path build_dir; ///< the build directory on the host, `<scratch>/build`
+    StagedPath staging;              ///< holds the root at staging.path()
+    TempDir build;                   ///< the build directory on the host
+    std::filesystem::path root;      ///< the new root, `<scratch_parent>/<staging dir>/out`
+    std::filesystem::path build_dir; ///< build.path(), kept when the TempDir is released
     SandboxPlan plan;
     ChildProgram program;         ///< log_fd and status_fd still to be filled in
     unsigned long namespaces = 0; ///< CLONE_NEW* flags
 
-    PreparedSandbox(TempDir dir) : scratch(std::move(dir)) {}
+    PreparedSandbox(StagedPath root_dir, TempDir build_dir)
+        : staging(std::move(root_dir)), build(std::move(build_dir)), root(staging.path()),
+          build_dir(build.path()) {}
     PreparedSandbox(const PreparedSandbox&) = delete;
 };
 
@@ -42,7 +49,7 @@ struct PreparedSandbox {
 SandboxSpec make_sandbox_spec(const BuildJob& job, const SandboxOptions& options, const HostFacts& host,
                               const std::filesystem::path& root, const std::filesystem::path& build_dir);
 
-/// Prepares `job`: scratch directory in job.scratch_parent, root and build directory laid out, the
+/// Prepares `job`: root in job.scratch_parent and build directory in options.build_dir_parent laid out, the
 /// passAsFile files written, environment and arguments as Nix gives them. Throws SandboxError/SysError
 /// naming the path.
 std::unique_ptr<PreparedSandbox> prepare_sandbox(const BuildJob& job, const SandboxOptions& options,
