@@ -122,7 +122,15 @@ std::unique_ptr<BuiltOutputs> finish(const BuildJob& job, std::unique_ptr<Prepar
     auto drv = job.store_dir.print(job.drv_path);
     if (outcome.cancelled)
         throw boost::system::system_error(asio::error::operation_aborted, "building '" + drv + "'");
-    if (outcome.error) std::rethrow_exception(outcome.error);
+    if (outcome.error) {
+        try {
+            std::rethrow_exception(outcome.error);
+        } catch (const BuildError&) {
+            throw;
+        } catch (const std::exception& e) {
+            throw BuildError("while watching the build of '{}': {}", drv, e.what());
+        }
+    }
     if (outcome.limit) {
         auto kept = keep_if_wanted(job, *prepared);
         if (*outcome.limit == LimitHit::silence)
@@ -169,11 +177,23 @@ SandboxProcess spawn(const asio::any_io_executor& executor, PreparedSandbox& pre
 SandboxBuilder::SandboxBuilder(SandboxOptions options)
     : options_(std::move(options)), host_(probe_host_facts()) {}
 
+std::unique_ptr<PreparedSandbox> SandboxBuilder::prepare(const BuildJob& job, const std::string& drv) const {
+    auto context = "while preparing the sandbox for '" + drv + "'";
+    try {
+        return prepare_sandbox(job, options_, host_);
+    } catch (BuildError& e) {
+        e.add_context(context);
+        throw;
+    } catch (const Error& e) {
+        // Whatever went wrong (a missing input, a full disk), the build failed: callers expect a BuildError.
+        throw SandboxError("{}: {}", context, e.what());
+    }
+}
+
 asio::awaitable<std::unique_ptr<BuiltOutputs>> SandboxBuilder::build(BuildJob& job) {
     auto drv = job.store_dir.print(job.drv_path);
     check_no_chroot(job, options_);
-    auto prepared = with_context("while preparing the sandbox for '" + drv + "'",
-                                 [&] { return prepare_sandbox(job, options_, host_); });
+    auto prepared = prepare(job, drv);
     auto log_pipe = make_pipe("log");
     auto status_pipe = make_pipe("status");
     prepared->program.log_fd = log_pipe.write.get();

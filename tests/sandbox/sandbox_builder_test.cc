@@ -150,7 +150,7 @@ TEST(SandboxBuilder, MissingInputIsNamed) {
     try {
         run_build(builder, job);
         FAIL() << "the build succeeded";
-    } catch (const Error& e) {
+    } catch (const SandboxError& e) {
         EXPECT_NE(std::string(e.what()).find("'/nix/store/00000000000000000000000000000000-absent'"),
                   std::string::npos)
             << e.what();

@@ -16,6 +16,8 @@
 
 namespace ferry {
 
+struct PreparedSandbox;
+
 /// The outputs of a sandboxed build, still in the sandbox's root (a staging directory of the store),
 /// which this object owns: destroying it deletes what is left of the root.
 class SandboxBuiltOutputs final : public BuiltOutputs {
@@ -52,6 +54,9 @@ public:
     const SandboxOptions& options() const { return options_; }
 
 private:
+    /// prepare_sandbox(), with its errors turned into BuildErrors naming the derivation.
+    std::unique_ptr<PreparedSandbox> prepare(const BuildJob& job, const std::string& drv) const;
+
     SandboxOptions options_;
     HostFacts host_;
 };
