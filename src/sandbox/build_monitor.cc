@@ -15,21 +15,20 @@ namespace ferry {
 BuildMonitor::BuildMonitor(const asio::any_io_executor& executor, UniqueFd log_read, unsigned max_silent_time,
                            unsigned timeout, std::function<void(std::string_view)> log)
     : log_(executor), timer_(executor), max_silent_time_(max_silent_time), timeout_(timeout),
-      log_callback_(std::move(log)), started_(Clock::now()), last_output_(started_) {
+      log_callback_(std::move(log)), buffer_(65536), started_(Clock::now()), last_output_(started_) {
     log_.assign(log_read.release());
 }
 
 asio::awaitable<void> BuildMonitor::pump_log() {
-    std::array<char, 65536> buf;
     for (;;) {
         boost::system::error_code ec;
-        size_t n =
-            co_await log_.async_read_some(asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
+        size_t n = co_await log_.async_read_some(asio::buffer(buffer_),
+                                                 asio::redirect_error(asio::use_awaitable, ec));
         if (ec == asio::error::eof) co_return;
         if (ec) throw boost::system::system_error(ec, "reading the builder's log");
         last_output_ = Clock::now();
         log_bytes_ += n;
-        if (log_callback_) log_callback_(std::string_view(buf.data(), n));
+        if (log_callback_) log_callback_(std::string_view(buffer_.data(), n));
     }
 }
 

@@ -38,10 +38,6 @@ std::string busybox() {
     return std::string("/nix/store/") + kBusyboxBase + "/bin/busybox";
 }
 
-bool scratch_is_empty(const FakeStore& store) {
-    return fs::is_empty(store.scratch());
-}
-
 double seconds_since(Clock::time_point start) {
     return std::chrono::duration<double>(Clock::now() - start).count();
 }

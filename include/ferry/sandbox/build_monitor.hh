@@ -47,6 +47,7 @@ private:
     std::chrono::seconds max_silent_time_;
     std::chrono::seconds timeout_;
     std::function<void(std::string_view)> log_callback_;
+    std::vector<char> buffer_; ///< log chunks (kept out of the coroutine frame)
     Clock::time_point started_;
     Clock::time_point last_output_;
     size_t log_bytes_ = 0;
