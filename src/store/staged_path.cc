@@ -108,8 +108,19 @@ bool StagedPath::has_contents() const {
 
 void StagedPath::commit(const fs::path& dest) {
     if (committed_) throw Error("staged contents of '{}' were already committed", dest.string());
-    if (rename_noreplace(contents_, dest) != 0)
-        throw SysError("moving '" + contents_.string() + "' into place at '" + dest.string() + "'");
+    // Moving a directory to another parent rewrites its "..", which needs write permission on the
+    // directory itself: a canonical (0555) tree is made writable for the rename, then read-only again.
+    struct stat st;
+    bool read_only_dir = ::lstat(contents_.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && !(st.st_mode & S_IWUSR);
+    if (read_only_dir && ::chmod(contents_.c_str(), (st.st_mode & 07777) | S_IWUSR) != 0)
+        throw SysError("making '" + contents_.string() + "' writable to move it");
+    if (rename_noreplace(contents_, dest) != 0) {
+        int err = errno;
+        if (read_only_dir) ::chmod(contents_.c_str(), st.st_mode & 07777);
+        throw SysError(err, "moving '" + contents_.string() + "' into place at '" + dest.string() + "'");
+    }
+    if (read_only_dir && ::chmod(dest.c_str(), st.st_mode & 07777) != 0)
+        throw SysError("making '" + dest.string() + "' read-only");
     committed_ = true;
     ::rmdir(dir_.c_str());
     lock_.reset();
