@@ -9,6 +9,8 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/use_future.hpp>
 
+#include "ferry/sandbox/make_builder.hh"
+
 namespace asio = boost::asio;
 
 namespace ferry::cli {
@@ -35,6 +37,13 @@ asio::awaitable<void> Session::open_substituters() {
     co_return;
 }
 
+std::unique_ptr<Builder> Session::make_session_builder() {
+    BuilderContext context;
+    context.diverted_store = store_->config().real_store_dir() != std::filesystem::path(store_->store_dir().dir());
+    context.warn = [this](std::string_view message) { progress_->message(fmt::format("warning: {}", message)); };
+    return make_builder(settings_, context);
+}
+
 void Session::run(std::function<asio::awaitable<void>(Worker&)> body, bool need_builder) {
     WorkerOptions options;
     options.max_jobs = settings_.effective_max_jobs();
@@ -45,7 +54,7 @@ void Session::run(std::function<asio::awaitable<void>(Worker&)> body, bool need_
     options.max_silent_time = settings_.max_silent_time;
     options.timeout = settings_.timeout;
     options.keep_failed = settings_.keep_failed;
-    (void)need_builder;
+    if (need_builder && !builder_) builder_ = make_session_builder();
 
     std::vector<Substituter*> subs;
     for (auto& s : substituters_) subs.push_back(s.get());

@@ -41,6 +41,8 @@ public:
 
 private:
     boost::asio::awaitable<void> open_substituters();
+    /// The builder `sandbox` and `sandbox-fallback` ask for.
+    std::unique_ptr<Builder> make_session_builder();
 
     Settings settings_;
     std::unique_ptr<LocalStore> store_;

@@ -86,6 +86,7 @@ void map_user(const ChildProgram& program) noexcept {
 }
 
 void set_names(const ChildProgram& program) noexcept {
+    if (!program.uts_namespace) return;
     // The sizes include the terminating NUL, as Nix passes them.
     static const char hostname[] = "localhost";
     static const char domainname[] = "(none)";
@@ -145,6 +146,7 @@ void enter_root(const ChildProgram& program) noexcept {
     for (size_t i = 0; i < program.mounts.size(); ++i)
         if (!carry_out(program.mounts[i])) fail(program, ChildStep::mount, int(i));
     if (::chdir(program.cwd.c_str()) != 0) fail(program, ChildStep::chdir);
+    if (!program.switch_user) return;
     if (::syscall(SYS_setgid, kSandboxGid) != 0) fail(program, ChildStep::setgid);
     if (::syscall(SYS_setuid, kSandboxUid) != 0) fail(program, ChildStep::setuid);
 }

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "ferry/sandbox/local_builder.hh"
 #include "ferry/sandbox/namespace_support.hh"
 #include "ferry/sandbox/sandbox_builder.hh"
 #include "ferry/sandbox/sandbox_error.hh"
@@ -37,16 +38,15 @@ private:
     std::unique_ptr<Builder> unsandboxed_;
 };
 
-std::unique_ptr<Builder> unsandboxed(const BuilderContext& context, std::string_view why) {
-    if (!context.unsandboxed) throw SandboxError("{}, but this program has no unsandboxed builder", why);
-    return context.unsandboxed();
+std::unique_ptr<Builder> unsandboxed(const BuilderContext& context) {
+    return context.unsandboxed ? context.unsandboxed() : std::make_unique<LocalBuilder>();
 }
 
 } // namespace
 
 std::unique_ptr<Builder> make_builder(const Settings& settings, const BuilderContext& context) {
     const auto& mode = settings.sandbox;
-    if (mode == "false" && !context.diverted_store) return unsandboxed(context, "'sandbox' is false");
+    if (mode == "false") return unsandboxed(context);
 
     const auto& support = sandbox_namespace_support();
     if (!support.available) {
@@ -57,7 +57,7 @@ std::unique_ptr<Builder> make_builder(const Settings& settings, const BuilderCon
         if (!settings.sandbox_fallback)
             throw SandboxError("{}; set 'sandbox-fallback = true' to build without a sandbox",
                                support.problem);
-        auto builder = unsandboxed(context, support.problem);
+        auto builder = unsandboxed(context);
         auto message = support.problem + "; building without a sandbox ('sandbox-fallback' is true)";
         if (context.warn)
             context.warn(message);
@@ -67,9 +67,8 @@ std::unique_ptr<Builder> make_builder(const Settings& settings, const BuilderCon
     }
 
     auto options = SandboxOptions::from_settings(settings);
-    if (mode == "relaxed" && !context.diverted_store)
-        return std::make_unique<RelaxedBuilder>(std::make_unique<SandboxBuilder>(options),
-                                                context.unsandboxed ? context.unsandboxed() : nullptr);
+    if (mode == "relaxed")
+        return std::make_unique<RelaxedBuilder>(std::make_unique<SandboxBuilder>(options), unsandboxed(context));
     if (context.diverted_store) options.reject_no_chroot = false;
     return std::make_unique<SandboxBuilder>(options);
 }

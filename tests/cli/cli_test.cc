@@ -317,3 +317,39 @@ TEST_F(CliTest, HashCommands) {
     auto usage = ferry({"hash", "path", "--type", "sha3", tree.string()});
     EXPECT_EQ(usage.status, 2) << usage.err;
 }
+
+// The whole compat graph, built from its .drv files with no substituter, with and without the sandbox:
+// every output's NAR hash and references equal Nix 2.8's.
+class CliBuildTest : public CliTest, public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(CliBuildTest, CompatGraphBuildsBitForBitWithNix) {
+    ASSERT_EQ(ferry(import_args(fixture("-busybox-static"))).status, 0);
+    auto text = tmp.path() / "plain.txt";
+    write_file_atomic(text, "a text file made by toFile\n");
+    ASSERT_EQ(ferry({"store", "add", "--text", text.string()}).status, 0);
+    std::vector<std::string> build{"--option", "sandbox", GetParam(), "build", "--no-out-link", "-j", "4"};
+    for (const auto& e : fs::directory_iterator(compat_dir() / "drv")) build.push_back(e.path().string());
+    auto r = ferry(build);
+    ASSERT_EQ(r.status, 0) << r.err;
+    std::vector<std::string> info{"path-info", "--json"};
+    for (size_t pos = 0, nl; (nl = r.out.find('\n', pos)) != std::string::npos; pos = nl + 1)
+        info.push_back(r.out.substr(pos, nl - pos));
+    EXPECT_EQ(info.size(), 2u + 13u);
+    auto got = ferry(info);
+    ASSERT_EQ(got.status, 0) << got.err;
+    size_t compared = 0;
+    for (const auto& e : nlohmann::json::parse(got.out)) {
+        auto expected = fixture(e["path"].get<std::string>().substr(43));
+        EXPECT_EQ(e["narHash"], expected["narHash"]) << e["path"];
+        EXPECT_EQ(e["narSize"], expected["narSize"]) << e["path"];
+        EXPECT_EQ(e["references"], expected["references"]) << e["path"];
+        EXPECT_EQ(e["deriver"], expected["deriver"]) << e["path"];
+        ++compared;
+    }
+    EXPECT_EQ(compared, 13u);
+    // The build logs are kept.
+    auto log = ferry({"log", "/nix/store/nx6y523jlxy0231i9w3dbag93aw04y31-hello-text.drv"});
+    EXPECT_EQ(log.status, 0) << log.err;
+}
+
+INSTANTIATE_TEST_SUITE_P(Sandbox, CliBuildTest, ::testing::Values("true", "false"));

@@ -55,6 +55,11 @@ struct ChildProgram {
     std::string uid_map; ///< "1000 <host uid> 1"
     std::string gid_map; ///< "100 <host gid> 1"
     bool private_network = true;
+    /// In a new UTS namespace: set hostname "localhost" and domain name "(none)".
+    bool uts_namespace = true;
+    /// Become uid 1000 / gid 100 (the sandbox's nixbld) before exec; the unsandboxed builder keeps the
+    /// caller's identity.
+    bool switch_user = true;
     std::vector<MountOp> mounts;
     std::string cwd = "/build";
     int log_fd = -1;    ///< becomes stdout and stderr

@@ -1,7 +1,6 @@
 #pragma once
 /// Choosing the builder from the options `sandbox` (true / false / relaxed) and `sandbox-fallback`, as Nix
-/// does. The unsandboxed builder lives in the scheduler module; the caller passes a factory for it, so
-/// this module does not depend on it and the choice can grow.
+/// does. The unsandboxed builder is LocalBuilder (local_builder.hh); tests may pass another factory.
 
 #include <functional>
 #include <memory>
@@ -12,15 +11,15 @@
 
 namespace ferry {
 
-/// Makes the builder for `sandbox = false` (sched's unsandboxed builder).
+/// Makes the builder for `sandbox = false`.
 using UnsandboxedBuilderFactory = std::function<std::unique_ptr<Builder>()>;
 
 struct BuilderContext {
     /// The store's files are not at the logical store dir (a `--store DIR` root). Builders then find
-    /// their inputs at the logical paths only through the sandbox's bind mounts, so, as in Nix, the
-    /// sandbox is used whatever `sandbox` says and there is no fallback.
+    /// their inputs at the logical paths only through mounts in a namespace (the sandbox's, or the
+    /// unsandboxed builder's one bind mount), so without namespaces there is no fallback.
     bool diverted_store = false;
-    /// Null when no unsandboxed builder is available: choosing it is then an error.
+    /// Empty: LocalBuilder.
     UnsandboxedBuilderFactory unsandboxed;
     /// Receives the fallback warning; null: spdlog's warn.
     std::function<void(std::string_view)> warn;

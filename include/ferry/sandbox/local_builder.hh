@@ -1,0 +1,29 @@
+#pragma once
+/// The unsandboxed builder (`sandbox = false`), as Nix's: the builder runs as the calling user with the
+/// host's file system, network and processes, in a temporary build directory on the host
+/// (NIX_BUILD_TOP is its real path), in its own session, its log through a pipe. Processes it leaves
+/// behind are killed with its process group when it exits.
+///
+/// When the store's files are not at the logical store dir (a `--store DIR` root), the builder gets a
+/// private mount namespace (and a user namespace mapping the caller to itself when not root) in which
+/// the physical store dir is bind-mounted on the logical one, so `/nix/store/…` resolves for it and its
+/// outputs land in the real store. Nothing else is isolated. As root, the logical store dir is created
+/// on the host when missing (as the mount point).
+
+#include <memory>
+
+#include "ferry/sched/builder.hh"
+
+namespace ferry {
+
+class LocalBuilder final : public Builder {
+public:
+    LocalBuilder() = default;
+
+    /// Runs `job`. Stale files of the (invalid) output paths are removed first, and removed again when
+    /// the build fails. Throws BuildError as the sandbox does; cancellation kills the build.
+    boost::asio::awaitable<std::unique_ptr<BuiltOutputs>> build(BuildJob& job) override;
+    std::string_view name() const override { return "local"; }
+};
+
+} // namespace ferry

@@ -1,0 +1,120 @@
+#include "ferry/sandbox/local_builder.hh"
+
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ferry/sandbox/sandbox_error.hh"
+#include "ferry/sandbox/supervised_run.hh"
+#include "ferry/util/file.hh"
+
+extern char** environ;
+
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+
+namespace ferry {
+
+namespace {
+
+/// The outputs were written straight into the store's directory; this keeps the build directory alive
+/// until the caller has moved them.
+class LocalBuiltOutputs final : public BuiltOutputs {
+public:
+    explicit LocalBuiltOutputs(TempDir build) : build_(std::move(build)) {}
+
+private:
+    TempDir build_;
+};
+
+std::map<std::string, std::string> host_environment() {
+    std::map<std::string, std::string> env;
+    for (char** e = environ; e && *e; ++e) {
+        std::string_view kv(*e);
+        auto eq = kv.find('=');
+        if (eq != std::string_view::npos) env.emplace(kv.substr(0, eq), kv.substr(eq + 1));
+    }
+    return env;
+}
+
+bool diverted(const BuildJob& job) { return job.real_store_dir != fs::path(job.store_dir.dir()); }
+
+/// The child's program: no isolation, except the mount that makes the logical store dir show the
+/// physical one.
+ChildProgram make_program(const BuildJob& job, const fs::path& build_dir, const BuildEnvironment& env) {
+    ChildProgram p;
+    p.uts_namespace = false;
+    p.switch_user = false;
+    p.private_network = false;
+    p.user_namespace = diverted(job) && ::geteuid() != 0;
+    p.uid_map = fmt::format("{} {} 1", ::geteuid(), ::geteuid());
+    p.gid_map = fmt::format("{} {} 1", ::getegid(), ::getegid());
+    if (diverted(job)) {
+        p.mounts.push_back(MountOp{.kind = MountOp::Kind::make_private, .target = "/", .flags = MS_REC | MS_PRIVATE});
+        p.mounts.push_back(MountOp{.kind = MountOp::Kind::bind,
+                                   .source = job.real_store_dir.string(),
+                                   .target = job.store_dir.dir(),
+                                   .flags = MS_BIND | MS_REC});
+    }
+    p.cwd = build_dir.string();
+    p.builder = job.drv->builder;
+    p.args.push_back(fs::path(job.drv->builder).filename().string());
+    p.args.insert(p.args.end(), job.drv->args.begin(), job.drv->args.end());
+    for (const auto& [k, v] : env.vars) p.env.push_back(k + "=" + v);
+    p.finalize();
+    return p;
+}
+
+void remove_outputs(const BuildJob& job) {
+    for (const auto& [_, path] : job.outputs) delete_path(job.real_store_dir / path.to_string());
+}
+
+void ensure_mount_point(const BuildJob& job) {
+    fs::path logical = job.store_dir.dir();
+    if (fs::is_directory(logical)) return;
+    if (::geteuid() != 0)
+        throw SandboxError("cannot build '{}' without the sandbox: the store directory '{}' does not exist on this "
+                           "machine, so it cannot show the store at '{}'; use the sandbox",
+                           job.store_dir.print(job.drv_path), logical.string(), job.real_store_dir.string());
+    fs::create_directories(logical);
+}
+
+} // namespace
+
+asio::awaitable<std::unique_ptr<BuiltOutputs>> LocalBuilder::build(BuildJob& job) {
+    auto drv = job.store_dir.print(job.drv_path);
+    if (diverted(job)) ensure_mount_point(job);
+    remove_outputs(job);
+
+    TempDir build_dir(fs::temp_directory_path(), "nix-build-" + std::string(job.drv_path.name()));
+    BuildEnvOptions env_options = job.env;
+    env_options.store_dir = job.store_dir.dir();
+    env_options.build_top = build_dir.path().string();
+    env_options.impure_env = host_environment();
+    auto env = make_build_environment(*job.drv, env_options);
+    for (const auto& [name, contents] : env.files) write_file_atomic(build_dir.path() / name, contents);
+
+    auto program = make_program(job, build_dir.path(), env);
+    SupervisedRunOptions options;
+    options.namespaces = diverted(job) ? CLONE_NEWNS | (program.user_namespace ? CLONE_NEWUSER : 0) : 0;
+    options.what = "build process";
+    // The builder leads its own session: its process group holds whatever it left running.
+    options.on_exit = [](pid_t pid) { ::kill(-pid, SIGKILL); };
+    try {
+        auto outcome = co_await run_supervised(program, job, options);
+        throw_on_failure(job, outcome, program, [&]() -> std::string {
+            if (!job.keep_failed) return "";
+            return "; note: keeping build directory '" + build_dir.release().string() + "'";
+        });
+    } catch (...) {
+        remove_outputs(job);
+        throw;
+    }
+    auto out = std::make_unique<LocalBuiltOutputs>(std::move(build_dir));
+    for (const auto& [name, path] : job.outputs) out->locations[name] = job.real_store_dir / path.to_string();
+    co_return out;
+}
+
+} // namespace ferry
