@@ -35,6 +35,17 @@ ferry_out=$("$build/bench/sandbox/sandbox-bench" "$graph" --jobs "$jobs")
 echo "$ferry_out"
 ferry_s=$(echo "$ferry_out" | awk '/^total:/ { print $2 }')
 
+echo "== ferry build -j $jobs (the command: scheduler, sandbox, registration)"
+ferry="$build/src/cli/ferry"
+"$ferry" --store "$work/ferry-store" store add --name busybox-static "$graph/bb" >/dev/null
+"$ferry" --store "$work/ferry-store" derivation add "$graph"/drv/*.drv >/dev/null
+start=$(date +%s.%N)
+"$ferry" --store "$work/ferry-store" build -j "$jobs" --no-out-link "$(cat "$graph/top")" >/dev/null 2>"$work/ferry.log" ||
+    { tail -20 "$work/ferry.log" >&2; exit 1; }
+end=$(date +%s.%N)
+cmd_s=$(echo "$end - $start" | bc -l)
+printf 'total: %.2f s\n' "$cmd_s"
+
 echo "== nix 2.8 (nix-store --realise, max-jobs $jobs)"
 top=$(nix-instantiate --store "$work/store" "$graph/graph.nix" 2>/dev/null)
 if [ "$top" != "$(cat "$graph/top")" ]; then
@@ -50,4 +61,5 @@ nix_s=$(echo "$end - $start" | bc -l)
 printf 'total: %.2f s (%.1f ms per build)\n' "$nix_s" "$(echo "$nix_s * 1000 / $builds" | bc -l)"
 
 echo "== comparison ($builds derivations)"
-printf 'ferry %.2f s, nix %.2f s, nix/ferry %.1fx\n' "$ferry_s" "$nix_s" "$(echo "$nix_s / $ferry_s" | bc -l)"
+printf 'ferry sandbox-bench %.2f s, nix %.2f s, nix/ferry %.1fx\n' "$ferry_s" "$nix_s" "$(echo "$nix_s / $ferry_s" | bc -l)"
+printf 'ferry build -j %s   %.2f s, nix %.2f s, nix/ferry %.1fx\n' "$jobs" "$cmd_s" "$nix_s" "$(echo "$nix_s / $cmd_s" | bc -l)"
