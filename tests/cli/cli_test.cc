@@ -353,3 +353,76 @@ TEST_P(CliBuildTest, CompatGraphBuildsBitForBitWithNix) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Sandbox, CliBuildTest, ::testing::Values("true", "false"));
+
+namespace {
+
+/// Writes `n` JSON derivations (busybox builders that sleep `seconds`, then write their name), each
+/// depending on nothing; returns the files.
+std::vector<std::string> sleepy_derivations(const fs::path& dir, int n, const char* seconds) {
+    std::vector<std::string> files;
+    const std::string bb = "/nix/store/jsm9cyjvamk013ndqlj8ckgaqp3yrw28-busybox-static";
+    for (int i = 0; i < n; ++i) {
+        nlohmann::ordered_json j;
+        auto name = "sleepy-" + std::to_string(i);
+        j["outputs"]["out"]["path"] = "";
+        j["inputSrcs"] = {bb};
+        j["inputDrvs"] = nlohmann::ordered_json::object();
+        j["system"] = "x86_64-linux";
+        j["builder"] = bb + "/bin/sh";
+        j["args"] = {"-c", std::string("$bb/busybox sleep ") + seconds + "; echo $name > $out"};
+        j["env"] = {{"name", name}, {"builder", bb + "/bin/sh"}, {"system", "x86_64-linux"}, {"out", ""},
+                    {"bb", bb + "/bin"}};
+        auto file = dir / (name + ".json");
+        write_file_atomic(file, j.dump());
+        files.push_back(file.string());
+    }
+    return files;
+}
+
+} // namespace
+
+TEST_F(CliTest, SigintStopsABuildCleanlyAndASecondRunFinishes) {
+    ASSERT_EQ(ferry(import_args(fixture("-busybox-static"))).status, 0);
+    auto files = sleepy_derivations(tmp.path(), 24, "0.4");
+    std::vector<std::string> args{"--store", root.string(), "build", "--no-out-link", "-j", "4"};
+    args.insert(args.end(), files.begin(), files.end());
+
+    // Start ferry, interrupt it after a second.
+    std::string bin = (build_root() / "src" / "cli" / "ferry").string();
+    std::vector<char*> argv{bin.data()};
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    auto err = tmp.path() / "err";
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    pid_t pid;
+    ASSERT_EQ(posix_spawn(&pid, bin.c_str(), &fa, nullptr, argv.data(), environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    ::usleep(1200 * 1000);
+    ::kill(pid, SIGINT);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    ASSERT_TRUE(WIFEXITED(status)) << "killed by a signal";
+    EXPECT_EQ(WEXITSTATUS(status), 130) << read_file(err);
+    EXPECT_NE(read_file(err).find("interrupted"), std::string::npos) << read_file(err);
+
+    // Consistent: nothing staged, every valid path has its files, some but not all were built.
+    for (const auto& e : fs::directory_iterator(config.staging_dir())) EXPECT_EQ(e.path().filename(), ".lock");
+    size_t built = 0;
+    for (int i = 0; i < 24; ++i) {
+        auto show = ferry({"derivation", "show", files[i]});
+        auto out = nlohmann::json::parse(show.out).begin().value()["outputs"]["out"]["path"].get<std::string>();
+        auto info = ferry({"path-info", out});
+        if (info.status == 0) {
+            ++built;
+            EXPECT_TRUE(fs::exists(config.real_store_dir() / out.substr(11))) << out;
+        }
+    }
+    EXPECT_LT(built, 24u);
+
+    auto again = ferry(std::vector<std::string>(args.begin() + 2, args.end()));
+    ASSERT_EQ(again.status, 0) << again.err;
+    EXPECT_EQ(std::count(again.out.begin(), again.out.end(), '\n'), 24);
+}
