@@ -27,13 +27,13 @@ struct Result {
     std::string out, err;
 };
 
-/// Runs build_root()/src/cli/ferry with `args`, standard input from `stdin_file` (or /dev/null).
-Result run_ferry(const std::vector<std::string>& args, const fs::path& stdin_file = "/dev/null") {
+/// Runs `command` (argv[0] a path), standard input from `stdin_file` (or /dev/null).
+Result run_ferry_command(const std::vector<std::string>& command, const fs::path& stdin_file = "/dev/null") {
     TempDir io;
     fs::path out = io.path() / "out", err = io.path() / "err";
-    std::string bin = (build_root() / "src" / "cli" / "ferry").string();
+    std::string bin = command.front();
     std::vector<char*> argv{bin.data()};
-    std::vector<std::string> copy = args;
+    std::vector<std::string> copy(command.begin() + 1, command.end());
     for (auto& a : copy)
         argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -53,6 +53,13 @@ Result run_ferry(const std::vector<std::string>& args, const fs::path& stdin_fil
     r.out = read_file(out);
     r.err = read_file(err);
     return r;
+}
+
+/// Runs build_root()/src/cli/ferry with `args`.
+Result run_ferry(const std::vector<std::string>& args, const fs::path& stdin_file = "/dev/null") {
+    std::vector<std::string> command{(build_root() / "src" / "cli" / "ferry").string()};
+    command.insert(command.end(), args.begin(), args.end());
+    return run_ferry_command(command, stdin_file);
 }
 
 struct CliTest : ::testing::Test {
@@ -425,4 +432,20 @@ TEST_F(CliTest, SigintStopsABuildCleanlyAndASecondRunFinishes) {
     auto again = ferry(std::vector<std::string>(args.begin() + 2, args.end()));
     ASSERT_EQ(again.status, 0) << again.err;
     EXPECT_EQ(std::count(again.out.begin(), again.out.end(), '\n'), 24);
+}
+
+// On a terminal (a pty made by util-linux's `script`), ferry draws its progress line, redrawn in place.
+TEST_F(CliTest, ProgressLineOnATerminal) {
+    if (::access("/usr/bin/script", X_OK) != 0) GTEST_SKIP() << "util-linux's script is not installed";
+    ASSERT_EQ(ferry(import_args(fixture("-busybox-static"))).status, 0);
+    auto files = sleepy_derivations(tmp.path(), 3, "0.3");
+    std::string cmd = (build_root() / "src" / "cli" / "ferry").string() + " --store " + root.string() +
+                      " build --no-out-link -j 3";
+    for (const auto& f : files) cmd += " " + f;
+    auto r = run_ferry_command({"/usr/bin/script", "-qfec", cmd, "/dev/null"});
+    ASSERT_EQ(r.status, 0) << r.out << r.err;
+    EXPECT_NE(r.out.find("\r\033[K[0/3 built, 0/0 fetched, 3 running]"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("[3/3 built"), std::string::npos) << r.out;
+    // Messages are printed above the line, which is erased at the end.
+    EXPECT_NE(r.out.find("building '"), std::string::npos) << r.out;
 }
