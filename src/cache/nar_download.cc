@@ -114,12 +114,22 @@ void NarDownload::process(std::string_view batch) {
     if (file_size_ && file_bytes_ > file_size_)
         throw HashMismatch("file size mismatch for '{}': expected {} bytes, got more", url_, file_size_);
     if (file_hasher_) file_hasher_->update(batch);
-    decompressor_->feed(batch);
+    try {
+        decompressor_->feed(batch);
+    } catch (FormatError& e) {
+        e.add_context(fmt::format("corrupt NAR file '{}'", url_));
+        throw;
+    }
 }
 
 void NarDownload::finish_stages() {
     if (!decompressor_) start_stages();
-    decompressor_->finish();
+    try {
+        decompressor_->finish();
+    } catch (FormatError& e) {
+        e.add_context(fmt::format("corrupt NAR file '{}'", url_));
+        throw;
+    }
     if (file_size_ && file_bytes_ != file_size_)
         throw HashMismatch("file size mismatch for '{}': expected {} bytes, got {}", url_, file_size_, file_bytes_);
     if (file_hasher_) {
@@ -129,7 +139,7 @@ void NarDownload::finish_stages() {
             throw HashMismatch("file hash mismatch for '{}': expected {}, got {}", url_,
                                file_hash_->to_nix32_prefixed(), got.to_nix32_prefixed());
     }
-    NarHashResult got = parser_->finish();
+    NarHashResult got = with_context(fmt::format("corrupt NAR file '{}'", url_), [&] { return parser_->finish(); });
     if (got.nar_size != nar_size_)
         throw HashMismatch("NAR size mismatch: expected {} bytes, got {}", nar_size_, got.nar_size);
     if (got.hash != nar_hash_)
