@@ -54,6 +54,11 @@ ValidPathInfo to_valid_path_info(const NarInfo& info) {
 
 } // namespace
 
+http::Client& BinaryCacheContext::http() const {
+    if (!client) client = std::make_shared<http::Client>(executor, http_options);
+    return *client;
+}
+
 bool is_binary_cache_url(std::string_view url) {
     return url.starts_with("http://") || url.starts_with("https://") || url.starts_with("file://");
 }
@@ -119,7 +124,7 @@ asio::awaitable<void> BinaryCache::init() {
     }
     // Created here, while the client surely lives; the request itself keeps what it needs.
     http::Request request(url_ + "/nix-cache-info");
-    auto response = context_->client->get(std::move(request));
+    auto response = context_->http().get(std::move(request));
     asio::co_spawn(executor, fetch_meta(meta_, std::move(response), context_, url_),
                    asio::bind_cancellation_slot(meta_->cancel.slot(), asio::detached));
 }
@@ -200,7 +205,7 @@ asio::awaitable<std::shared_ptr<const NarInfo>> BinaryCache::query(const StorePa
     if (!cached && !(meta_ && meta_->error)) {
         // Sent before the meta data is known: its round trip overlaps nix-cache-info's.
         http::Request request(where);
-        http::Response r = co_await context_->client->get(std::move(request));
+        http::Response r = co_await context_->http().get(std::move(request));
         response = std::move(r);
     }
     bool ok = co_await usable();
@@ -217,7 +222,7 @@ asio::awaitable<std::shared_ptr<const NarInfo>> BinaryCache::query(const StorePa
         if (!damaged) co_return info;
         // A damaged entry: ask the cache again.
         http::Request request(where);
-        http::Response r = co_await context_->client->get(std::move(request));
+        http::Response r = co_await context_->http().get(std::move(request));
         response = std::move(r);
     }
     if (!response->ok()) {
@@ -258,7 +263,7 @@ asio::awaitable<void> BinaryCache::download(const NarInfo& info, LocalStore& sto
         attempts.push_back(current);
     };
     http::Request request = http::Request(url).with_sink(sink).with_restart(restart).with_gate(gate);
-    http::Response response = co_await context_->client->get(std::move(request));
+    http::Response response = co_await context_->http().get(std::move(request));
     if (!response.ok()) throw Error("NAR '{}' is not in the cache (HTTP status {})", url, response.status);
     co_await current->finish();
 }

@@ -50,19 +50,24 @@ const fs::path& with_parent_dir(const fs::path& file) {
     return file;
 }
 
-/// Creates the tables once per file; every connection checks the version.
-void init_schema(Database& db) {
-    Transaction txn(db, Transaction::Mode::immediate);
-    auto version_stmt = db.prepare("pragma user_version");
-    int64_t version = 0;
-    {
-        auto q = version_stmt.use();
-        if (q.next()) version = q.get_int(0);
-    }
+int64_t schema_version(Database& db) {
+    auto stmt = db.prepare("pragma user_version");
+    auto q = stmt.use();
+    return q.next() ? q.get_int(0) : 0;
+}
+
+void check_version(Database& db, int64_t version) {
     if (version > kSchemaVersion)
         throw Error("narinfo disk cache '{}' has schema version {}, newer than the version {} this ferry "
                     "supports (delete the file)",
                     db.path().string(), version, kSchemaVersion);
+}
+
+/// Creates the tables (once per file, in a write transaction).
+void init_schema(Database& db) {
+    Transaction txn(db, Transaction::Mode::immediate);
+    int64_t version = schema_version(db);
+    check_version(db, version);
     if (version < kSchemaVersion) {
         db.exec(kSchema);
         db.exec("pragma user_version = " + std::to_string(kSchemaVersion));
@@ -151,23 +156,49 @@ private:
 };
 
 NarinfoDiskCache::NarinfoDiskCache(const fs::path& file, NarinfoDiskCacheOptions options)
-    : file_(file), options_(std::move(options)),
-      reader_(with_parent_dir(file)) {
-    // The writer creates the schema and switches the file to WAL before the reader prepares anything.
-    writer_ = std::make_unique<Writer>(file);
+    : file_(file), options_(std::move(options)), reader_(with_parent_dir(file)) {
     reader_.set_busy_timeout(std::chrono::seconds(5));
-    query_nar_ = reader_.prepare("select n.present, n.narinfo, n.timestamp from NARs n join BinaryCaches c on "
-                                 "n.cache = c.id where c.url = ? and n.hashPart = ?");
+    int64_t version = schema_version(reader_);
+    check_version(reader_, version);
+    // A new file: the writer switches it to WAL and creates the tables before anything reads them.
+    // Otherwise the writer is only opened by the first flush (a warm run never opens it).
+    if (version < kSchemaVersion) writer_ = std::make_unique<Writer>(file);
+    query_nar_ = reader_.prepare("select present, narinfo, timestamp from NARs where cache = ? and hashPart = ?");
+    query_id_ = reader_.prepare("select id from BinaryCaches where url = ?");
     query_meta_ = reader_.prepare("select timestamp, storeDir, wantMassQuery, priority from BinaryCaches "
                                   "where url = ?");
 }
 
 NarinfoDiskCache::~NarinfoDiskCache() {
+    end_read();
     try {
         flush();
     } catch (const std::exception& e) {
         spdlog::warn("cannot write the narinfo disk cache: {}", e.what());
     }
+}
+
+void NarinfoDiskCache::begin_read() {
+    // One read transaction serves many lookups: a statement outside one takes and drops SQLite's WAL read
+    // lock each time, which costs more than the lookup. The snapshot is refreshed every few milliseconds.
+    auto now = std::chrono::steady_clock::now();
+    // After our own flush the snapshot would miss what it wrote (and no longer holds in memory).
+    bool stale = snapshot_stale_.exchange(false);
+    if (reading_ && !stale && read_lookups_ < kReadBatch && now - read_started_ < kReadSnapshotAge) {
+        ++read_lookups_;
+        return;
+    }
+    end_read();
+    reader_.exec("begin");
+    reading_ = true;
+    read_started_ = now;
+    read_lookups_ = 1;
+}
+
+void NarinfoDiskCache::end_read() noexcept {
+    if (!reading_) return;
+    reading_ = false;
+    sqlite3_exec(reader_.handle(), "commit", nullptr, nullptr, nullptr);
 }
 
 fs::path NarinfoDiskCache::default_file() {
@@ -183,8 +214,11 @@ bool NarinfoDiskCache::fresh(const Entry& e, int64_t now) const {
     return e.timestamp > now - ttl.count();
 }
 
-std::optional<CachedNarinfo> NarinfoDiskCache::lookup_buffered(const std::string& key, int64_t now) {
+std::optional<CachedNarinfo> NarinfoDiskCache::lookup_buffered(std::string_view url, std::string_view hash_part,
+                                                              int64_t now) {
     std::lock_guard lock(buffer_mutex_);
+    if (pending_.narinfos.empty() && writing_.narinfos.empty()) return std::nullopt;
+    std::string key = narinfo_key(url, hash_part);
     for (const Batch* batch : {&pending_, &writing_}) {
         auto it = batch->narinfos.find(key);
         if (it != batch->narinfos.end() && fresh(it->second, now)) return it->second.answer;
@@ -192,11 +226,22 @@ std::optional<CachedNarinfo> NarinfoDiskCache::lookup_buffered(const std::string
     return std::nullopt;
 }
 
+std::optional<int64_t> NarinfoDiskCache::reader_cache_id(const std::string& url) {
+    if (auto it = reader_ids_.find(url); it != reader_ids_.end()) return it->second;
+    auto q = query_id_.use();
+    q.bind(url);
+    if (!q.next()) return std::nullopt; // not remembered: a later snapshot may have it
+    return reader_ids_.emplace(url, q.get_int(0)).first->second;
+}
+
 CachedNarinfo NarinfoDiskCache::lookup(const std::string& url, std::string_view hash_part) {
     int64_t t = now();
-    if (auto buffered = lookup_buffered(narinfo_key(url, hash_part), t)) return std::move(*buffered);
+    if (auto buffered = lookup_buffered(url, hash_part, t)) return std::move(*buffered);
+    begin_read();
+    std::optional<int64_t> id = reader_cache_id(url);
+    if (!id) return {};
     auto q = query_nar_.use();
-    q.bind(url).bind(hash_part);
+    q.bind(*id).bind(hash_part);
     if (!q.next()) return {};
     Entry e;
     e.answer.kind = q.get_int(0) ? CachedNarinfo::Kind::present : CachedNarinfo::Kind::absent;
@@ -213,6 +258,7 @@ std::optional<CacheInfo> NarinfoDiskCache::lookup_meta(const std::string& url) {
         for (const Batch* batch : {&pending_, &writing_})
             if (auto it = batch->metas.find(url); it != batch->metas.end()) return it->second.info;
     }
+    begin_read();
     auto q = query_meta_.use();
     q.bind(url);
     if (!q.next() || q.get_int(0) <= t - options_.meta_ttl.count()) return std::nullopt;
@@ -267,7 +313,9 @@ void NarinfoDiskCache::flush() {
             c.writing_ = Batch();
         }
     } clear{*this};
+    if (!writer_) writer_ = std::make_unique<Writer>(file_);
     writer_->write(writing_, options_, now());
+    snapshot_stale_ = true;
 }
 
 } // namespace ferry

@@ -44,7 +44,8 @@ std::shared_ptr<BinaryCacheContext> make_binary_cache_context(const Settings& se
     } catch (const Error& e) {
         if (warn) warn(fmt::format("not using the narinfo disk cache: {}", e.what()));
     }
-    context->client = std::make_shared<http::Client>(std::move(executor), http_client_options(settings));
+    context->executor = std::move(executor);
+    context->http_options = http_client_options(settings);
     return context;
 }
 

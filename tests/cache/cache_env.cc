@@ -6,6 +6,7 @@
 #include "support/fixtures.hh"
 
 namespace asio = boost::asio;
+namespace fs = std::filesystem;
 
 namespace ferry::test {
 
@@ -13,6 +14,20 @@ std::string fixture_public_key() {
     std::string key = read_file(compat_dir() / "keys" / "cache.pub");
     while (!key.empty() && (key.back() == '\n' || key.back() == ' ')) key.pop_back();
     return key;
+}
+
+void copy_fixture_cache(const std::string& name, const fs::path& dest) {
+    // File by file: the fixtures are read-only, and copies of their directories would be too.
+    fs::path src = compat_dir() / name;
+    fs::create_directories(dest);
+    for (const auto& e : fs::recursive_directory_iterator(src)) {
+        fs::path to = dest / fs::relative(e.path(), src);
+        if (e.is_directory()) {
+            fs::create_directories(to);
+            continue;
+        }
+        write_file_atomic(to, read_file(e.path()));
+    }
 }
 
 CacheEnv::CacheEnv() {

@@ -21,6 +21,8 @@ namespace ferry::test {
 
 /// The fixture caches' public key ("fixture-cache-1:…").
 std::string fixture_public_key();
+/// Copies the fixture cache `name` ("cache-xz", …) into `dest` (writable, so tests may tamper with it).
+void copy_fixture_cache(const std::string& name, const std::filesystem::path& dest);
 
 class CacheEnv {
 public:

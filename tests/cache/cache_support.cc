@@ -6,7 +6,6 @@
 #include "ferry/util/compression.hh"
 #include "ferry/util/file.hh"
 #include "ferry/util/hash.hh"
-#include "support/fixtures.hh"
 
 namespace fs = std::filesystem;
 
@@ -87,20 +86,6 @@ std::vector<SyntheticPath> synthetic_tree(const std::string& tag, size_t depth, 
         level = std::move(next);
     }
     return out;
-}
-
-void copy_fixture_cache(const std::string& name, const fs::path& dest) {
-    // File by file: the fixtures are read-only, and copies of their directories would be too.
-    fs::path src = compat_dir() / name;
-    fs::create_directories(dest);
-    for (const auto& e : fs::recursive_directory_iterator(src)) {
-        fs::path to = dest / fs::relative(e.path(), src);
-        if (e.is_directory()) {
-            fs::create_directories(to);
-            continue;
-        }
-        write_file_atomic(to, read_file(e.path()));
-    }
 }
 
 fs::path narinfo_file(const fs::path& dir, const StorePath& path) {

@@ -1,7 +1,6 @@
 #pragma once
 /// Binary caches for tests and benchmarks: synthetic ones written from a list of paths (signed,
-/// compressed), copies of the Nix 2.8 fixture caches that tests may tamper with, and helpers to edit
-/// narinfo files.
+/// compressed), and helpers to edit narinfo files.
 
 #include <filesystem>
 #include <string>
@@ -37,9 +36,6 @@ std::vector<NarInfo> write_synthetic_cache(const std::filesystem::path& dir, con
 /// refers to `fanout` paths of the next level, `depth` levels below the root (so the closure has depth
 /// `depth`). Names are unique per `tag`.
 std::vector<SyntheticPath> synthetic_tree(const std::string& tag, size_t depth, size_t width, size_t fanout);
-
-/// Copies the fixture cache `name` ("cache-xz", …) into `dest` (writable, so tests may tamper with it).
-void copy_fixture_cache(const std::string& name, const std::filesystem::path& dest);
 
 /// The narinfo file of `path` in the cache at `dir`.
 std::filesystem::path narinfo_file(const std::filesystem::path& dir, const StorePath& path);

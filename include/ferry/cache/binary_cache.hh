@@ -30,9 +30,13 @@ class NarDownload;
 /// What the binary caches of one command share (see make_binary_cache_context). Each cache holds it;
 /// the pool is not owned and must outlive every cache.
 struct BinaryCacheContext {
-    /// Every request goes through it; it belongs to the loop thread the caches are used on, so the last
-    /// cache must be destroyed before that io_context.
-    std::shared_ptr<http::Client> client;
+    /// The one HTTP client of every cache, made on first use (a run that the disk cache answers never
+    /// makes one). It belongs to the loop thread of `executor`: use it there only, and let the last cache
+    /// go before that io_context.
+    http::Client& http() const;
+
+    boost::asio::any_io_executor executor;
+    http::ClientOptions http_options;
     /// Decompression, unpacking, store registration and disk cache flushes run here.
     boost::asio::thread_pool* pool = nullptr;
     /// Null: no disk cache (every answer is asked for).
@@ -41,6 +45,9 @@ struct BinaryCacheContext {
     TrustedKeys trusted_keys;
     /// `require-sigs`: fetch() refuses a narinfo without a signature by a trusted key.
     bool require_sigs = true;
+
+    /// Made by http(); only touched on the loop thread.
+    mutable std::shared_ptr<http::Client> client;
 };
 
 /// Whether `url` names a binary cache this module can read (http://, https://, file://).

@@ -103,9 +103,17 @@ private:
     };
     class Writer;
 
+    /// Lookups share a read transaction for up to this many lookups or this long.
+    static constexpr size_t kReadBatch = 1024;
+    static constexpr std::chrono::milliseconds kReadSnapshotAge{20};
+
     int64_t now() const;
+    void begin_read();
+    void end_read() noexcept;
     bool fresh(const Entry& e, int64_t now) const;
-    std::optional<CachedNarinfo> lookup_buffered(const std::string& key, int64_t now);
+    std::optional<CachedNarinfo> lookup_buffered(std::string_view url, std::string_view hash_part, int64_t now);
+    /// The id of cache `url` in the file, as the reader sees it; remembered once found.
+    std::optional<int64_t> reader_cache_id(const std::string& url);
     void buffer(std::string key, Entry entry);
 
     std::filesystem::path file_;
@@ -115,14 +123,20 @@ private:
     Database reader_;
     Statement query_nar_;
     Statement query_meta_;
+    Statement query_id_;
+    std::map<std::string, int64_t> reader_ids_;
+    bool reading_ = false;
+    size_t read_lookups_ = 0;
+    std::chrono::steady_clock::time_point read_started_;
 
     // Buffered writes.
     mutable std::mutex buffer_mutex_;
     Batch pending_; // not yet handed to a flush
     Batch writing_; // handed to the flush in progress; still visible to lookups
     std::atomic<bool> flush_wanted_{false};
+    std::atomic<bool> snapshot_stale_{false};
 
-    // Writing (any thread, one at a time).
+    // Writing (any thread, one at a time); opened by the first flush unless the file was new.
     std::mutex writer_mutex_;
     std::unique_ptr<Writer> writer_;
 };
