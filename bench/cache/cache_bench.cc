@@ -5,7 +5,7 @@
 ///       cold (no disk cache), with the server waiting 0 ms and 100 ms before each answer; prints
 ///       requests/s, the client's and the server's peak concurrency, and the floor that round trips and
 ///       the connection limit set: (1 + ceil(N / connections)) × delay.
-///   cache-bench nar [--dir DIR] [--mib N] [--runs N]
+///   cache-bench nar [--dir DIR] [--mib N] [--runs N] [--methods xz|zstd]
 ///       Copies a generated cache of N MiB of NARs (xz and zstd; generated once under DIR) into a fresh
 ///       store through the scheduler: download + decompression + NAR hashing + unpacking + registration.
 ///       Prints NAR MB/s and compressed MB/s (best run), next to one thread decompressing and hashing the
@@ -62,7 +62,8 @@ std::map<std::string, std::string> parse_options(int argc, char** argv) {
     std::map<std::string, std::string> out;
     for (int i = 2; i < argc; i += 2) {
         std::string_view name = argv[i];
-        if (!name.starts_with("--") || i + 1 >= argc) throw UsageError("expected '--option value', got '{}'", name);
+        if (!name.starts_with("--") || i + 1 >= argc)
+            throw UsageError("expected '--option value', got '{}'", name);
         out[std::string(name.substr(2))] = argv[i + 1];
     }
     return out;
@@ -111,7 +112,8 @@ void bench_narinfo(const std::map<std::string, std::string>& o) {
     auto key = SecretKey::generate("bench-1");
     auto tree = test::synthetic_tree("narinfo-bench", 1, paths, 0);
     test::write_synthetic_cache(tmp.path() / "cache", tree, key, "none");
-    fmt::print("narinfo: a root and {} references, http-connections = {}, cold (no disk cache)\n", paths, connections);
+    fmt::print("narinfo: a root and {} references, http-connections = {}, cold (no disk cache)\n", paths,
+               connections);
     for (unsigned delay : delays) {
         test::HttpServer server(tmp.path() / "cache");
         server.set_default_fault({.delay = std::chrono::milliseconds(delay)});
@@ -135,10 +137,11 @@ void bench_narinfo(const std::map<std::string, std::string>& o) {
         size_t found = run(io, task());
         double secs = seconds_since(start);
         double floor = (1 + (paths + connections - 1) / connections) * delay / 1000.0;
-        fmt::print("  delay {:3} ms: {:5} narinfos in {:6.3f} s = {:7.0f} requests/s; peak {} (client) {} (server); "
-                   "floor {:.3f} s{}\n",
-                   delay, found, secs, double(server.requests()) / secs, client_peak, server.peak_in_flight(), floor,
-                   delay ? fmt::format(" ({:.0f} % of it)", 100 * floor / secs) : "");
+        fmt::print(
+            "  delay {:3} ms: {:5} narinfos in {:6.3f} s = {:7.0f} requests/s; peak {} (client) {} (server); "
+            "floor {:.3f} s{}\n",
+            delay, found, secs, double(server.requests()) / secs, client_peak, server.peak_in_flight(), floor,
+            delay ? fmt::format(" ({:.0f} % of it)", 100 * floor / secs) : "");
         pool.join();
     }
 }
@@ -147,8 +150,9 @@ void bench_narinfo(const std::map<std::string, std::string>& o) {
 
 /// Bytes that compress about as well as binaries do (3-4x): words from a small vocabulary, with numbers.
 std::string semi_compressible(size_t size, uint64_t seed) {
-    static const char* words[] = {"lib", "nix", "store", "gcc", "glibc", "x86_64", "linux", "share", "bin",
-                                  "include", "main", "init", "ELF", "\x7f", "\x00\x00\x00", "push", "mov"};
+    static const char* words[] = {"lib",   "nix",   "store",        "gcc",     "glibc", "x86_64",
+                                  "linux", "share", "bin",          "include", "main",  "init",
+                                  "ELF",   "\x7f",  "\x00\x00\x00", "push",    "mov"};
     std::string out;
     out.reserve(size + 32);
     uint64_t x = seed * 2654435761u + 1;
@@ -162,19 +166,23 @@ std::string semi_compressible(size_t size, uint64_t seed) {
     return out;
 }
 
-/// The cache of `mib` MiB of NARs (4 MiB each) compressed with `method` under `dir`, generated when
-/// missing (into a temporary name first, so an interrupted run leaves no half cache).
-std::vector<test::SyntheticPath> generated_paths(unsigned mib) {
+/// The paths of the generated cache: `mib` MiB of NARs, 4 MiB each; their contents only when `contents`.
+std::vector<test::SyntheticPath> generated_paths(unsigned mib, bool contents) {
     std::vector<test::SyntheticPath> out;
     for (unsigned i = 0; i < mib / 4; ++i)
-        out.push_back({test::synthetic_store_path("nar-bench-" + std::to_string(i)), {}, semi_compressible(4 << 20, i)});
+        out.push_back({test::synthetic_store_path("nar-bench-" + std::to_string(i)),
+                       {},
+                       contents ? semi_compressible(4 << 20, i) : std::string()});
     return out;
 }
 
-void ensure_cache(const fs::path& dir, const std::string& method, const std::vector<test::SyntheticPath>& paths,
-                  const SecretKey& key) {
+/// Writes the cache of `mib` MiB compressed with `method` at `dir` when missing (into a temporary name
+/// first, so an interrupted run leaves no half cache).
+void ensure_cache(const fs::path& dir, const std::string& method, unsigned mib, const SecretKey& key) {
     if (fs::exists(dir / "nix-cache-info")) return;
+    auto paths = generated_paths(mib, true);
     fmt::print("generating {} ({} NARs, {}) ...\n", dir.string(), paths.size(), method);
+    std::fflush(stdout);
     fs::path tmp = dir.string() + ".tmp";
     fs::remove_all(tmp);
     test::write_synthetic_cache(tmp, paths, key, method);
@@ -186,7 +194,8 @@ void ensure_cache(const fs::path& dir, const std::string& method, const std::vec
 /// One thread: decompress + SHA-256 of the NAR + SHA-256 of the file, from memory (no HTTP, no disk).
 double single_thread_floor(const fs::path& dir, uint64_t& nar_bytes) {
     std::vector<std::string> files;
-    for (const auto& e : fs::directory_iterator(dir / "nar")) files.push_back(read_file(e.path()));
+    for (const auto& e : fs::directory_iterator(dir / "nar"))
+        files.push_back(read_file(e.path()));
     std::string method = dir.filename().string();
     auto start = Clock::now();
     nar_bytes = 0;
@@ -214,13 +223,15 @@ double copy_once(const fs::path& dir, const std::vector<test::SyntheticPath>& pa
     settings.trusted_public_keys = {key};
     auto start = Clock::now();
     auto task = [&]() -> asio::awaitable<void> {
-        auto context = make_binary_cache_context(settings, store.store_dir(), io.get_executor(), pool, nullptr);
+        auto context =
+            make_binary_cache_context(settings, store.store_dir(), io.get_executor(), pool, nullptr);
         BinaryCache cache(base_url(server), context);
         co_await cache.init();
         Progress progress;
         Worker worker(io, pool, store, {&cache}, nullptr, WorkerOptions{}, progress);
         std::vector<Target> targets;
-        for (const auto& p : paths) targets.push_back(Target{p.path, {}});
+        for (const auto& p : paths)
+            targets.push_back(Target{p.path, {}});
         co_await worker.realise(targets);
         compressed = context->http().counters().bytes;
     };
@@ -233,21 +244,24 @@ double copy_once(const fs::path& dir, const std::vector<test::SyntheticPath>& pa
 void bench_nar(const std::map<std::string, std::string>& o) {
     fs::path base = o.count("dir") ? fs::path(o.at("dir")) : fs::path("/tmp/ferry-cache-bench");
     unsigned mib = number(o, "mib", 200), runs = number(o, "runs", 3);
-    auto paths = generated_paths(mib);
-    for (std::string method : {"xz", "zstd"}) {
+    auto paths = generated_paths(mib, false);
+    std::vector<std::string> methods{"xz", "zstd"};
+    if (o.count("methods")) methods = {o.at("methods")};
+    for (const std::string& method : methods) {
         fs::path dir = base / method;
         auto key = fs::exists(dir / "bench-key") ? SecretKey::parse(read_file(dir / "bench-key"))
-                                                  : SecretKey::generate("nar-bench-1");
-        ensure_cache(dir, method, paths, key);
+                                                 : SecretKey::generate("nar-bench-1");
+        ensure_cache(dir, method, mib, key);
         uint64_t nar_bytes = 0, compressed = 0;
         double floor = single_thread_floor(dir, nar_bytes);
         double best = 1e9;
         for (unsigned r = 0; r < runs; ++r)
             best = std::min(best, copy_once(dir, paths, key.public_key().to_string(), compressed));
-        fmt::print("nar {:4}: {} NARs, {:.0f} MB NAR, {:.0f} MB compressed: best {:.3f} s = {:6.1f} MB/s NAR, "
-                   "{:6.1f} MB/s compressed (one thread decompress+hash from memory: {:6.1f} MB/s NAR)\n",
-                   method, paths.size(), nar_bytes / 1e6, compressed / 1e6, best, nar_bytes / 1e6 / best,
-                   compressed / 1e6 / best, nar_bytes / 1e6 / floor);
+        fmt::print(
+            "nar {:4}: {} NARs, {:.0f} MB NAR, {:.0f} MB compressed: best {:.3f} s = {:6.1f} MB/s NAR, "
+            "{:6.1f} MB/s compressed (one thread decompress+hash from memory: {:6.1f} MB/s NAR)\n",
+            method, paths.size(), nar_bytes / 1e6, compressed / 1e6, best, nar_bytes / 1e6 / best,
+            compressed / 1e6 / best, nar_bytes / 1e6 / floor);
     }
 }
 
@@ -258,7 +272,8 @@ double time_ferry(const std::vector<std::string>& args) {
     std::string bin = FERRY_BUILD_ROOT "/src/cli/ferry";
     std::vector<std::string> copy = args;
     std::vector<char*> argv{bin.data()};
-    for (auto& a : copy) argv.push_back(a.data());
+    for (auto& a : copy)
+        argv.push_back(a.data());
     argv.push_back(nullptr);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
@@ -266,7 +281,8 @@ double time_ferry(const std::vector<std::string>& args) {
     posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
     auto start = Clock::now();
     pid_t pid;
-    if (posix_spawn(&pid, bin.c_str(), &fa, nullptr, argv.data(), environ) != 0) throw Error("cannot run {}", bin);
+    if (posix_spawn(&pid, bin.c_str(), &fa, nullptr, argv.data(), environ) != 0)
+        throw Error("cannot run {}", bin);
     posix_spawn_file_actions_destroy(&fa);
     int status = 0;
     ::waitpid(pid, &status, 0);
@@ -293,11 +309,13 @@ void bench_dry_run(const std::map<std::string, std::string>& o) {
     double cold = time_ferry(args);
     uint64_t cold_requests = server.requests();
     std::vector<double> warm;
-    for (unsigned i = 0; i < runs; ++i) warm.push_back(time_ferry(args));
+    for (unsigned i = 0; i < runs; ++i)
+        warm.push_back(time_ferry(args));
     std::sort(warm.begin(), warm.end());
     if (o.count("keep")) {
-        fmt::print("kept {} (server gone): XDG_CACHE_HOME={} XDG_CONFIG_HOME={} ferry {}\n", tmp.path().string(),
-                   (tmp.path() / "xdg-cache").string(), (tmp.path() / "config").string(), fmt::join(args, " "));
+        fmt::print("kept {} (server gone): XDG_CACHE_HOME={} XDG_CONFIG_HOME={} ferry {}\n",
+                   tmp.path().string(), (tmp.path() / "xdg-cache").string(), (tmp.path() / "config").string(),
+                   fmt::join(args, " "));
         tmp.release();
     }
     fmt::print("dry-run of {} paths: cold {:.1f} ms ({} requests); warm best {:.1f} ms, median {:.1f} ms, "
@@ -312,7 +330,8 @@ int main(int argc, char** argv) {
     try {
         std::string mode = argc > 1 ? argv[1] : "";
         auto options = parse_options(argc, argv);
-        for (const char* name : {"http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"}) ::unsetenv(name);
+        for (const char* name : {"http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"})
+            ::unsetenv(name);
         if (mode == "narinfo")
             bench_narinfo(options);
         else if (mode == "nar")

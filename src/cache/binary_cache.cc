@@ -27,7 +27,8 @@ constexpr auto kLockPollFirst = std::chrono::milliseconds(5);
 constexpr auto kLockPollMax = std::chrono::milliseconds(500);
 
 std::string strip_trailing_slashes(std::string url) {
-    while (url.size() > 1 && url.back() == '/' && !url.ends_with("://")) url.pop_back();
+    while (url.size() > 1 && url.back() == '/' && !url.ends_with("://"))
+        url.pop_back();
     return url;
 }
 
@@ -129,8 +130,10 @@ asio::awaitable<void> BinaryCache::init() {
                    asio::bind_cancellation_slot(meta_->cancel.slot(), asio::detached));
 }
 
-asio::awaitable<void> BinaryCache::fetch_meta(std::shared_ptr<Meta> meta, asio::awaitable<http::Response> request,
-                                              std::shared_ptr<const BinaryCacheContext> context, std::string url) {
+asio::awaitable<void> BinaryCache::fetch_meta(std::shared_ptr<Meta> meta,
+                                              asio::awaitable<http::Response> request,
+                                              std::shared_ptr<const BinaryCacheContext> context,
+                                              std::string url) {
     try {
         http::Response response = co_await std::move(request);
         if (!response.ok())
@@ -190,7 +193,7 @@ void BinaryCache::remember(std::string_view hash_part, const std::string* text) 
 }
 
 std::shared_ptr<const NarInfo> BinaryCache::parse_narinfo(const StorePath& path, std::string_view text,
-                                                           const std::string& where) const {
+                                                          const std::string& where) const {
     auto info = std::make_shared<NarInfo>(NarInfo::parse(context_->store_dir, text, where));
     // The same hash part with another name is another path, which the cache does not have (as Nix).
     if (info->path != path) return nullptr;
@@ -288,8 +291,8 @@ void BinaryCache::rethrow_as_substitute_error(std::exception_ptr error, const Na
     } catch (const SubstituteError&) {
         throw;
     } catch (const std::exception& e) {
-        throw SubstituteError("cannot substitute '{}' from '{}': {}", context_->store_dir.print(info.path), url_,
-                              e.what());
+        throw SubstituteError("cannot substitute '{}' from '{}': {}", context_->store_dir.print(info.path),
+                              url_, e.what());
     }
 }
 
@@ -310,7 +313,8 @@ asio::awaitable<void> BinaryCache::fetch(const NarInfo& info, LocalStore& store,
     }
     // Whatever happened (a cancellation too), no staging directory may outlive the fetch.
     co_await asio::this_coro::reset_cancellation_state();
-    for (auto& attempt : attempts) co_await attempt->close();
+    for (auto& attempt : attempts)
+        co_await attempt->close();
     if (!failure) co_return;
     if (!ours || is_cancellation(failure)) std::rethrow_exception(failure);
     rethrow_as_substitute_error(failure, info);

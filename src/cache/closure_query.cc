@@ -14,7 +14,8 @@ namespace {
 
 /// The search, shared by the coroutine of each path.
 struct Search {
-    Search(Substituter& s, const asio::any_io_executor& ex, bool r) : substituter(s), executor(ex), recursive(r), done(ex) {}
+    Search(Substituter& s, const asio::any_io_executor& ex, bool r)
+        : substituter(s), executor(ex), recursive(r), done(ex) {}
 
     Substituter& substituter;
     asio::any_io_executor executor;
@@ -42,7 +43,8 @@ asio::awaitable<void> visit(std::shared_ptr<Search> search, StorePath path) {
         } else {
             search->result.infos.emplace(path, info);
             if (search->recursive)
-                for (const auto& ref : info->references) start(search, ref);
+                for (const auto& ref : info->references)
+                    start(search, ref);
         }
     } catch (...) {
         if (!search->error) search->error = std::current_exception();
@@ -55,7 +57,8 @@ asio::awaitable<void> visit(std::shared_ptr<Search> search, StorePath path) {
 asio::awaitable<ClosureInfos> query_closure(Substituter& substituter, StorePathSet roots, bool recursive) {
     auto executor = co_await asio::this_coro::executor;
     auto search = std::make_shared<Search>(substituter, executor, recursive);
-    for (const auto& root : roots) start(search, root);
+    for (const auto& root : roots)
+        start(search, root);
     if (search->running > 0) co_await search->done.wait();
     if (search->error) std::rethrow_exception(search->error);
     co_return std::move(search->result);

@@ -14,16 +14,20 @@ namespace {
 
 /// Runs `fn` on `strand` and resumes the caller on its own executor (exceptions included). `fn` is
 /// taken by reference: the awaiting frame outlives the call.
-template <typename Strand, typename Fn>
-asio::awaitable<void> run_on(Strand& strand, Fn& fn) {
+template <typename Strand, typename Fn> asio::awaitable<void> run_on(Strand& strand, Fn& fn) {
     co_await asio::co_spawn(
-        strand, [&fn]() -> asio::awaitable<void> { fn(); co_return; }, asio::use_awaitable);
+        strand,
+        [&fn]() -> asio::awaitable<void> {
+            fn();
+            co_return;
+        },
+        asio::use_awaitable);
 }
 
 } // namespace
 
-std::shared_ptr<NarDownload> NarDownload::make(asio::thread_pool& pool, LocalStore& store, const NarInfo& info,
-                                               std::shared_ptr<http::BodyGate> gate) {
+std::shared_ptr<NarDownload> NarDownload::make(asio::thread_pool& pool, LocalStore& store,
+                                               const NarInfo& info, std::shared_ptr<http::BodyGate> gate) {
     return std::shared_ptr<NarDownload>(new NarDownload(pool, store, info, std::move(gate)));
 }
 
@@ -131,7 +135,8 @@ void NarDownload::finish_stages() {
         throw;
     }
     if (file_size_ && file_bytes_ != file_size_)
-        throw HashMismatch("file size mismatch for '{}': expected {} bytes, got {}", url_, file_size_, file_bytes_);
+        throw HashMismatch("file size mismatch for '{}': expected {} bytes, got {}", url_, file_size_,
+                           file_bytes_);
     if (file_hasher_) {
         Hash got = file_hasher_->finish();
         file_hasher_.reset();
@@ -139,7 +144,8 @@ void NarDownload::finish_stages() {
             throw HashMismatch("file hash mismatch for '{}': expected {}, got {}", url_,
                                file_hash_->to_nix32_prefixed(), got.to_nix32_prefixed());
     }
-    NarHashResult got = with_context(fmt::format("corrupt NAR file '{}'", url_), [&] { return parser_->finish(); });
+    NarHashResult got =
+        with_context(fmt::format("corrupt NAR file '{}'", url_), [&] { return parser_->finish(); });
     if (got.nar_size != nar_size_)
         throw HashMismatch("NAR size mismatch: expected {} bytes, got {}", nar_size_, got.nar_size);
     if (got.hash != nar_hash_)

@@ -86,15 +86,17 @@ public:
         db_.exec("pragma synchronous = normal");
         db_.exec("pragma foreign_keys = on");
         init_schema(db_);
-        add_cache_ = db_.prepare("insert into BinaryCaches (url, timestamp, storeDir, wantMassQuery, priority) "
-                                 "values (?, 0, '', 0, 0) on conflict(url) do nothing");
+        add_cache_ =
+            db_.prepare("insert into BinaryCaches (url, timestamp, storeDir, wantMassQuery, priority) "
+                        "values (?, 0, '', 0, 0) on conflict(url) do nothing");
         query_cache_ = db_.prepare("select id from BinaryCaches where url = ?");
         upsert_meta_ = db_.prepare(
-            "insert into BinaryCaches (url, timestamp, storeDir, wantMassQuery, priority) values (?, ?, ?, ?, ?) "
+            "insert into BinaryCaches (url, timestamp, storeDir, wantMassQuery, priority) values (?, ?, ?, "
+            "?, ?) "
             "on conflict(url) do update set timestamp = excluded.timestamp, storeDir = excluded.storeDir, "
             "wantMassQuery = excluded.wantMassQuery, priority = excluded.priority");
-        upsert_nar_ = db_.prepare(
-            "insert or replace into NARs (cache, hashPart, timestamp, present, narinfo) values (?, ?, ?, ?, ?)");
+        upsert_nar_ = db_.prepare("insert or replace into NARs (cache, hashPart, timestamp, present, "
+                                  "narinfo) values (?, ?, ?, ?, ?)");
     }
 
     void write(const Batch& batch, const NarinfoDiskCacheOptions& options, int64_t now) {
@@ -129,7 +131,8 @@ private:
         add_cache_.use().bind(url).run();
         auto q = query_cache_.use();
         q.bind(url);
-        if (!q.next()) throw Error("narinfo disk cache '{}' lost its entry for '{}'", db_.path().string(), url);
+        if (!q.next())
+            throw Error("narinfo disk cache '{}' lost its entry for '{}'", db_.path().string(), url);
         int64_t id = q.get_int(0);
         ids_.emplace(url, id);
         return id;
@@ -163,7 +166,8 @@ NarinfoDiskCache::NarinfoDiskCache(const fs::path& file, NarinfoDiskCacheOptions
     // A new file: the writer switches it to WAL and creates the tables before anything reads them.
     // Otherwise the writer is only opened by the first flush (a warm run never opens it).
     if (version < kSchemaVersion) writer_ = std::make_unique<Writer>(file);
-    query_nar_ = reader_.prepare("select present, narinfo, timestamp from NARs where cache = ? and hashPart = ?");
+    query_nar_ =
+        reader_.prepare("select present, narinfo, timestamp from NARs where cache = ? and hashPart = ?");
     query_id_ = reader_.prepare("select id from BinaryCaches where url = ?");
     query_meta_ = reader_.prepare("select timestamp, storeDir, wantMassQuery, priority from BinaryCaches "
                                   "where url = ?");
@@ -214,8 +218,8 @@ bool NarinfoDiskCache::fresh(const Entry& e, int64_t now) const {
     return e.timestamp > now - ttl.count();
 }
 
-std::optional<CachedNarinfo> NarinfoDiskCache::lookup_buffered(std::string_view url, std::string_view hash_part,
-                                                              int64_t now) {
+std::optional<CachedNarinfo> NarinfoDiskCache::lookup_buffered(std::string_view url,
+                                                               std::string_view hash_part, int64_t now) {
     std::lock_guard lock(buffer_mutex_);
     if (pending_.narinfos.empty() && writing_.narinfos.empty()) return std::nullopt;
     std::string key = narinfo_key(url, hash_part);

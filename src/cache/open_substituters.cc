@@ -26,7 +26,8 @@ NarinfoDiskCacheOptions narinfo_disk_cache_options(const Settings& settings) {
 
 std::shared_ptr<BinaryCacheContext> make_binary_cache_context(const Settings& settings, StoreDir store_dir,
                                                               asio::any_io_executor executor,
-                                                              asio::thread_pool& pool, const WarningSink& warn) {
+                                                              asio::thread_pool& pool,
+                                                              const WarningSink& warn) {
     auto context = std::make_shared<BinaryCacheContext>();
     context->store_dir = std::move(store_dir);
     context->pool = &pool;
@@ -82,7 +83,8 @@ open_substituters(std::shared_ptr<const BinaryCacheContext> context, std::vector
     std::stable_sort(caches.begin(), caches.end(),
                      [](const auto& a, const auto& b) { return a->priority() < b->priority(); });
     std::vector<std::unique_ptr<Substituter>> out;
-    for (auto& cache : caches) out.push_back(std::move(cache));
+    for (auto& cache : caches)
+        out.push_back(std::move(cache));
     co_return out;
 }
 

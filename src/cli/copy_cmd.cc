@@ -59,7 +59,8 @@ int run_copy(const GlobalOptions& global, const CopyOptions& o) {
     settings.substitute = true;
     Session session(global, std::move(settings));
     std::vector<StorePath> paths;
-    for (const auto& arg : o.paths) paths.push_back(parse_store_path_arg(session.store(), arg));
+    for (const auto& arg : o.paths)
+        paths.push_back(parse_store_path_arg(session.store(), arg));
     try {
         session.run([&](Worker& w) { return copy_paths(session, w, paths, o.from); }, false);
     } catch (const Interrupted& e) {

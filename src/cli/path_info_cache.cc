@@ -43,13 +43,15 @@ ClosureSizes closure_sizes(const ClosureInfos& all, const StorePath& root) {
 }
 
 /// The object `nix path-info --json --store URL` prints, keys in Nix's order.
-nlohmann::ordered_json to_json(const StoreDir& dir, const ClosureInfos& all, const NarInfo& info, bool sizes) {
+nlohmann::ordered_json to_json(const StoreDir& dir, const ClosureInfos& all, const NarInfo& info,
+                               bool sizes) {
     nlohmann::ordered_json j;
     j["path"] = dir.print(info.path);
     j["narHash"] = info.nar_hash.to_string(HashFormat::sri);
     j["narSize"] = info.nar_size;
     auto refs = nlohmann::ordered_json::array();
-    for (const auto& r : info.references) refs.push_back(dir.print(r));
+    for (const auto& r : info.references)
+        refs.push_back(dir.print(r));
     j["references"] = std::move(refs);
     if (!info.ca.empty()) j["ca"] = info.ca;
     ClosureSizes closure = sizes ? closure_sizes(all, info.path) : ClosureSizes{};
@@ -63,9 +65,11 @@ nlohmann::ordered_json to_json(const StoreDir& dir, const ClosureInfos& all, con
     return j;
 }
 
-void print_plain(const StoreDir& dir, const ClosureInfos& all, const StorePathSet& shown, const PathInfoOptions& o) {
+void print_plain(const StoreDir& dir, const ClosureInfos& all, const StorePathSet& shown,
+                 const PathInfoOptions& o) {
     size_t width = 0;
-    for (const auto& p : shown) width = std::max(width, dir.print(p).size());
+    for (const auto& p : shown)
+        width = std::max(width, dir.print(p).size());
     for (const auto& p : shown) {
         const NarInfo& info = *all.infos.at(p);
         std::string printed = dir.print(p);
@@ -75,15 +79,16 @@ void print_plain(const StoreDir& dir, const ClosureInfos& all, const StorePathSe
         if (o.closure_size) std::cout << fmt::format("\t{:11}", closure_sizes(all, p).nar);
         if (o.sigs) {
             std::cout << "\t";
-            for (const auto& s : info.signatures) std::cout << s << " ";
+            for (const auto& s : info.signatures)
+                std::cout << s << " ";
         }
         std::cout << "\n";
     }
 }
 
 /// Queries the cache on a private event loop and thread pool.
-ClosureInfos query(const Settings& settings, const StoreDir& dir, const std::string& url, const StorePathSet& roots,
-                   bool recursive) {
+ClosureInfos query(const Settings& settings, const StoreDir& dir, const std::string& url,
+                   const StorePathSet& roots, bool recursive) {
     asio::io_context io;
     asio::thread_pool pool(1);
     ClosureInfos result;
@@ -120,13 +125,15 @@ int run_cache_path_info(const GlobalOptions& global, const std::string& url, con
         throw InvalidPath("path '{}' is not in binary cache '{}'", dir.print(*all.missing.begin()), url);
     StorePathSet shown = roots;
     if (o.recursive)
-        for (const auto& [p, _] : all.infos) shown.insert(p);
+        for (const auto& [p, _] : all.infos)
+            shown.insert(p);
     if (!o.json) {
         print_plain(dir, all, shown, o);
         return 0;
     }
     auto out = nlohmann::ordered_json::array();
-    for (const auto& p : shown) out.push_back(to_json(dir, all, *all.infos.at(p), o.closure_size));
+    for (const auto& p : shown)
+        out.push_back(to_json(dir, all, *all.infos.at(p), o.closure_size));
     std::cout << out.dump() << std::flush;
     return 0;
 }

@@ -18,7 +18,8 @@ namespace ferry::cli {
 Settings load_settings(const GlobalOptions& global) {
     Settings s;
     s.load_default_config();
-    for (const auto& [name, value] : global.options) s.set(name, value);
+    for (const auto& [name, value] : global.options)
+        s.set(name, value);
     return s;
 }
 
@@ -80,7 +81,8 @@ asio::awaitable<void> Session::run_worker(std::function<asio::awaitable<void>(Wo
     if (!stop_reason.empty()) throw Interrupted("{}", stop_reason);
 
     std::vector<Substituter*> subs;
-    for (auto& s : substituters_) subs.push_back(s.get());
+    for (auto& s : substituters_)
+        subs.push_back(s.get());
     Worker worker(io_, pool_, *store_, subs, builder_.get(), options, *progress_);
     running = &worker;
     struct Forget {

@@ -38,7 +38,8 @@ const StorePath kDiamond = kStoreDir.parse("/nix/store/3l5cnidchaby89xfzibk9hrxc
 
 std::vector<StorePath> fixture_paths() {
     std::vector<StorePath> out;
-    for (const auto& e : compat_path_infos()) out.push_back(kStoreDir.parse(e["path"].get<std::string>()));
+    for (const auto& e : compat_path_infos())
+        out.push_back(kStoreDir.parse(e["path"].get<std::string>()));
     return out;
 }
 
@@ -102,7 +103,8 @@ TEST_P(FixtureCacheTest, CopiesEveryPathFromFileUrl) {
     EXPECT_TRUE(env.store.staging_leftovers().empty());
 }
 
-INSTANTIATE_TEST_SUITE_P(Compressions, FixtureCacheTest, testing::Values("cache-xz", "cache-zstd", "cache-none"));
+INSTANTIATE_TEST_SUITE_P(Compressions, FixtureCacheTest,
+                         testing::Values("cache-xz", "cache-zstd", "cache-none"));
 
 TEST_F(BinaryCacheTest, QueryGivesTheNarinfoOrNull) {
     HttpServer server(compat_dir() / "cache-zstd");
@@ -243,7 +245,8 @@ TEST_F(TamperedCacheTest, PersistentServerError) {
 TEST_F(TamperedCacheTest, ForeignStoreDirIsRefused) {
     write_file_atomic(dir / "nix-cache-info", "StoreDir: /gnu/store\n");
     auto cache = env.open(server.url("/")); // cold: init() does not wait for nix-cache-info
-    std::string expected = "binary cache '" + cache_url(server) + "' is for store '/gnu/store', not '/nix/store'";
+    std::string expected =
+        "binary cache '" + cache_url(server) + "' is for store '/gnu/store', not '/nix/store'";
     try {
         env.run(cache->query(kHello));
         ADD_FAILURE() << "the query succeeded";
@@ -269,7 +272,8 @@ TEST_F(TamperedCacheTest, ForeignStoreDirIsRefused) {
 
 TEST_F(BinaryCacheTest, ResetMidBodyIsRetriedFromAFreshPipeline) {
     std::string big(3 << 20, '\0');
-    for (size_t i = 0; i < big.size(); ++i) big[i] = char((i * 7919) >> 5);
+    for (size_t i = 0; i < big.size(); ++i)
+        big[i] = char((i * 7919) >> 5);
     auto path = synthetic_store_path("big");
     fs::path dir = env.tmp.path() / "cache";
     auto infos = write_synthetic_cache(dir, {{path, {}, big}}, env.test_key, "zstd");
@@ -301,9 +305,11 @@ TEST_F(BinaryCacheTest, SlowConsumerPausesTheDownloadAndGetsEveryByte) {
     HttpServer server(dir);
     auto cache = env.open(server.url("/"));
     std::vector<StorePath> wanted;
-    for (const auto& p : paths) wanted.push_back(p.path);
+    for (const auto& p : paths)
+        wanted.push_back(p.path);
     env.realise(*cache, wanted);
-    for (const auto& p : paths) EXPECT_TRUE(read_file(env.store->real_path(p.path)) == p.contents);
+    for (const auto& p : paths)
+        EXPECT_TRUE(read_file(env.store->real_path(p.path)) == p.contents);
     EXPECT_TRUE(env.store.staging_leftovers().empty());
 }
 

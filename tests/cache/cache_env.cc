@@ -12,7 +12,8 @@ namespace ferry::test {
 
 std::string fixture_public_key() {
     std::string key = read_file(compat_dir() / "keys" / "cache.pub");
-    while (!key.empty() && (key.back() == '\n' || key.back() == ' ')) key.pop_back();
+    while (!key.empty() && (key.back() == '\n' || key.back() == ' '))
+        key.pop_back();
     return key;
 }
 
@@ -32,7 +33,8 @@ void copy_fixture_cache(const std::string& name, const fs::path& dest) {
 
 CacheEnv::CacheEnv() {
     // curl honours these even for 127.0.0.1: talk to the test server directly.
-    for (const char* name : {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"})
+    for (const char* name :
+         {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"})
         ::unsetenv(name);
     ::setenv("XDG_CACHE_HOME", (tmp.path() / "xdg-cache").c_str(), 1);
     settings.retry_base_delay_ms = 1;
@@ -60,7 +62,8 @@ void CacheEnv::realise(Substituter& cache, const std::vector<StorePath>& paths) 
     options.max_jobs = 1;
     Worker worker(io, pool, *store.store, {&cache}, nullptr, options, progress);
     std::vector<Target> targets;
-    for (const auto& p : paths) targets.push_back(Target{p, {}});
+    for (const auto& p : paths)
+        targets.push_back(Target{p, {}});
     run(worker.realise(targets));
 }
 

@@ -16,7 +16,8 @@ namespace {
 void put_string(std::string& out, std::string_view s) {
     uint64_t n = s.size();
     char len[8];
-    for (int i = 0; i < 8; ++i) len[i] = char((n >> (8 * i)) & 0xff);
+    for (int i = 0; i < 8; ++i)
+        len[i] = char((n >> (8 * i)) & 0xff);
     out.append(len, 8);
     out.append(s);
     out.append(nar_padding(s.size()), '\0');
@@ -31,7 +32,8 @@ StorePath synthetic_store_path(const std::string& name) {
 std::string regular_file_nar(std::string_view contents) {
     std::string nar;
     nar.reserve(contents.size() + 128);
-    for (std::string_view s : {"nix-archive-1", "(", "type", "regular", "contents"}) put_string(nar, s);
+    for (std::string_view s : {"nix-archive-1", "(", "type", "regular", "contents"})
+        put_string(nar, s);
     put_string(nar, contents);
     put_string(nar, ")");
     return nar;

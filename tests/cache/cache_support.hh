@@ -28,8 +28,9 @@ std::string regular_file_nar(std::string_view contents);
 /// Writes a binary cache into `dir` (created when missing): nix-cache-info (StoreDir `store_dir`,
 /// Priority `priority`), one narinfo per path signed by `key`, and its NAR compressed with
 /// `compression` under nar/. Returns the narinfos written.
-std::vector<NarInfo> write_synthetic_cache(const std::filesystem::path& dir, const std::vector<SyntheticPath>& paths,
-                                           const SecretKey& key, const std::string& compression = "xz",
+std::vector<NarInfo> write_synthetic_cache(const std::filesystem::path& dir,
+                                           const std::vector<SyntheticPath>& paths, const SecretKey& key,
+                                           const std::string& compression = "xz",
                                            const std::string& store_dir = "/nix/store", int priority = 40);
 
 /// A tree of paths for concurrency and round-trip tests: `root` refers to `width` paths, each of which
@@ -40,15 +41,13 @@ std::vector<SyntheticPath> synthetic_tree(const std::string& tag, size_t depth, 
 /// The narinfo file of `path` in the cache at `dir`.
 std::filesystem::path narinfo_file(const std::filesystem::path& dir, const StorePath& path);
 /// Parses, edits (with `edit`) and rewrites a narinfo file.
-template <typename Edit>
-void edit_narinfo(const std::filesystem::path& file, Edit&& edit);
+template <typename Edit> void edit_narinfo(const std::filesystem::path& file, Edit&& edit);
 
 /// Reads and writes a narinfo file (helpers of edit_narinfo).
 NarInfo read_narinfo(const std::filesystem::path& file);
 void write_narinfo(const std::filesystem::path& file, const NarInfo& info);
 
-template <typename Edit>
-void edit_narinfo(const std::filesystem::path& file, Edit&& edit) {
+template <typename Edit> void edit_narinfo(const std::filesystem::path& file, Edit&& edit) {
     NarInfo info = read_narinfo(file);
     edit(info);
     write_narinfo(file, info);

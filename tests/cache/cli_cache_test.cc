@@ -23,7 +23,8 @@ const std::string kDiamond = "/nix/store/3l5cnidchaby89xfzibk9hrxcxj2kkmb-diamon
 
 std::vector<std::string> fixture_path_names() {
     std::vector<std::string> out;
-    for (const auto& e : compat_path_infos()) out.push_back(e["path"]);
+    for (const auto& e : compat_path_infos())
+        out.push_back(e["path"]);
     return out;
 }
 
@@ -36,7 +37,8 @@ protected:
 
     /// ferry --store ROOT --option trusted-public-keys KEY <args>
     FerryResult ferry(std::vector<std::string> args) {
-        std::vector<std::string> all{"--store", root.string(), "--option", "trusted-public-keys", fixture_public_key()};
+        std::vector<std::string> all{"--store", root.string(), "--option", "trusted-public-keys",
+                                     fixture_public_key()};
         all.insert(all.end(), args.begin(), args.end());
         return run_ferry(all);
     }
@@ -53,7 +55,8 @@ protected:
 
 TEST_F(CliCacheTest, CopyFromCopiesEveryClosure) {
     std::vector<std::string> args{"copy", "--from", url()};
-    for (const auto& p : fixture_path_names()) args.push_back(p);
+    for (const auto& p : fixture_path_names())
+        args.push_back(p);
     auto r = ferry(args);
     ASSERT_EQ(r.status, 0) << r.err;
     LocalStore store(StoreConfig{.store_dir = "/nix/store", .root = root});
@@ -76,7 +79,8 @@ TEST_F(CliCacheTest, PathInfoFromCacheMatchesNix) {
     auto r = ferry({"path-info", "--from", url(), "-r", "--json", kDiamond});
     ASSERT_EQ(r.status, 0) << r.err;
     std::map<std::string, nlohmann::json> expected;
-    for (const auto& e : compat_path_infos()) expected[e["path"]] = e;
+    for (const auto& e : compat_path_infos())
+        expected[e["path"]] = e;
     auto got = nlohmann::json::parse(r.out);
     ASSERT_EQ(got.size(), 8u); // diamond-top's closure
     for (const auto& g : got) {
@@ -110,15 +114,16 @@ TEST_F(CliCacheTest, CopyFromAForeignStoreFailsClearly) {
     gnu_url.pop_back();
     auto r = ferry({"copy", "--from", gnu_url, kDiamond});
     EXPECT_EQ(r.status, 1);
-    EXPECT_THAT(r.err, HasSubstr("error: binary cache '" + gnu_url + "' is for store '/gnu/store', not '/nix/store'"));
+    EXPECT_THAT(r.err, HasSubstr("error: binary cache '" + gnu_url +
+                                 "' is for store '/gnu/store', not '/nix/store'"));
 }
 
 TEST_F(CliCacheTest, UntrustedCacheIsRefusedUnlessSignaturesAreOptional) {
     auto r = run_ferry({"--store", root.string(), "copy", "--from", url(), kDiamond});
     EXPECT_EQ(r.status, 1);
     EXPECT_THAT(r.err, HasSubstr("no signature by a trusted key"));
-    auto relaxed = run_ferry({"--store", root.string(), "--option", "require-sigs", "false", "copy", "--from", url(),
-                              kDiamond});
+    auto relaxed = run_ferry(
+        {"--store", root.string(), "--option", "require-sigs", "false", "copy", "--from", url(), kDiamond});
     EXPECT_EQ(relaxed.status, 0) << relaxed.err;
 }
 

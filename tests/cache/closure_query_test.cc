@@ -21,7 +21,8 @@ namespace {
 /// Groups the server's requests into waves: a request arriving more than half a delay after the first
 /// request of the current wave starts a new one. With every answer delayed by `delay`, a request that
 /// needed an answer first arrives at least `delay` after the one it needed.
-std::vector<std::vector<std::string>> waves(const std::vector<RequestRecord>& log, std::chrono::milliseconds delay) {
+std::vector<std::vector<std::string>> waves(const std::vector<RequestRecord>& log,
+                                            std::chrono::milliseconds delay) {
     std::vector<std::vector<std::string>> out;
     std::chrono::steady_clock::time_point start;
     for (const auto& r : log) {
@@ -36,7 +37,8 @@ std::vector<std::vector<std::string>> waves(const std::vector<RequestRecord>& lo
 
 std::string describe(const std::vector<std::vector<std::string>>& w) {
     std::string out;
-    for (const auto& wave : w) out += std::to_string(wave.size()) + " ";
+    for (const auto& wave : w)
+        out += std::to_string(wave.size()) + " ";
     return out;
 }
 
@@ -61,7 +63,8 @@ TEST_F(ClosureQueryTest, FindsTheWholeClosureAndWhatIsMissing) {
     auto cache = env.open(server.url("/"));
     ClosureInfos result = env.run(query_closure(*cache, {tree[0].path}, true));
     EXPECT_EQ(result.infos.size(), tree.size());
-    for (const auto& p : tree) EXPECT_TRUE(result.infos.count(p.path)) << p.path.to_string();
+    for (const auto& p : tree)
+        EXPECT_TRUE(result.infos.count(p.path)) << p.path.to_string();
     EXPECT_EQ(result.missing, StorePathSet{missing});
     ClosureInfos roots_only = env.run(query_closure(*cache, {tree[0].path, tree[1].path}, false));
     EXPECT_EQ(roots_only.infos.size(), 2u);
@@ -106,10 +109,12 @@ TEST_F(ClosureQueryTest, ColdClosureOfDepthDCostsDPlusOneRoundTrips) {
     ASSERT_FALSE(w.empty());
     std::vector<std::string> first = w[0];
     std::sort(first.begin(), first.end());
-    std::vector<std::string> expected{"/" + std::string(tree[0].path.hash_part()) + ".narinfo", "/nix-cache-info"};
+    std::vector<std::string> expected{"/" + std::string(tree[0].path.hash_part()) + ".narinfo",
+                                      "/nix-cache-info"};
     std::sort(expected.begin(), expected.end());
     EXPECT_EQ(first, expected);
-    for (size_t d = 1; d < w.size(); ++d) EXPECT_EQ(w[d].size(), 3u << (d - 1)) << "wave " << d;
+    for (size_t d = 1; d < w.size(); ++d)
+        EXPECT_EQ(w[d].size(), 3u << (d - 1)) << "wave " << d;
 }
 
 TEST_F(ClosureQueryTest, WorkerRoundTripsAreDPlusOneToo) {

@@ -45,7 +45,8 @@ TEST_F(DiskCacheTest, AnswersSurviveReopening) {
         auto cache = open();
         cache->store_present(kUrl, "aaaa", "StorePath: x\n");
         cache->store_absent(kUrl, "bbbb");
-        cache->store_meta(kUrl, CacheInfo{.store_dir = "/nix/store", .want_mass_query = true, .priority = 30});
+        cache->store_meta(kUrl,
+                          CacheInfo{.store_dir = "/nix/store", .want_mass_query = true, .priority = 30});
         // Buffered entries are answered before they are written.
         EXPECT_EQ(cache->pending(), 3u);
         EXPECT_EQ(cache->lookup(kUrl, "aaaa").kind, Kind::present);
@@ -105,13 +106,15 @@ TEST_F(DiskCacheTest, NewerAnswerReplacesOlder) {
 
 TEST_F(DiskCacheTest, WantsFlushOncePerBatch) {
     auto cache = open();
-    for (size_t i = 0; i + 1 < NarinfoDiskCache::kFlushBatch; ++i) cache->store_absent(kUrl, std::to_string(i));
+    for (size_t i = 0; i + 1 < NarinfoDiskCache::kFlushBatch; ++i)
+        cache->store_absent(kUrl, std::to_string(i));
     EXPECT_FALSE(cache->wants_flush());
     cache->store_absent(kUrl, "last");
     EXPECT_TRUE(cache->wants_flush());
     EXPECT_FALSE(cache->wants_flush()); // claimed: the flush is on its way
     cache->flush();
-    for (size_t i = 0; i < NarinfoDiskCache::kFlushBatch; ++i) cache->store_absent(kUrl, "x" + std::to_string(i));
+    for (size_t i = 0; i < NarinfoDiskCache::kFlushBatch; ++i)
+        cache->store_absent(kUrl, "x" + std::to_string(i));
     EXPECT_TRUE(cache->wants_flush());
 }
 
@@ -122,13 +125,15 @@ TEST_F(DiskCacheTest, TwoProcessesWriteConcurrently) {
     auto b = open();
     auto writer = [](NarinfoDiskCache& cache, const std::string& prefix) {
         for (int batch = 0; batch < 20; ++batch) {
-            for (int i = 0; i < 100; ++i) cache.store_present(kUrl, prefix + std::to_string(batch * 100 + i), "x");
+            for (int i = 0; i < 100; ++i)
+                cache.store_present(kUrl, prefix + std::to_string(batch * 100 + i), "x");
             cache.flush();
         }
     };
     std::thread ta(writer, std::ref(*a), "a");
     std::thread tb(writer, std::ref(*b), "b");
-    for (int i = 0; i < 200; ++i) (void)a->lookup(kUrl, "b" + std::to_string(i)); // reads meanwhile
+    for (int i = 0; i < 200; ++i)
+        (void)a->lookup(kUrl, "b" + std::to_string(i)); // reads meanwhile
     ta.join();
     tb.join();
     auto c = open();

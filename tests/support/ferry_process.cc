@@ -21,7 +21,8 @@ FerryResult run_ferry(const std::vector<std::string>& args, const fs::path& stdi
     std::string bin = (build_root() / "src" / "cli" / "ferry").string();
     std::vector<std::string> copy = args;
     std::vector<char*> argv{bin.data()};
-    for (auto& a : copy) argv.push_back(a.data());
+    for (auto& a : copy)
+        argv.push_back(a.data());
     argv.push_back(nullptr);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);

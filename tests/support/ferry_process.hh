@@ -14,6 +14,7 @@ struct FerryResult {
 
 /// Runs build_root()/src/cli/ferry with `args`, standard input from `stdin_file`, in this process's
 /// environment; waits for it and returns its exit status and output.
-FerryResult run_ferry(const std::vector<std::string>& args, const std::filesystem::path& stdin_file = "/dev/null");
+FerryResult run_ferry(const std::vector<std::string>& args,
+                      const std::filesystem::path& stdin_file = "/dev/null");
 
 } // namespace ferry::test

@@ -47,8 +47,8 @@ public:
 
     /// A download of `info`'s NAR into `store`'s staging area. `gate`: the request's gate (http and
     /// https), or null for a source that cannot pause (push() then blocks while the buffer is full).
-    static std::shared_ptr<NarDownload> make(boost::asio::thread_pool& pool, LocalStore& store, const NarInfo& info,
-                                             std::shared_ptr<http::BodyGate> gate);
+    static std::shared_ptr<NarDownload> make(boost::asio::thread_pool& pool, LocalStore& store,
+                                             const NarInfo& info, std::shared_ptr<http::BodyGate> gate);
     ~NarDownload();
     NarDownload(const NarDownload&) = delete;
     NarDownload& operator=(const NarDownload&) = delete;

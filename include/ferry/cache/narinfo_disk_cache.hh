@@ -111,7 +111,8 @@ private:
     void begin_read();
     void end_read() noexcept;
     bool fresh(const Entry& e, int64_t now) const;
-    std::optional<CachedNarinfo> lookup_buffered(std::string_view url, std::string_view hash_part, int64_t now);
+    std::optional<CachedNarinfo> lookup_buffered(std::string_view url, std::string_view hash_part,
+                                                 int64_t now);
     /// The id of cache `url` in the file, as the reader sees it; remembered once found.
     std::optional<int64_t> reader_cache_id(const std::string& url);
     void buffer(std::string key, Entry entry);
