@@ -119,7 +119,13 @@ asio::awaitable<void> BinaryCache::init() {
         if (cached) {
             meta_->info = *cached;
             meta_->ready.set();
-            check_store_dir(*cached, url_, context_->store_dir);
+            try {
+                check_store_dir(*cached, url_, context_->store_dir);
+            } catch (...) {
+                meta_->error = std::current_exception();
+                meta_->error_reported = true; // by this throw
+                throw;
+            }
             co_return;
         }
     }

@@ -3,6 +3,9 @@
 #include "ferry/cache/binary_cache.hh"
 
 #include <cstring>
+#include <thread>
+
+#include <boost/asio/steady_timer.hpp>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -10,6 +13,7 @@
 #include "cache_env.hh"
 #include "cache_support.hh"
 #include "ferry/store/local_store.hh"
+#include "ferry/store/nar.hh"
 #include "ferry/util/file.hh"
 #include "support/fixtures.hh"
 #include "support/http_server.hh"
@@ -126,6 +130,45 @@ TEST_F(BinaryCacheTest, ExistingPathIsLeftAlone) {
     auto before = env.store->require_path_info(kHello);
     EXPECT_EQ(env.fetch_error(*cache, kHello), "");
     EXPECT_EQ(env.store->require_path_info(kHello), before);
+    EXPECT_TRUE(env.store.staging_leftovers().empty());
+}
+
+TEST_F(BinaryCacheTest, WaitsForAPathLockWithoutBlockingTheLoopAndSkipsAValidPath) {
+    // Another process holds hello-text's lock and makes it valid meanwhile: the fetch polls for the lock
+    // (the loop keeps running), then finds the path valid and leaves it alone.
+    HttpServer server(compat_dir() / "cache-xz");
+    auto cache = env.open(server.url("/"));
+    auto other = env.store.open_again();
+    std::optional<PathLock> held = other->lock_path(kHello);
+    ValidPathInfo info = to_path_info(kStoreDir, compat_path_infos()[0]);
+    for (const auto& e : compat_path_infos())
+        if (e["path"] == kStoreDir.print(kHello)) info = to_path_info(kStoreDir, e);
+    info.signatures = {"other-process:1"};
+    std::thread holder([&] {
+        std::this_thread::sleep_for(300ms);
+        StagedPath staged = other->stage(kHello.name());
+        restore_nar(read_file(compat_dir() / "nar" / (std::string(kHello.hash_part()) + ".nar")),
+                    staged.path());
+        other->commit_staged({StagedOutput{&staged, info, true}});
+        held.reset();
+    });
+    int ticks = 0;
+    boost::asio::steady_timer ticker(env.io);
+    std::function<void()> tick = [&] {
+        ticker.expires_after(10ms);
+        ticker.async_wait([&](boost::system::error_code ec) {
+            if (ec) return;
+            ++ticks;
+            tick();
+        });
+    };
+    tick();
+    std::string error = env.fetch_error(*cache, kHello);
+    ticker.cancel();
+    holder.join();
+    EXPECT_EQ(error, "");
+    EXPECT_GE(ticks, 10); // the loop ran while the fetch waited for the lock
+    EXPECT_EQ(env.store->require_path_info(kHello).signatures, info.signatures); // the other process's
     EXPECT_TRUE(env.store.staging_leftovers().empty());
 }
 
