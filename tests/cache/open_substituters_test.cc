@@ -54,7 +54,8 @@ TEST_F(OpenSubstitutersTest, SortsByPriorityAndDropsUnusableCaches) {
     ASSERT_EQ(warnings.size(), 2u);
     EXPECT_THAT(warnings[0], HasSubstr("ignoring substituter 'ftp://nowhere.example'"));
     EXPECT_THAT(warnings[1], HasSubstr("is for store '/gnu/store', not '/nix/store'"));
-    for (const auto& w : warnings) EXPECT_EQ(w.find('\n'), std::string::npos);
+    for (const auto& w : warnings)
+        EXPECT_EQ(w.find('\n'), std::string::npos);
     // Each cache answers for its own path.
     EXPECT_TRUE(env.run(subs[0]->query(synthetic_store_path("fast"))));
     EXPECT_FALSE(env.run(subs[0]->query(synthetic_store_path("slow"))));
