@@ -58,19 +58,22 @@ std::vector<Target> resolve_targets(LocalStore& store, const std::vector<std::st
 
 void print_missing(LocalStore& store, const MissingPaths& m) {
     auto mib = [](uint64_t b) { return double(b) / (1024.0 * 1024.0); };
+    // One write: a closure of thousands of paths is thousands of lines.
+    std::string out;
     if (!m.will_build.empty()) {
-        std::cerr << fmt::format("these {} derivations will be built:\n", m.will_build.size());
-        for (const auto& p : m.will_build) std::cerr << "  " << store.print(p) << "\n";
+        out += fmt::format("these {} derivations will be built:\n", m.will_build.size());
+        for (const auto& p : m.will_build) out += "  " + store.print(p) + "\n";
     }
     if (!m.will_substitute.empty()) {
-        std::cerr << fmt::format("these {} paths will be fetched ({:.2f} MiB download, {:.2f} MiB unpacked):\n",
-                                 m.will_substitute.size(), mib(m.download_size), mib(m.nar_size));
-        for (const auto& p : m.will_substitute) std::cerr << "  " << store.print(p) << "\n";
+        out += fmt::format("these {} paths will be fetched ({:.2f} MiB download, {:.2f} MiB unpacked):\n",
+                           m.will_substitute.size(), mib(m.download_size), mib(m.nar_size));
+        for (const auto& p : m.will_substitute) out += "  " + store.print(p) + "\n";
     }
     if (!m.unknown.empty()) {
-        std::cerr << fmt::format("don't know how to build these {} paths:\n", m.unknown.size());
-        for (const auto& p : m.unknown) std::cerr << "  " << store.print(p) << "\n";
+        out += fmt::format("don't know how to build these {} paths:\n", m.unknown.size());
+        for (const auto& p : m.unknown) out += "  " + store.print(p) + "\n";
     }
+    std::cerr << out << std::flush;
 }
 
 /// The store paths a target stands for once realised, with the output name for links ("" for paths).

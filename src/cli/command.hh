@@ -48,5 +48,6 @@ void register_store_commands(CLI::App& app, Context& ctx);
 void register_derivation_commands(CLI::App& app, Context& ctx);
 void register_path_info_command(CLI::App& app, Context& ctx);
 void register_build_commands(CLI::App& app, Context& ctx);
+void register_copy_command(CLI::App& app, Context& ctx);
 
 } // namespace ferry::cli

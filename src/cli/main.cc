@@ -30,6 +30,7 @@ int run(int argc, char** argv) {
     register_derivation_commands(app, ctx);
     register_path_info_command(app, ctx);
     register_build_commands(app, ctx);
+    register_copy_command(app, ctx);
 
     try {
         app.parse(argc, argv);

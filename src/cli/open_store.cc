@@ -2,12 +2,17 @@
 #include <filesystem>
 
 #include "command.hh"
+#include "ferry/cache/binary_cache.hh"
 
 namespace fs = std::filesystem;
 
 namespace ferry::cli {
 
 std::unique_ptr<LocalStore> open_local_store(const GlobalOptions& global) {
+    if (is_binary_cache_url(global.store_root))
+        throw UsageError("--store '{}' names a binary cache: only `path-info` reads one (`copy --from URL` "
+                         "copies from it)",
+                         global.store_root);
     StoreConfig config;
     config.store_dir = global.store_dir;
     if (!global.store_root.empty()) config.root = fs::absolute(global.store_root);

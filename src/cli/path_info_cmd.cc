@@ -5,20 +5,12 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "command.hh"
+#include "ferry/cache/binary_cache.hh"
+#include "path_info.hh"
 
 namespace ferry::cli {
 
 namespace {
-
-struct PathInfoOptions {
-    std::vector<std::string> paths;
-    bool recursive = false;
-    bool json = false;
-    bool size = false;
-    bool closure_size = false;
-    bool sigs = false;
-};
 
 uint64_t closure_size(LocalStore& store, const StorePath& path) {
     uint64_t total = 0;
@@ -67,7 +59,11 @@ void print_plain(LocalStore& store, const StorePathSet& paths, const PathInfoOpt
 }
 
 int run_path_info(const Context& ctx, const PathInfoOptions& o) {
-    auto store = open_local_store(ctx.global);
+    GlobalOptions global = ctx.global;
+    if (!o.store.empty()) global.store_root = o.store;
+    if (!o.from.empty()) return run_cache_path_info(global, o.from, o);
+    if (is_binary_cache_url(global.store_root)) return run_cache_path_info(global, global.store_root, o);
+    auto store = open_local_store(global);
     StorePathSet paths;
     for (const auto& arg : o.paths) {
         StorePath p = parse_store_path_arg(*store, arg);
@@ -100,6 +96,10 @@ void register_path_info_command(CLI::App& app, Context& ctx) {
     cmd->add_flag("-S,--closure-size", o->closure_size,
                   "Print the sum of the NAR sizes of each path's closure");
     cmd->add_flag("--sigs", o->sigs, "Print the signatures of each path");
+    cmd->add_option("--from", o->from,
+                    "Read the narinfos of a binary cache (http://, https://, file://) instead of the local "
+                    "store; `--store URL` does the same");
+    cmd->add_option("--store", o->store, "The local store's root, or a binary cache URL (as --from)");
     cmd->callback([&ctx, o] { ctx.action = [&ctx, o] { return run_path_info(ctx, *o); }; });
 }
 

@@ -9,6 +9,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/use_future.hpp>
 
+#include "ferry/cache/open_substituters.hh"
 #include "ferry/sandbox/make_builder.hh"
 
 namespace asio = boost::asio;
@@ -18,7 +19,8 @@ namespace ferry::cli {
 Settings load_settings(const GlobalOptions& global) {
     Settings s;
     s.load_default_config();
-    for (const auto& [name, value] : global.options) s.set(name, value);
+    for (const auto& [name, value] : global.options)
+        s.set(name, value);
     return s;
 }
 
@@ -33,8 +35,12 @@ Session::~Session() {
 }
 
 asio::awaitable<void> Session::open_substituters() {
-    // The binary cache substituters are opened here once the cache module provides them.
-    co_return;
+    substituters_.clear();
+    if (!settings_.substitute || settings_.substituters.empty()) co_return;
+    auto warn = [this](const std::string& text) { progress_->message("warning: " + text); };
+    auto context = make_binary_cache_context(settings_, store_->store_dir(), io_.get_executor(), pool_, warn);
+    auto opened = co_await ferry::open_substituters(context, settings_.substituters, warn);
+    substituters_ = std::move(opened);
 }
 
 std::unique_ptr<Builder> Session::make_session_builder() {
@@ -44,7 +50,7 @@ std::unique_ptr<Builder> Session::make_session_builder() {
     return make_builder(settings_, context);
 }
 
-void Session::run(std::function<asio::awaitable<void>(Worker&)> body, bool need_builder) {
+WorkerOptions Session::worker_options() const {
     WorkerOptions options;
     options.max_jobs = settings_.effective_max_jobs();
     options.keep_going = settings_.keep_going;
@@ -54,31 +60,51 @@ void Session::run(std::function<asio::awaitable<void>(Worker&)> body, bool need_
     options.max_silent_time = settings_.max_silent_time;
     options.timeout = settings_.timeout;
     options.keep_failed = settings_.keep_failed;
-    if (need_builder && !builder_) builder_ = make_session_builder();
+    return options;
+}
 
-    std::vector<Substituter*> subs;
-    for (auto& s : substituters_) subs.push_back(s.get());
-    Worker worker(io_, pool_, *store_, subs, builder_.get(), options, *progress_);
-
+asio::awaitable<void> Session::run_worker(std::function<asio::awaitable<void>(Worker&)> body,
+                                          WorkerOptions options) {
+    Worker* running = nullptr;
+    std::string stop_reason;
     asio::signal_set signals(io_, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& ec, int sig) {
         if (ec) return;
         signal_exit_ = 128 + sig;
-        worker.stop(sig == SIGINT ? "interrupted by SIGINT" : "terminated by SIGTERM");
+        stop_reason = sig == SIGINT ? "interrupted by SIGINT" : "terminated by SIGTERM";
+        if (running) running->stop(stop_reason);
     });
-    auto wrapped = [&]() -> asio::awaitable<void> {
-        // Once the body is done nothing else may keep the loop running.
-        struct CancelSignals {
-            asio::signal_set& s;
-            ~CancelSignals() {
-                boost::system::error_code ec;
-                s.cancel(ec);
-            }
-        } cancel{signals};
-        co_await body(worker);
-    };
-    auto done = asio::co_spawn(io_, wrapped(), asio::use_future);
+    // Once the body is done nothing else may keep the loop running: no signal wait, no substituter (their
+    // HTTP client and background requests go with them).
+    struct Cleanup {
+        asio::signal_set& signals;
+        std::vector<std::unique_ptr<Substituter>>& substituters;
+        ~Cleanup() {
+            boost::system::error_code ec;
+            signals.cancel(ec);
+            substituters.clear();
+        }
+    } cleanup{signals, substituters_};
+    co_await open_substituters();
+    if (!stop_reason.empty()) throw Interrupted("{}", stop_reason);
+
+    std::vector<Substituter*> subs;
+    for (auto& s : substituters_)
+        subs.push_back(s.get());
+    Worker worker(io_, pool_, *store_, subs, builder_.get(), options, *progress_);
+    running = &worker;
+    struct Forget {
+        Worker*& running;
+        ~Forget() { running = nullptr; }
+    } forget{running};
+    co_await body(worker);
+}
+
+void Session::run(std::function<asio::awaitable<void>(Worker&)> body, bool need_builder) {
+    if (need_builder && !builder_) builder_ = make_session_builder();
+    auto done = asio::co_spawn(io_, run_worker(std::move(body), worker_options()), asio::use_future);
     io_.run();
+    io_.restart();
     progress_->finish();
     done.get();
 }

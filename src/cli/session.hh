@@ -34,13 +34,20 @@ public:
     ProgressLine& progress() { return *progress_; }
 
     /// Runs `body(worker)` on the event loop with a worker over the configured substituters and builder.
+    /// The substituters are opened first (open_substituters) and closed when the body is done.
     /// SIGINT/SIGTERM stop the worker; then Interrupted rises and exit_code() says 130 or 143.
     void run(std::function<boost::asio::awaitable<void>(Worker&)> body, bool need_builder);
+    /// The substituters the worker uses, sorted by priority; only during run().
+    const std::vector<std::unique_ptr<Substituter>>& substituters() const { return substituters_; }
     /// 130 after SIGINT, 143 after SIGTERM, 0 otherwise.
     int signal_exit_code() const { return signal_exit_; }
 
 private:
+    /// Opens the configured substituters (dropping those that fail, with a warning).
     boost::asio::awaitable<void> open_substituters();
+    boost::asio::awaitable<void> run_worker(std::function<boost::asio::awaitable<void>(Worker&)> body,
+                                            WorkerOptions options);
+    WorkerOptions worker_options() const;
     /// The builder `sandbox` and `sandbox-fallback` ask for.
     std::unique_ptr<Builder> make_session_builder();
 

@@ -26,6 +26,16 @@ ClientCore::~ClientCore() {
 std::shared_ptr<Job> ClientCore::make_job(Request request, Method method) {
     auto job = std::make_shared<Job>(std::move(request), method, options_);
     if (multi_) multi_->prepare(job->transfer.easy());
+    // Called by the request's gate from any thread: reach curl from the loop, never from a callback.
+    job->transfer.set_resume([weak_self = weak_from_this(), weak_job = std::weak_ptr<Job>(job)] {
+        auto self = weak_self.lock();
+        if (!self) return;
+        asio::post(self->executor_, [weak_self, weak_job] {
+            auto self = weak_self.lock();
+            auto job = weak_job.lock();
+            if (self && job) self->resume(job);
+        });
+    });
     return job;
 }
 
@@ -111,6 +121,14 @@ void ClientCore::on_done(CURL* easy, CURLcode result) {
     counters_.active = static_cast<unsigned>(running_.size());
     complete(job, AttemptEnd::finished);
     start_queued();
+}
+
+void ClientCore::resume(const std::shared_ptr<Job>& job) {
+    if (!multi_ || job->state != Job::State::running) return;
+    CURL* easy = job->transfer.easy();
+    // Unpausing delivers the held piece at once (our sink may run, or pause it again). A failure there
+    // ends the attempt like any transfer error.
+    if (CURLcode rc = curl_easy_pause(easy, CURLPAUSE_CONT); rc != CURLE_OK) on_done(easy, rc);
 }
 
 void ClientCore::abort(const std::shared_ptr<Job>& job, AttemptEnd end) {

@@ -72,6 +72,8 @@ private:
     void start_queued();
     void start(const std::shared_ptr<Job>& job);
     void on_done(CURL* easy, CURLcode result);
+    /// Unpauses `job`'s transfer after its gate opened (if it still runs).
+    void resume(const std::shared_ptr<Job>& job);
     void abort(const std::shared_ptr<Job>& job, AttemptEnd end);
     void complete(const std::shared_ptr<Job>& job, AttemptEnd end);
 

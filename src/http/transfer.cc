@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "ferry/http/body_gate.hh"
+
 namespace ferry::http::detail {
 
 namespace {
@@ -38,6 +40,7 @@ long parse_status_line(std::string_view line) {
 Transfer::Transfer(Request request, Method method, const ClientOptions& options)
     : request_(std::move(request)), easy_(curl_easy_init()) {
     if (!easy_) throw Error("cannot create a curl handle for '{}'", request_.url);
+    pausable_ = strncasecmp(request_.url.c_str(), "file:", 5) != 0;
     configure(method, options);
 }
 
@@ -145,6 +148,10 @@ bool Transfer::delivers_to_sink() const noexcept {
     return request_.sink && (status_ == 0 || (status_ >= 200 && status_ < 300));
 }
 
+bool Transfer::held_by_gate() {
+    return pausable_ && request_.gate && delivers_to_sink() && request_.gate->hold(resume_);
+}
+
 void Transfer::on_body(std::string_view data) {
     bytes_ += data.size();
     if (delivers_to_sink()) {
@@ -172,6 +179,8 @@ void Transfer::on_header(std::string_view line) {
 std::size_t Transfer::write_callback(char* data, std::size_t size, std::size_t count, void* self) noexcept {
     auto* t = static_cast<Transfer*>(self);
     try {
+        // curl keeps the piece and delivers it again once the transfer is unpaused.
+        if (t->held_by_gate()) return CURL_WRITEFUNC_PAUSE;
         t->on_body(std::string_view(data, size * count));
         return size * count;
     } catch (...) {

@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -46,6 +47,9 @@ public:
     Response take_response(unsigned attempts);
     /// A one-line reason for the last attempt's failure: curl's error text or the status.
     std::string failure_reason() const;
+    /// What resumes this transfer after its gate paused it; called from any thread (it must post to the
+    /// client's loop). Set once by the client.
+    void set_resume(std::function<void()> resume) { resume_ = std::move(resume); }
 
 private:
     static std::size_t write_callback(char* data, std::size_t size, std::size_t count, void* self) noexcept;
@@ -54,11 +58,16 @@ private:
     void on_body(std::string_view data);
     void on_header(std::string_view line);
     bool delivers_to_sink() const noexcept;
+    /// Whether the request's gate holds back the next piece of a sunk body (curl pauses the transfer).
+    bool held_by_gate();
 
     Request request_;
     EasyHandle easy_;
     SList header_list_;
     std::array<char, CURL_ERROR_SIZE> error_text_{};
+    std::function<void()> resume_;
+    /// Not file://: curl reads local files in one go and cannot pause them.
+    bool pausable_ = false;
 
     // The current attempt.
     CURLcode result_ = CURLE_OK;

@@ -48,6 +48,8 @@ asio::awaitable<void> PathGoal::run() {
     };
     try {
         co_await sub->substituter->fetch(*sub->info, store, fetch_progress, wait_references);
+    } catch (const SubstituteError&) {
+        throw; // it names the path and the cache already
     } catch (Error& e) {
         e.add_context(fmt::format("cannot substitute '{}' from '{}'", store.print(path_), sub->substituter->uri()));
         throw;

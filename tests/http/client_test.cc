@@ -6,6 +6,7 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <thread>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -18,6 +19,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "ferry/http/body_gate.hh"
 #include "ferry/util/file.hh"
 #include "support/http_server.hh"
 #include "support/run.hh"
@@ -441,6 +443,53 @@ TEST_F(ClientTest, ConsumedBodyIsRetriedAfterRestart) {
                                     })));
     EXPECT_EQ(r.attempts, 2u);
     EXPECT_EQ(restarts, 1);
+    EXPECT_TRUE(received == content);
+}
+
+TEST_F(ClientTest, ClosedGatePausesTheBodyUntilItOpens) {
+    std::string content = random_bytes(4 << 20, 8);
+    put("gated.nar", content);
+    Client client(io_.get_executor(), fast_options());
+    auto gate = std::make_shared<BodyGate>();
+    std::string received;
+    int closes = 0, while_closed = 0;
+    asio::steady_timer opener(io_);
+    // The consumer takes 64 KiB, then closes the gate for a moment, as a slow pool thread would.
+    auto sink = [&](std::string_view d) {
+        if (!gate->is_open()) ++while_closed;
+        received.append(d);
+        if (received.size() / (64 << 10) > static_cast<std::size_t>(closes)) {
+            ++closes;
+            gate->close();
+            opener.expires_after(2ms);
+            opener.async_wait([&](boost::system::error_code) { gate->open(); });
+        }
+    };
+    Response r = run(client.get(Request(server_.url("/gated.nar")).with_sink(sink).with_gate(gate)));
+    EXPECT_EQ(r.status, 200);
+    EXPECT_GT(closes, 10);
+    EXPECT_EQ(while_closed, 0);
+    EXPECT_TRUE(received == content);
+}
+
+TEST_F(ClientTest, GateOpenedFromAnotherThreadResumesTheTransfer) {
+    std::string content = random_bytes(2 << 20, 9);
+    put("gated2.nar", content);
+    Client client(io_.get_executor(), fast_options());
+    auto gate = std::make_shared<BodyGate>();
+    std::string received;
+    std::vector<std::thread> openers;
+    auto sink = [&](std::string_view d) {
+        received.append(d);
+        gate->close();
+        openers.emplace_back([&gate] {
+            std::this_thread::sleep_for(1ms);
+            gate->open();
+        });
+    };
+    Response r = run(client.get(Request(server_.url("/gated2.nar")).with_sink(sink).with_gate(gate)));
+    for (auto& t : openers) t.join();
+    EXPECT_EQ(r.status, 200);
     EXPECT_TRUE(received == content);
 }
 

@@ -56,7 +56,8 @@ asio::awaitable<void> FakeSubstituter::fetch(const NarInfo& info, LocalStore& st
     ++fetches;
     co_await sleep();
     if (failing_.count(info.path))
-        throw SubstituteError("NAR of '{}' is corrupt (injected by the test)", dir_.print(info.path));
+        throw SubstituteError("cannot substitute '{}' from '{}': NAR is corrupt (injected by the test)",
+                              dir_.print(info.path), uri_);
     const auto& nar = paths_.at(info.path).second;
     if (progress.on_download) progress.on_download(nar.size());
     co_await before_commit();

@@ -114,11 +114,12 @@ struct HttpServer::State {
                                     InFlight& in_flight);
 
     std::filesystem::path root;
-    mutable std::mutex mutex; // guards rules, default_rule, hits, last_headers
+    mutable std::mutex mutex; // guards rules, default_rule, hits, last_headers, log
     std::vector<Rule> rules;
     std::optional<Rule> default_rule;
     std::unordered_map<std::string, std::uint64_t> hits;
     std::unordered_map<std::string, http::fields> last_headers;
+    std::vector<RequestRecord> log;
     std::atomic<std::uint64_t> requests{0};
     std::atomic<std::uint64_t> connections{0};
     std::atomic<int> in_flight{0};
@@ -132,6 +133,7 @@ struct HttpServer::State {
 std::optional<HttpFault> HttpServer::State::take_fault(const std::string& path,
                                                        const http::request<http::string_body>& request) {
     std::lock_guard lock(mutex);
+    log.push_back({path, std::chrono::steady_clock::now()});
     ++hits[path];
     last_headers[path] = request.base();
     Rule* rule = nullptr;
@@ -340,8 +342,14 @@ std::optional<std::string> HttpServer::request_header(const std::string& path,
     return std::string(field->value());
 }
 
+std::vector<RequestRecord> HttpServer::request_log() const {
+    std::lock_guard lock(state_->mutex);
+    return state_->log;
+}
+
 void HttpServer::reset_stats() {
     std::lock_guard lock(state_->mutex);
+    state_->log.clear();
     state_->hits.clear();
     state_->last_headers.clear();
     state_->requests = 0;

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace ferry::test {
 
@@ -35,6 +36,12 @@ struct HttpFault {
     /// The fault applies to the first `times` requests of each path; later ones are served normally.
     /// Negative: always.
     int times = -1;
+};
+
+/// One request, as the server read it.
+struct RequestRecord {
+    std::string path; ///< without the query
+    std::chrono::steady_clock::time_point time;
 };
 
 /// Serves the files under `root` (GET and HEAD; 404 when missing) on 127.0.0.1, on an ephemeral port,
@@ -74,7 +81,9 @@ public:
     std::uint64_t hits(const std::string& path) const;
     /// The value of header `name` in the last request for `path`; nothing when absent.
     std::optional<std::string> request_header(const std::string& path, const std::string& name) const;
-    /// Sets every counter to zero.
+    /// Every request read so far, in the order read (faulty ones included).
+    std::vector<RequestRecord> request_log() const;
+    /// Sets every counter to zero (and empties the request log).
     void reset_stats();
 
 private:

@@ -40,7 +40,9 @@ public:
     virtual int priority() const = 0;
 
     /// Reads `nix-cache-info` (through the disk cache, meta TTL). Throws Error when the cache is
-    /// unreachable or its StoreDir differs from ours. Call once before anything else.
+    /// unreachable or its StoreDir differs from ours. Call once before anything else. An implementation
+    /// may return before a cold `nix-cache-info` has arrived, so that its round trip overlaps the first
+    /// queries: the first query() then throws what went wrong with it (BinaryCache does this).
     virtual boost::asio::awaitable<void> init() = 0;
 
     /// The narinfo of `path`, or null when the cache does not have it (HTTP 404/403). Answers from the

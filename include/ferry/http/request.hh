@@ -3,11 +3,14 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace ferry::http {
+
+class BodyGate;
 
 /// Receives a body as it arrives, in order, in pieces of any size. It runs on the client's io_context
 /// thread, inside curl's processing: it must not call into the Client (post or spawn work instead).
@@ -44,6 +47,10 @@ struct Request {
         restart = std::move(restart_);
         return std::move(*this);
     }
+    Request&& with_gate(std::shared_ptr<BodyGate> gate_) && {
+        gate = std::move(gate_);
+        return std::move(*this);
+    }
 
     /// http://, https:// or file://.
     std::string url;
@@ -55,6 +62,8 @@ struct Request {
     /// set: it is called before the retry and must reset whatever consumed the bytes, because the body
     /// is delivered again from its first byte. Without it such a failure is final.
     std::function<void()> restart;
+    /// When set, the body pauses before reaching `sink` while this gate is closed (see BodyGate).
+    std::shared_ptr<BodyGate> gate;
 };
 
 /// The answer to a request: a 2xx, or one of the statuses that are answers rather than errors (403,

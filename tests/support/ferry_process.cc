@@ -1,0 +1,45 @@
+#include "support/ferry_process.hh"
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include <stdexcept>
+
+#include "ferry/util/file.hh"
+#include "support/fixtures.hh"
+
+extern char** environ;
+
+namespace fs = std::filesystem;
+
+namespace ferry::test {
+
+FerryResult run_ferry(const std::vector<std::string>& args, const fs::path& stdin_file) {
+    TempDir io;
+    fs::path out = io.path() / "out", err = io.path() / "err";
+    std::string bin = (build_root() / "src" / "cli" / "ferry").string();
+    std::vector<std::string> copy = args;
+    std::vector<char*> argv{bin.data()};
+    for (auto& a : copy)
+        argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, stdin_file.c_str(), O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    pid_t pid;
+    int rc = posix_spawn(&pid, bin.c_str(), &fa, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) throw std::runtime_error("cannot run " + bin);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    FerryResult r;
+    r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    r.out = read_file(out);
+    r.err = read_file(err);
+    return r;
+}
+
+} // namespace ferry::test
