@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 
 #include <CLI/CLI.hpp>
 
@@ -27,6 +28,16 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
     char buf[256];
     while (::read(STDIN_FILENO, buf, sizeof buf) > 0) {
+    }
+    if (const char* log = std::getenv("CLOSURE_SERVER_LOG")) {
+        // One line per request: milliseconds since the first one, and the path.
+        if (FILE* f = std::fopen(log, "w")) {
+            auto records = server.request_log();
+            for (const auto& r : records)
+                std::fprintf(f, "%.1f %s\n",
+                             std::chrono::duration<double, std::milli>(r.time - records.front().time).count(), r.path.c_str());
+            std::fclose(f);
+        }
     }
     std::fprintf(stderr, "closure-server: %llu requests, peak %d in flight\n",
                  (unsigned long long)server.requests(), server.peak_in_flight());

@@ -130,7 +130,8 @@ asio::awaitable<void> BinaryCache::init() {
         }
     }
     // Created here, while the client surely lives; the request itself keeps what it needs.
-    http::Request request(url_ + "/nix-cache-info");
+    // Urgent, like the narinfo queries: everything waits on it.
+    http::Request request = http::Request(url_ + "/nix-cache-info").with_urgent();
     auto response = context_->http().get(std::move(request));
     asio::co_spawn(executor, fetch_meta(meta_, std::move(response), context_, url_),
                    asio::bind_cancellation_slot(meta_->cancel.slot(), asio::detached));
@@ -212,8 +213,9 @@ asio::awaitable<std::shared_ptr<const NarInfo>> BinaryCache::query(const StorePa
     std::optional<CachedNarinfo> cached = lookup_disk(hash_part);
     std::optional<http::Response> response;
     if (!cached && !(meta_ && meta_->error)) {
-        // Sent before the meta data is known: its round trip overlaps nix-cache-info's.
-        http::Request request(where);
+        // Sent before the meta data is known: its round trip overlaps nix-cache-info's. Urgent:
+        // discovery waits on it, so it overtakes the NAR downloads in the client's queue.
+        http::Request request = http::Request(where).with_urgent();
         http::Response r = co_await context_->http().get(std::move(request));
         response = std::move(r);
     }
@@ -230,7 +232,7 @@ asio::awaitable<std::shared_ptr<const NarInfo>> BinaryCache::query(const StorePa
         }
         if (!damaged) co_return info;
         // A damaged entry: ask the cache again.
-        http::Request request(where);
+        http::Request request = http::Request(where).with_urgent();
         http::Response r = co_await context_->http().get(std::move(request));
         response = std::move(r);
     }

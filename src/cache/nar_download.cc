@@ -152,6 +152,11 @@ void NarDownload::finish_stages() {
         throw HashMismatch("NAR hash mismatch: expected {}, got {}", nar_hash_.to_nix32_prefixed(),
                            got.hash.to_nix32_prefixed());
     restorer_->commit();
+    // Only the staged tree waits for the commit (which may wait for references a long time): the
+    // decoder's and parser's buffers go now, so a large closure does not hold one set per path.
+    decompressor_.reset();
+    parser_.reset();
+    restorer_.reset();
     finished_ = true;
 }
 

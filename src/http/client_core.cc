@@ -9,7 +9,8 @@ namespace ferry::http::detail {
 namespace asio = boost::asio;
 
 ClientCore::ClientCore(asio::any_io_executor executor, ClientOptions options)
-    : executor_(std::move(executor)), options_(std::move(options)), random_(std::random_device{}()) {
+    : executor_(std::move(executor)), options_(std::move(options)), bulk_timer_(executor_),
+      random_(std::random_device{}()) {
     if (options_.max_connections == 0) throw Error("http-connections must be at least 1");
     if (options_.attempts == 0) throw Error("download-attempts must be at least 1");
     ensure_curl_global_init();
@@ -75,15 +76,31 @@ template <typename Handler> void ClientCore::submit(const std::shared_ptr<Job>& 
         return;
     }
     job->state = Job::State::queued;
-    job->queue_position = queue_.insert(queue_.end(), job);
+    auto& queue = queue_of(*job);
+    job->queue_position = queue.insert(queue.end(), job);
     ++counters_.queued;
     start_queued();
 }
 
 void ClientCore::start_queued() {
-    while (multi_ && running_.size() < options_.max_connections && !queue_.empty()) {
-        auto job = std::move(queue_.front());
-        queue_.pop_front();
+    start_jobs(options_.bulk_grace.count() == 0);
+    if (!multi_ || queue_.empty() || running_.size() >= options_.max_connections || bulk_timer_armed_) return;
+    bulk_timer_armed_ = true;
+    bulk_timer_.expires_after(options_.bulk_grace);
+    bulk_timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+        auto self = weak.lock();
+        if (!self || ec) return;
+        self->bulk_timer_armed_ = false;
+        self->start_jobs(true);
+    });
+}
+
+void ClientCore::start_jobs(bool bulk) {
+    while (multi_ && running_.size() < options_.max_connections &&
+           (!urgent_queue_.empty() || (bulk && !queue_.empty()))) {
+        auto& queue = urgent_queue_.empty() ? queue_ : urgent_queue_;
+        auto job = std::move(queue.front());
+        queue.pop_front();
         --counters_.queued;
         start(job);
     }
@@ -136,7 +153,7 @@ void ClientCore::abort(const std::shared_ptr<Job>& job, AttemptEnd end) {
     case Job::State::idle:
         return;
     case Job::State::queued:
-        queue_.erase(job->queue_position);
+        queue_of(*job).erase(job->queue_position);
         --counters_.queued;
         break;
     case Job::State::running:
@@ -160,8 +177,10 @@ void ClientCore::complete(const std::shared_ptr<Job>& job, AttemptEnd end) {
 
 void ClientCore::shutdown() {
     if (!multi_) return;
-    auto queued = std::move(queue_);
-    queue_.clear();
+    bulk_timer_.cancel();
+    auto queued = std::move(urgent_queue_);
+    urgent_queue_.clear();
+    queued.splice(queued.end(), queue_);
     for (auto& job : queued)
         complete(job, AttemptEnd::shut_down);
     auto running = std::move(running_);

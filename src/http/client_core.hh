@@ -9,6 +9,7 @@
 
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -70,6 +71,9 @@ public:
 private:
     template <typename Handler> void submit(const std::shared_ptr<Job>& job, Handler&& handler);
     void start_queued();
+    /// Starts waiting jobs while slots are free: urgent ones at once, the others when `bulk` (the
+    /// grace has passed) or when there is no grace.
+    void start_jobs(bool bulk);
     void start(const std::shared_ptr<Job>& job);
     void on_done(CURL* easy, CURLcode result);
     /// Unpauses `job`'s transfer after its gate opened (if it still runs).
@@ -80,8 +84,16 @@ private:
     boost::asio::any_io_executor executor_;
     ClientOptions options_;
     std::shared_ptr<CurlMulti> multi_;
+    /// Waiting attempts: urgent ones first, each queue first in first out.
+    std::list<std::shared_ptr<Job>> urgent_queue_;
     std::list<std::shared_ptr<Job>> queue_;
+    std::list<std::shared_ptr<Job>>& queue_of(const Job& job) {
+        return job.transfer.request().urgent ? urgent_queue_ : queue_;
+    }
     std::unordered_map<CURL*, std::shared_ptr<Job>> running_;
+    /// Starts non-urgent jobs after the grace (see ClientOptions::bulk_grace).
+    boost::asio::steady_timer bulk_timer_;
+    bool bulk_timer_armed_ = false;
     ClientCounters counters_;
     std::minstd_rand random_;
 };

@@ -12,7 +12,17 @@ namespace ferry {
 
 namespace {
 
-constexpr size_t kOutBuf = 256 * 1024;
+// Per decompressor; many run at once (one per download), so this stays small, and it is left
+// uninitialised so that untouched pages cost nothing.
+constexpr size_t kOutBuf = 64 * 1024;
+
+template <typename T>
+struct OutBuffer {
+    OutBuffer() : data_(new T[kOutBuf]) {}
+    T* data() { return data_.get(); }
+    size_t size() const { return kOutBuf; }
+    std::unique_ptr<T[]> data_;
+};
 
 class NoneDecompressor final : public Decompressor {
 public:
@@ -28,7 +38,7 @@ private:
 
 class XzDecompressor final : public Decompressor {
 public:
-    explicit XzDecompressor(ByteSink sink) : sink_(std::move(sink)), out_(kOutBuf) {
+    explicit XzDecompressor(ByteSink sink) : sink_(std::move(sink)) {
         if (lzma_stream_decoder(&strm_, UINT64_MAX, LZMA_CONCATENATED) != LZMA_OK)
             throw Error("cannot initialise the xz decoder");
     }
@@ -64,13 +74,13 @@ private:
 
     ByteSink sink_;
     lzma_stream strm_ = LZMA_STREAM_INIT;
-    std::vector<uint8_t> out_;
+    OutBuffer<uint8_t> out_;
     bool ended_ = false;
 };
 
 class ZstdDecompressor final : public Decompressor {
 public:
-    explicit ZstdDecompressor(ByteSink sink) : sink_(std::move(sink)), ds_(ZSTD_createDStream()), out_(kOutBuf) {
+    explicit ZstdDecompressor(ByteSink sink) : sink_(std::move(sink)), ds_(ZSTD_createDStream()) {
         if (!ds_) throw Error("cannot initialise the zstd decoder");
     }
     ~ZstdDecompressor() override { ZSTD_freeDStream(ds_); }
@@ -93,14 +103,14 @@ public:
 private:
     ByteSink sink_;
     ZSTD_DStream* ds_;
-    std::vector<char> out_;
+    OutBuffer<char> out_;
     bool last_full_ = false;
     bool frame_done_ = false;
 };
 
 class Bzip2Decompressor final : public Decompressor {
 public:
-    explicit Bzip2Decompressor(ByteSink sink) : sink_(std::move(sink)), out_(kOutBuf) {
+    explicit Bzip2Decompressor(ByteSink sink) : sink_(std::move(sink)) {
         if (BZ2_bzDecompressInit(&strm_, 0, 0) != BZ_OK) throw Error("cannot initialise the bzip2 decoder");
     }
     ~Bzip2Decompressor() override { BZ2_bzDecompressEnd(&strm_); }
@@ -129,7 +139,7 @@ public:
 private:
     ByteSink sink_;
     bz_stream strm_{};
-    std::vector<char> out_;
+    OutBuffer<char> out_;
     bool ended_ = false;
     bool full_ = false;
 };

@@ -27,6 +27,10 @@ struct ClientOptions {
     std::chrono::milliseconds retry_max_delay{60'000};
     /// Sent as the User-Agent header.
     std::string user_agent = default_user_agent();
+    /// A slot that frees up goes to a waiting non-urgent request only after this grace, so the urgent
+    /// requests that a finished one triggers (the next level of narinfo queries) claim it first. 0:
+    /// at once.
+    std::chrono::microseconds bulk_grace{1000};
     /// Ask for HTTP/2 over TLS and multiplex transfers over one connection where the server agrees.
     /// Plain http:// stays HTTP/1.1.
     bool http2 = true;

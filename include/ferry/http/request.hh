@@ -47,6 +47,10 @@ struct Request {
         restart = std::move(restart_);
         return std::move(*this);
     }
+    Request&& with_urgent(bool urgent_ = true) && {
+        urgent = urgent_;
+        return std::move(*this);
+    }
     Request&& with_gate(std::shared_ptr<BodyGate> gate_) && {
         gate = std::move(gate_);
         return std::move(*this);
@@ -64,6 +68,10 @@ struct Request {
     std::function<void()> restart;
     /// When set, the body pauses before reaching `sink` while this gate is closed (see BodyGate).
     std::shared_ptr<BodyGate> gate;
+    /// Waits for a connection slot ahead of every queued request that is not urgent (FIFO among urgent
+    /// ones): small latency-bound requests (narinfo queries that discovery waits on) overtake bulk
+    /// downloads.
+    bool urgent = false;
 };
 
 /// The answer to a request: a 2xx, or one of the statuses that are answers rather than errors (403,
