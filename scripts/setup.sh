@@ -14,6 +14,8 @@ FERRY_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   busybox-static python3 iproute2 util-linux
 )
+# Only the test suite compares with real Nix (Debian's Nix 2.8).
+FERRY_TEST_PACKAGES=(nix-bin)
 
 ferry_install_packages() {
   local missing=() pkg
@@ -32,7 +34,7 @@ ferry_install_packages() {
 }
 
 ferry_build() {
-  ferry_install_packages "${FERRY_PACKAGES[@]}"
+  ferry_install_packages "${FERRY_PACKAGES[@]}" "$@"
   if [ ! -f "$FERRY_BUILD/build.ninja" ]; then
     meson setup "$FERRY_BUILD" "$FERRY_ROOT" --buildtype=debugoptimized >/dev/null
   fi

@@ -1,5 +1,10 @@
 #include "ferry/store/store_db.hh"
 
+#include <sqlite3.h>
+
+#include <chrono>
+#include <thread>
+
 #include <functional>
 #include <vector>
 
@@ -74,9 +79,20 @@ StoreDb::StoreDb(const std::filesystem::path& file, StoreDir dir, bool durable)
     : db_(file), dir_(std::move(dir)) {
     db_.set_busy_timeout(std::chrono::minutes(1));
     db_.exec("pragma foreign_keys = on");
-    db_.exec("pragma journal_mode = wal");
-    db_.exec(durable ? "pragma synchronous = full" : "pragma synchronous = normal");
-    init_schema();
+    // While another process creates the database or recovers its WAL, SQLite can answer SQLITE_BUSY at
+    // once, without calling the busy handler; opening then retries for as long as the busy timeout.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+    for (int attempt = 0;; ++attempt) {
+        try {
+            db_.exec("pragma journal_mode = wal");
+            db_.exec(durable ? "pragma synchronous = full" : "pragma synchronous = normal");
+            init_schema();
+            break;
+        } catch (const SqliteError& e) {
+            if (e.code() != SQLITE_BUSY || std::chrono::steady_clock::now() > deadline) throw;
+            std::this_thread::sleep_for(std::chrono::milliseconds(std::min(100, 1 << std::min(attempt, 7))));
+        }
+    }
 
     query_id_ = db_.prepare("select id from ValidPaths where path = ?");
     query_info_ = db_.prepare("select id, hash, registrationTime, deriver, narSize, ultimate, sigs, ca from "
