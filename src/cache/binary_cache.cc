@@ -60,6 +60,11 @@ http::Client& BinaryCacheContext::http() const {
     return *client;
 }
 
+Semaphore& BinaryCacheContext::download_slots() const {
+    if (!slots) slots = std::make_shared<Semaphore>(executor, 2 * std::max(1u, http_options.max_connections));
+    return *slots;
+}
+
 bool is_binary_cache_url(std::string_view url) {
     return url.starts_with("http://") || url.starts_with("https://") || url.starts_with("file://");
 }
@@ -311,7 +316,10 @@ asio::awaitable<void> BinaryCache::fetch(const NarInfo& info, LocalStore& store,
     std::exception_ptr failure;
     bool ours = true; // whether `failure` is the download's (rather than before_commit's)
     try {
-        co_await download(info, store, progress, attempts);
+        {
+            auto slot = co_await context_->download_slots().acquire();
+            co_await download(info, store, progress, attempts);
+        }
         ours = false;
         co_await before_commit();
         ours = true;

@@ -60,6 +60,7 @@ WorkerOptions Session::worker_options() const {
     options.max_silent_time = settings_.max_silent_time;
     options.timeout = settings_.timeout;
     options.keep_failed = settings_.keep_failed;
+    options.max_queries = 2 * std::max(1u, settings_.http_connections);
     return options;
 }
 

@@ -1,33 +1,58 @@
 #include "ferry/sched/event.hh"
 
+#include <boost/asio/append.hpp>
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
 #include <boost/asio/redirect_error.hpp>
-#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/system/system_error.hpp>
 
 namespace asio = boost::asio;
 
 namespace ferry {
 
-Event::Event(const asio::any_io_executor& ex) : timer_(ex, asio::steady_timer::time_point::max()) {}
+Event::~Event() {
+    // Waiters still here cannot be resumed any more; make sure no cancellation slot points at us.
+    for (auto& w : waiters_)
+        if (w.slot.is_connected()) w.slot.clear();
+}
+
+void Event::add_waiter(Handler handler, asio::cancellation_slot slot) {
+    if (waiters_.empty()) work_ = asio::prefer(ex_, asio::execution::outstanding_work.tracked);
+    auto it = waiters_.emplace(waiters_.end(), std::move(handler));
+    if (slot.is_connected()) {
+        it->slot = slot;
+        slot.assign([this, it](asio::cancellation_type) { complete(it, asio::error::operation_aborted); });
+    }
+}
+
+void Event::complete(std::list<Waiter>::iterator it, boost::system::error_code ec) {
+    if (it->slot.is_connected()) it->slot.clear();
+    Handler handler(std::move(it->handler));
+    waiters_.erase(it);
+    if (waiters_.empty()) work_ = {};
+    // Never resume a waiter from inside set() or a cancellation: go through the loop.
+    asio::post(ex_, asio::append(std::move(handler), ec));
+}
 
 void Event::set() {
     if (set_) return;
     set_ = true;
-    timer_.cancel();
+    while (!waiters_.empty()) complete(waiters_.begin(), {});
 }
 
 asio::awaitable<void> Event::wait() {
-    while (!set_) {
-        boost::system::error_code ec;
-        co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-        // operation_aborted is how set() wakes us; if the event is still unset, our own coroutine
-        // was cancelled.
-        if (!set_) {
-            auto state = co_await asio::this_coro::cancellation_state;
-            if (state.cancelled() != asio::cancellation_type::none)
-                throw boost::system::system_error(asio::error::operation_aborted);
-        }
-    }
+    if (set_) co_return;
+    boost::system::error_code ec;
+    auto token = asio::redirect_error(asio::use_awaitable, ec);
+    auto initiate = [this](auto handler) {
+        auto slot = asio::get_associated_cancellation_slot(handler);
+        add_waiter(Handler(std::move(handler)), slot);
+    };
+    co_await asio::async_initiate<decltype(token), void(boost::system::error_code)>(initiate, token);
+    if (ec) throw boost::system::system_error(ec);
 }
 
 asio::awaitable<Semaphore::Slot> Semaphore::acquire() {

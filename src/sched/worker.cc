@@ -1,5 +1,7 @@
 #include "ferry/sched/worker.hh"
 
+#include <limits>
+
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -52,7 +54,8 @@ std::string describe(const std::exception_ptr& e) {
 Worker::Worker(asio::io_context& io, asio::thread_pool& pool, LocalStore& store, std::vector<Substituter*> substituters,
                Builder* builder, WorkerOptions options, Progress& progress)
     : io_(io), pool_(pool), store_(store), substituters_(std::move(substituters)), builder_(builder),
-      options_(options), progress_(progress), build_slots_(io.get_executor(), std::max(1u, options.max_jobs)) {
+      options_(options), progress_(progress), build_slots_(io.get_executor(), std::max(1u, options.max_jobs)),
+      query_slots_(io.get_executor(), options.max_queries ? options.max_queries : std::numeric_limits<size_t>::max()) {
     std::stable_sort(substituters_.begin(), substituters_.end(),
                      [](Substituter* a, Substituter* b) { return a->priority() < b->priority(); });
 }
@@ -127,6 +130,7 @@ std::shared_ptr<Goal> Worker::build_goal(const StorePath& drv) { return get_goal
 
 asio::awaitable<std::optional<SubstituteInfo>> Worker::query_substitute(const StorePath& path) {
     if (!options_.substitute || substituters_.empty()) co_return std::nullopt;
+    if (auto it = answers_.find(path); it != answers_.end()) co_return it->second;
     auto& q = queries_[path];
     if (!q) {
         q = std::make_shared<Query>(executor());
@@ -138,10 +142,18 @@ asio::awaitable<std::optional<SubstituteInfo>> Worker::query_substitute(const St
 }
 
 asio::awaitable<void> Worker::run_query(std::shared_ptr<Query> q, StorePath path) {
+    // However it ends, the answer moves to answers_ and the waiters wake.
     struct SetOnExit {
+        Worker& w;
         Query& q;
-        ~SetOnExit() { q.ready.set(); }
-    } set_on_exit{*q};
+        const StorePath& path;
+        ~SetOnExit() {
+            w.answers_.emplace(path, q.result);
+            w.queries_.erase(path);
+            q.ready.set();
+        }
+    } set_on_exit{*this, *q, path};
+    auto slot = co_await query_slots_.acquire();
     for (auto* sub : substituters_) {
         try {
             auto info = co_await sub->query(path);

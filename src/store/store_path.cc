@@ -1,5 +1,8 @@
 #include "ferry/store/store_path.hh"
 
+#include <mutex>
+#include <unordered_set>
+
 #include "ferry/util/encoding.hh"
 #include "ferry/util/error.hh"
 
@@ -29,13 +32,31 @@ void check_store_path_name(std::string_view name) {
             throw FormatError("store path name '{}' contains the illegal character '{}'", shown(name), shown({&c, 1}));
 }
 
-StorePath::StorePath(std::string_view base_name) : base_(base_name) {
+namespace {
+
+/// Every base name ever made valid, kept for the life of the process (node-based, so the strings
+/// never move).
+const std::string* intern(std::string_view base_name) {
+    static std::mutex mutex;
+    static std::unordered_set<std::string> table;
+    std::lock_guard lock(mutex);
+    return &*table.emplace(base_name).first;
+}
+
+} // namespace
+
+StorePath::StorePath(std::string_view base_name) {
     if (base_name.size() < kHashPartLength + 2 || base_name[kHashPartLength] != '-')
         throw FormatError("'{}' is not a store path base name (<32-char hash>-<name>)", shown(base_name));
     for (char c : base_name.substr(0, kHashPartLength))
         if (!is_nix32_char(c)) throw FormatError("store path '{}' has an invalid hash part", shown(base_name));
-    with_context(fmt::format("store path '{}'", shown(base_name)),
-                 [&] { check_store_path_name(base_name.substr(kHashPartLength + 1)); });
+    try {
+        check_store_path_name(base_name.substr(kHashPartLength + 1));
+    } catch (FormatError& e) {
+        e.add_context(fmt::format("store path '{}'", shown(base_name)));
+        throw;
+    }
+    base_ = intern(base_name);
 }
 
 StorePath::StorePath(std::span<const uint8_t> digest20, std::string_view name)

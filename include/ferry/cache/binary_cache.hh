@@ -20,6 +20,7 @@
 #include "ferry/cache/narinfo_disk_cache.hh"
 #include "ferry/cache/signature.hh"
 #include "ferry/cache/substituter.hh"
+#include "ferry/sched/event.hh"
 #include "ferry/http/client.hh"
 #include "ferry/store/store_path.hh"
 
@@ -46,8 +47,15 @@ struct BinaryCacheContext {
     /// `require-sigs`: fetch() refuses a narinfo without a signature by a trusted key.
     bool require_sigs = true;
 
+    /// Downloads that may be receiving or unpacking at once (twice `http-connections`): when unpacking
+    /// and registering fall behind the network, new downloads wait instead of piling up decoders and
+    /// buffers in memory. A download waiting for its references holds no slot.
+    Semaphore& download_slots() const;
+
     /// Made by http(); only touched on the loop thread.
     mutable std::shared_ptr<http::Client> client;
+    /// Made by download_slots(); only touched on the loop thread.
+    mutable std::shared_ptr<Semaphore> slots;
 };
 
 /// Whether `url` names a binary cache this module can read (http://, https://, file://).

@@ -1,29 +1,52 @@
 #pragma once
 /// Coroutine synchronisation on one io_context thread: a one-shot Event that any number of coroutines
 /// wait for, and a counting Semaphore (build slots). Not thread-safe: use them from the loop thread.
+///
+/// An Event costs a flag and an empty list until someone waits (a large closure has one per path), so
+/// waiters are kept as type-erased completion handlers rather than through a timer.
 
 #include <cstddef>
 #include <deque>
+#include <list>
 #include <memory>
 
+#include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/system/error_code.hpp>
 
 namespace ferry {
 
 /// Set once; wait() returns at once after that. A waiter whose coroutine is cancelled gets
-/// boost::system::system_error(operation_aborted).
+/// boost::system::system_error(operation_aborted). The Event must outlive its waiters.
 class Event {
 public:
-    explicit Event(const boost::asio::any_io_executor& ex);
+    explicit Event(const boost::asio::any_io_executor& ex) : ex_(ex) {}
+    Event(const Event&) = delete;
+    Event& operator=(const Event&) = delete;
+    ~Event();
+
     void set();
     bool is_set() const noexcept { return set_; }
     boost::asio::awaitable<void> wait();
 
 private:
-    // A timer that never expires; set() cancels it, which wakes every waiter.
-    boost::asio::steady_timer timer_;
+    using Handler = boost::asio::any_completion_handler<void(boost::system::error_code)>;
+    struct Waiter {
+        explicit Waiter(Handler h) : handler(std::move(h)) {}
+        Handler handler;
+        boost::asio::cancellation_slot slot;
+    };
+    void add_waiter(Handler handler, boost::asio::cancellation_slot slot);
+    void complete(std::list<Waiter>::iterator it, boost::system::error_code ec);
+
+    boost::asio::any_io_executor ex_;
+    std::list<Waiter> waiters_;
+    /// Counts as outstanding work of the io_context while anyone waits (as a pending timer would), so
+    /// run() does not return under a waiting coroutine.
+    boost::asio::any_io_executor work_;
     bool set_ = false;
 };
 

@@ -42,6 +42,10 @@ struct WorkerOptions {
     unsigned max_silent_time = 0;
     unsigned timeout = 0;
     bool keep_failed = false;
+    /// Path-info queries handed to the substituters at once (0: no limit). A little above the HTTP
+    /// client's connections keeps it saturated, while the rest of a large closure waits here as a few
+    /// hundred bytes a path rather than as queued transfers.
+    unsigned max_queries = 0;
 };
 
 /// Where a path can be fetched from.
@@ -133,11 +137,15 @@ private:
     WorkerOptions options_;
     Progress& progress_;
     Semaphore build_slots_;
+    Semaphore query_slots_;
 
     std::map<StorePath, std::shared_ptr<Goal>> path_goals_;
     std::map<std::pair<StorePath, std::string>, std::shared_ptr<Goal>> output_goals_;
     std::map<StorePath, std::shared_ptr<Goal>> build_goals_;
+    /// Queries in flight, and the answers of finished ones (kept apart: a large closure keeps 100,000
+    /// answers, which need no event).
     std::map<StorePath, std::shared_ptr<Query>> queries_;
+    std::map<StorePath, std::optional<SubstituteInfo>> answers_;
     std::map<StorePath, std::shared_ptr<const Derivation>> derivations_;
 
     std::list<std::unique_ptr<Task>> tasks_;

@@ -13,6 +13,10 @@
 namespace ferry {
 
 /// The base name of a store path, "<hash part>-<name>", validated on construction.
+///
+/// The text is interned: every StorePath with the same base name shares one immortal string, so a copy
+/// is a pointer copy, equality is a pointer comparison, and the references of a 100,000-path closure
+/// cost one string per path, not one per reference. Thread-safe (the intern table is locked).
 class StorePath {
 public:
     static constexpr size_t kHashPartLength = 32;
@@ -23,17 +27,20 @@ public:
     /// From the 20-byte digest and a name (validated).
     StorePath(std::span<const uint8_t> digest20, std::string_view name);
 
-    std::string_view hash_part() const { return std::string_view(base_).substr(0, kHashPartLength); }
-    std::string_view name() const { return std::string_view(base_).substr(kHashPartLength + 1); }
-    const std::string& to_string() const { return base_; }
+    std::string_view hash_part() const { return std::string_view(*base_).substr(0, kHashPartLength); }
+    std::string_view name() const { return std::string_view(*base_).substr(kHashPartLength + 1); }
+    /// The base name; the reference stays valid for the life of the process.
+    const std::string& to_string() const { return *base_; }
     /// Whether the name ends in ".drv".
     bool is_derivation() const;
 
-    friend bool operator==(const StorePath&, const StorePath&) = default;
-    friend auto operator<=>(const StorePath& a, const StorePath& b) { return a.base_ <=> b.base_; }
+    friend bool operator==(const StorePath& a, const StorePath& b) { return a.base_ == b.base_; }
+    friend std::strong_ordering operator<=>(const StorePath& a, const StorePath& b) {
+        return a.base_ == b.base_ ? std::strong_ordering::equal : *a.base_ <=> *b.base_;
+    }
 
 private:
-    std::string base_;
+    const std::string* base_;
 };
 
 using StorePathSet = std::set<StorePath>;
