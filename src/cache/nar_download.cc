@@ -157,6 +157,11 @@ void NarDownload::finish_stages() {
     decompressor_.reset();
     parser_.reset();
     restorer_.reset();
+    std::string().swap(batch_);
+    {
+        std::lock_guard lock(mutex_);
+        std::string().swap(input_);
+    }
     finished_ = true;
 }
 

@@ -8,6 +8,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <map>
+#include <mutex>
+#include <vector>
 #include <cerrno>
 #include <random>
 #include <string>
@@ -20,29 +23,76 @@ namespace ferry {
 
 namespace {
 
-constexpr const char* kLockName = ".lock";
-
-UniqueFd open_staging_lock(const fs::path& staging_dir) {
-    fs::path p = staging_dir / kLockName;
-    UniqueFd fd(::open(p.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
-    if (!fd) throw SysError("opening '" + p.string() + "'");
-    return fd;
-}
-
 bool flock_retry(int fd, int op) {
     for (;;) {
         if (::flock(fd, op) == 0) return true;
         if (errno == EINTR) continue;
         if ((op & LOCK_NB) && errno == EWOULDBLOCK) return false;
-        throw SysError("locking a staging directory");
+        throw SysError("locking a staging lock");
     }
 }
 
-std::string unique_name(std::string_view hint) {
+/// This process's claim on its staging entries: "<staging>/<owner>.lock", held (flock) for the life of
+/// the process and removed at exit. Every entry the process stages is named "<owner>-…", so a cleaner
+/// tells the entries of live processes from abandoned ones with one lock per process, not one open
+/// descriptor per staged path (a large closure stages tens of thousands).
+class OwnerLock {
+public:
+    /// The owner prefix for `staging_dir`, its lock taken on first use. Thread-safe.
+    static std::string owner_for(const fs::path& staging_dir) {
+        static std::mutex mutex;
+        static std::map<fs::path, OwnerLock> locks;
+        std::lock_guard lock(mutex);
+        auto it = locks.find(staging_dir);
+        if (it == locks.end()) it = locks.emplace(staging_dir, OwnerLock(staging_dir)).first;
+        return it->second.owner_;
+    }
+
+    OwnerLock(OwnerLock&&) = default;
+    ~OwnerLock() {
+        // Unlinked while still held, so no cleaner mistakes it for a dead process's.
+        if (fd_) ::unlink(path_.c_str());
+    }
+
+private:
+    explicit OwnerLock(const fs::path& staging_dir) {
+        std::mt19937_64 rng{std::random_device{}()};
+        for (int attempt = 0;; ++attempt) {
+            owner_ = std::to_string(::getpid()) + "-" + std::to_string(rng() % 1000000000);
+            path_ = staging_dir / (owner_ + ".lock");
+            fd_ = UniqueFd(::open(path_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+            if (fd_) break;
+            if (errno != EEXIST || attempt > 100) throw SysError("creating staging lock '" + path_.string() + "'");
+        }
+        flock_retry(fd_.get(), LOCK_EX);
+    }
+
+    std::string owner_;
+    fs::path path_;
+    UniqueFd fd_;
+};
+
+std::string unique_name(const fs::path& staging_dir, std::string_view hint) {
     static std::atomic<uint64_t> counter{0};
-    static thread_local std::mt19937_64 rng{std::random_device{}()};
-    return std::to_string(::getpid()) + "-" + std::to_string(counter++) + "-" +
-           std::to_string(rng() % 1000000) + "-" + std::string(hint.substr(0, 100));
+    return OwnerLock::owner_for(staging_dir) + "-" + std::to_string(counter++) + "-" +
+           std::string(hint.substr(0, 100));
+}
+
+/// "<pid>-<random>" of an entry "<pid>-<random>-<n>-<name>" or a lock "<pid>-<random>.lock".
+std::string owner_of(const std::string& name) {
+    auto first = name.find('-');
+    if (first == std::string::npos) return "";
+    auto second = name.find_first_of("-.", first + 1);
+    return name.substr(0, second);
+}
+
+/// Whether the process owning entries with prefix `owner` is gone: its lock file is missing, or can
+/// be locked.
+bool owner_is_dead(const fs::path& staging_dir, const std::string& owner) {
+    fs::path lock = staging_dir / (owner + ".lock");
+    UniqueFd fd(::open(lock.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
+    if (!fd) return errno == ENOENT;
+    return flock_retry(fd.get(), LOCK_EX | LOCK_NB);
 }
 
 // Renames without ever replacing `to`.
@@ -61,12 +111,11 @@ int rename_noreplace(const fs::path& from, const fs::path& to) {
 
 } // namespace
 
+bool is_staging_lock(std::string_view name) { return name.ends_with(".lock"); }
+
 StagedPath::StagedPath(const fs::path& staging_dir, std::string_view name) {
-    // A shared hold on the staging lock keeps clean_stale_staging() away between mkdir and flock.
-    UniqueFd guard = open_staging_lock(staging_dir);
-    flock_retry(guard.get(), LOCK_SH);
     for (int attempt = 0;; ++attempt) {
-        fs::path candidate = staging_dir / unique_name(name);
+        fs::path candidate = staging_dir / unique_name(staging_dir, name);
         if (::mkdir(candidate.c_str(), 0700) == 0) {
             dir_ = std::move(candidate);
             break;
@@ -75,18 +124,10 @@ StagedPath::StagedPath(const fs::path& staging_dir, std::string_view name) {
             throw SysError("creating staging directory '" + candidate.string() + "'");
     }
     contents_ = dir_ / "out";
-    lock_.reset(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!lock_) {
-        SysError e("opening staging directory '" + dir_.string() + "'");
-        ::rmdir(dir_.c_str());
-        throw e;
-    }
-    flock_retry(lock_.get(), LOCK_EX);
 }
 
 StagedPath::StagedPath(StagedPath&& o) noexcept
-    : dir_(std::move(o.dir_)), contents_(std::move(o.contents_)), lock_(std::move(o.lock_)),
-      committed_(o.committed_) {
+    : dir_(std::move(o.dir_)), contents_(std::move(o.contents_)), committed_(o.committed_) {
     o.dir_.clear();
     o.committed_ = true;
 }
@@ -94,10 +135,9 @@ StagedPath::StagedPath(StagedPath&& o) noexcept
 StagedPath::~StagedPath() {
     if (dir_.empty()) return;
     try {
-        // Deleted while still locked, so a cleaner never sees it half-deleted and unlocked.
         if (!committed_) delete_path(dir_);
     } catch (...) {
-        // A leftover is unlocked once we close it; clean_stale_staging() removes it later.
+        // A leftover of this process is removed by clean_stale_staging() once the process is gone.
     }
 }
 
@@ -123,21 +163,26 @@ void StagedPath::commit(const fs::path& dest) {
         throw SysError("making '" + dest.string() + "' read-only");
     committed_ = true;
     ::rmdir(dir_.c_str());
-    lock_.reset();
 }
 
 size_t clean_stale_staging(const fs::path& staging_dir) {
-    UniqueFd guard = open_staging_lock(staging_dir);
-    if (!flock_retry(guard.get(), LOCK_EX | LOCK_NB)) return 0;
     size_t removed = 0;
+    std::map<std::string, bool> dead; // owner -> gone
+    std::vector<fs::path> locks;
     for (const auto& entry : fs::directory_iterator(staging_dir)) {
-        if (entry.path().filename() == kLockName) continue;
-        UniqueFd fd(::open(entry.path().c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-        // Anything that is not a directory cannot be a live StagedPath.
-        if (fd && !flock_retry(fd.get(), LOCK_EX | LOCK_NB)) continue;
+        auto name = entry.path().filename().string();
+        auto owner = owner_of(name);
+        auto [it, fresh] = dead.emplace(owner, false);
+        if (fresh) it->second = owner.empty() || owner_is_dead(staging_dir, owner);
+        if (!it->second) continue;
+        if (is_staging_lock(name)) {
+            locks.push_back(entry.path()); // after its entries, so a crash here leaves them claimable
+            continue;
+        }
         delete_path(entry.path());
         ++removed;
     }
+    for (const auto& lock : locks) ::unlink(lock.c_str());
     return removed;
 }
 

@@ -39,7 +39,7 @@ SandboxOptions FakeStore::options() const {
 
 bool FakeStore::clean() const {
     for (const auto& entry : fs::directory_iterator(scratch()))
-        if (entry.path().filename() != ".lock") return false;
+        if (!is_staging_lock(entry.path().filename().string())) return false;
     return fs::is_empty(tmp());
 }
 

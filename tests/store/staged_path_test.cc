@@ -15,7 +15,7 @@ namespace {
 size_t entries(const fs::path& dir) {
     size_t n = 0;
     for (const auto& e : fs::directory_iterator(dir))
-        if (e.path().filename() != ".lock") ++n;
+        if (!is_staging_lock(e.path().filename().string())) ++n;
     return n;
 }
 

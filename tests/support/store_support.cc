@@ -21,7 +21,7 @@ TempStore::TempStore() {
 std::vector<std::string> TempStore::staging_leftovers() const {
     std::vector<std::string> out;
     for (const auto& e : fs::directory_iterator(config.staging_dir()))
-        if (e.path().filename() != ".lock") out.push_back(e.path().filename().string());
+        if (!is_staging_lock(e.path().filename().string())) out.push_back(e.path().filename().string());
     return out;
 }
 

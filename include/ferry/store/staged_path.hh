@@ -3,9 +3,11 @@
 /// copied, written by a builder) before they are renamed into the store. Being on the store's
 /// filesystem, the final move is one atomic rename.
 ///
-/// Each StagedPath is a directory `<staging>/<pid>-<n>-<name>/` holding the contents at `…/out` (a file,
-/// a directory or a symlink) and holding an flock on itself for as long as it lives, so that a later
-/// clean_stale_staging() can tell abandoned directories (their process crashed) from live ones.
+/// Each StagedPath is a directory `<staging>/<owner>-<n>-<name>/` holding the contents at `…/out` (a
+/// file, a directory or a symlink). `<owner>` ("<pid>-<random>") names the process, which holds an
+/// flock on `<staging>/<owner>.lock` for its whole life (one descriptor per process, however many paths
+/// it stages), so that clean_stale_staging() can tell abandoned directories (their process crashed) from
+/// live ones.
 
 #include <filesystem>
 #include <string_view>
@@ -41,14 +43,15 @@ public:
 private:
     std::filesystem::path dir_;
     std::filesystem::path contents_;
-    UniqueFd lock_;
     bool committed_ = false;
 };
 
-/// Deletes the staging directories that no live StagedPath holds (left behind by crashed processes).
-/// Safe to run while other processes stage paths: creation and cleaning exclude each other through
-/// `<staging_dir>/.lock`. Returns the number of directories deleted. Does nothing when another cleaner
-/// is running.
+/// Deletes the staging directories whose process is gone (left behind by crashes), and those processes'
+/// lock files. Safe to run while other processes (and this one) stage paths: a live process's lock
+/// cannot be taken. Returns the number of directories deleted.
 size_t clean_stale_staging(const std::filesystem::path& staging_dir);
+
+/// Whether a name in the staging area is a process's lock file rather than a staged path.
+bool is_staging_lock(std::string_view name);
 
 } // namespace ferry
