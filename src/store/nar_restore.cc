@@ -81,7 +81,8 @@ void NarRestorer::file_contents(std::string_view chunk) {
         write_full(file_.get(), chunk, file_path_);
         return;
     }
-    if (!buf_) buf_ = std::make_unique<char[]>(kWriteBufferSize);
+    // Not zeroed: only the pages a small file touches count (hundreds of restorers may be alive).
+    if (!buf_) buf_.reset(new char[kWriteBufferSize]);
     std::memcpy(buf_.get() + buf_len_, chunk.data(), chunk.size());
     buf_len_ += chunk.size();
 }
