@@ -156,3 +156,34 @@ TEST_F(CliCacheTest, StoreUrlIsRefusedWhereALocalStoreIsNeeded) {
 }
 
 } // namespace
+
+// The whole compat derivation graph, realised with `ferry build` from cache-xz over HTTP into an empty
+// store: every output is fetched (nothing is built) and equals Nix's path-info.json.
+TEST_F(CliCacheTest, BuildOfTheCompatGraphSubstitutesEveryOutput) {
+    auto busybox = compat_dir() / "nar" / "jsm9cyjvamk013ndqlj8ckgaqp3yrw28.nar";
+    auto imported = ferry({"store", "import", busybox.string(), "--path",
+                           "/nix/store/jsm9cyjvamk013ndqlj8ckgaqp3yrw28-busybox-static", "--nar-hash",
+                           "sha256-HQSV/PgXO9v7Qj5uQt71RduDHcAQxi0aEJPTEw2BpFQ="});
+    ASSERT_EQ(imported.status, 0) << imported.err;
+    auto text = env.tmp.path() / "plain.txt";
+    write_file_atomic(text, "a text file made by toFile\n");
+    ASSERT_EQ(ferry({"store", "add", "--text", text.string()}).status, 0);
+    std::vector<std::string> args{"build", "--no-out-link", "--substituters", url()};
+    for (const auto& e : fs::directory_iterator(compat_dir() / "drv")) args.push_back(e.path().string());
+    auto r = ferry(args);
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_THAT(r.err, testing::Not(HasSubstr("building '"))) << "nothing may be built";
+    LocalStore store(StoreConfig{.store_dir = "/nix/store", .root = root});
+    size_t outputs = 0;
+    for (const auto& e : compat_path_infos()) {
+        ValidPathInfo expected = to_path_info(kStoreDir, e);
+        if (!expected.deriver) continue; // the inputs added above
+        auto got = store.query_path_info(expected.path);
+        ASSERT_TRUE(got) << expected.path.to_string();
+        EXPECT_EQ(got->nar_hash, expected.nar_hash) << expected.path.to_string();
+        EXPECT_EQ(got->references, expected.references) << expected.path.to_string();
+        EXPECT_EQ(got->deriver, expected.deriver) << expected.path.to_string();
+        ++outputs;
+    }
+    EXPECT_EQ(outputs, 13u);
+}
