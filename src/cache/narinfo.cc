@@ -5,6 +5,7 @@
 
 #include "ferry/cache/signature.hh"
 #include "ferry/util/error.hh"
+#include "ferry/util/strings.hh"
 
 namespace ferry {
 
@@ -42,18 +43,6 @@ uint64_t parse_uint(std::string_view value, std::string_view field) {
     return n;
 }
 
-std::vector<std::string_view> split_spaces(std::string_view s) {
-    std::vector<std::string_view> out;
-    size_t pos = 0;
-    while (pos < s.size()) {
-        auto end = s.find(' ', pos);
-        if (end == std::string_view::npos) end = s.size();
-        if (end > pos) out.push_back(s.substr(pos, end - pos));
-        pos = end + 1;
-    }
-    return out;
-}
-
 void parse_field(const StoreDir& dir, NarInfo& info, std::string_view key, std::string_view value, bool& have_path) {
     if (key == "StorePath") {
         info.path = dir.parse(value);
@@ -71,7 +60,7 @@ void parse_field(const StoreDir& dir, NarInfo& info, std::string_view key, std::
     } else if (key == "NarSize") {
         info.nar_size = parse_uint(value, key);
     } else if (key == "References") {
-        for (auto ref : split_spaces(value)) info.references.insert(StorePath(ref));
+        for (auto ref : split_words(value)) info.references.insert(StorePath(ref));
     } else if (key == "Deriver") {
         if (value != "unknown-deriver") info.deriver = StorePath(value);
     } else if (key == "System") {

@@ -4,6 +4,7 @@
 
 #include "ferry/util/encoding.hh"
 #include "ferry/util/error.hh"
+#include "ferry/util/strings.hh"
 
 namespace ferry {
 
@@ -82,15 +83,7 @@ std::string SecretKey::sign(std::string_view message) const {
 }
 
 TrustedKeys::TrustedKeys(std::string_view list) {
-    size_t pos = 0;
-    while (pos < list.size()) {
-        auto start = list.find_first_not_of(" \t\n", pos);
-        if (start == std::string_view::npos) break;
-        auto end = list.find_first_of(" \t\n", start);
-        if (end == std::string_view::npos) end = list.size();
-        add(PublicKey::parse(list.substr(start, end - start)));
-        pos = end;
-    }
+    for (auto key : split_words(list)) add(PublicKey::parse(key));
 }
 
 void TrustedKeys::add(PublicKey key) {

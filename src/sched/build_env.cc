@@ -3,23 +3,15 @@
 #include <set>
 
 #include "ferry/util/hash.hh"
+#include "ferry/util/strings.hh"
 
 namespace ferry {
 
 namespace {
 
 std::set<std::string> words(std::string_view s) {
-    std::set<std::string> out;
-    size_t pos = 0;
-    while (pos < s.size()) {
-        auto start = s.find_first_not_of(" \t\n\r", pos);
-        if (start == std::string_view::npos) break;
-        auto end = s.find_first_of(" \t\n\r", start);
-        if (end == std::string_view::npos) end = s.size();
-        out.emplace(s.substr(start, end - start));
-        pos = end;
-    }
-    return out;
+    auto list = split_words(s);
+    return {list.begin(), list.end()};
 }
 
 } // namespace

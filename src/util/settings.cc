@@ -10,6 +10,7 @@
 
 #include "ferry/util/error.hh"
 #include "ferry/util/file.hh"
+#include "ferry/util/strings.hh"
 
 namespace ferry {
 
@@ -30,17 +31,8 @@ unsigned parse_unsigned(std::string_view name, std::string_view v) {
 }
 
 std::vector<std::string> parse_list(std::string_view v) {
-    std::vector<std::string> out;
-    size_t pos = 0;
-    while (pos < v.size()) {
-        auto start = v.find_first_not_of(" \t", pos);
-        if (start == std::string_view::npos) break;
-        auto end = v.find_first_of(" \t", start);
-        if (end == std::string_view::npos) end = v.size();
-        out.emplace_back(v.substr(start, end - start));
-        pos = end;
-    }
-    return out;
+    auto words = split_words(v);
+    return {words.begin(), words.end()};
 }
 
 std::string join(const std::vector<std::string>& v) {

@@ -11,6 +11,7 @@
 
 #include "ferry/store/store_path.hh"
 #include "ferry/util/file.hh"
+#include "support/ferry_process.hh"
 #include "support/fixtures.hh"
 #include "support/store_support.hh"
 
@@ -22,44 +23,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Result {
-    int status = -1;
-    std::string out, err;
-};
+using Result = FerryResult;
 
 /// Runs `command` (argv[0] a path), standard input from `stdin_file` (or /dev/null).
 Result run_ferry_command(const std::vector<std::string>& command, const fs::path& stdin_file = "/dev/null") {
-    TempDir io;
-    fs::path out = io.path() / "out", err = io.path() / "err";
-    std::string bin = command.front();
-    std::vector<char*> argv{bin.data()};
-    std::vector<std::string> copy(command.begin() + 1, command.end());
-    for (auto& a : copy)
-        argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, stdin_file.c_str(), O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    pid_t pid;
-    int rc = posix_spawn(&pid, bin.c_str(), &fa, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) throw std::runtime_error("cannot run " + bin);
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    Result r;
-    r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    r.out = read_file(out);
-    r.err = read_file(err);
-    return r;
-}
-
-/// Runs build_root()/src/cli/ferry with `args`.
-Result run_ferry(const std::vector<std::string>& args, const fs::path& stdin_file = "/dev/null") {
-    std::vector<std::string> command{(build_root() / "src" / "cli" / "ferry").string()};
-    command.insert(command.end(), args.begin(), args.end());
-    return run_ferry_command(command, stdin_file);
+    return run_command(command, stdin_file);
 }
 
 struct CliTest : ::testing::Test {

@@ -16,10 +16,16 @@ namespace fs = std::filesystem;
 namespace ferry::test {
 
 FerryResult run_ferry(const std::vector<std::string>& args, const fs::path& stdin_file) {
+    std::vector<std::string> command{(build_root() / "src" / "cli" / "ferry").string()};
+    command.insert(command.end(), args.begin(), args.end());
+    return run_command(command, stdin_file);
+}
+
+FerryResult run_command(const std::vector<std::string>& command, const fs::path& stdin_file) {
     TempDir io;
     fs::path out = io.path() / "out", err = io.path() / "err";
-    std::string bin = (build_root() / "src" / "cli" / "ferry").string();
-    std::vector<std::string> copy = args;
+    std::string bin = command.front();
+    std::vector<std::string> copy(command.begin() + 1, command.end());
     std::vector<char*> argv{bin.data()};
     for (auto& a : copy)
         argv.push_back(a.data());
