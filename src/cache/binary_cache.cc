@@ -61,7 +61,8 @@ http::Client& BinaryCacheContext::http() const {
 }
 
 Semaphore& BinaryCacheContext::download_slots() const {
-    if (!slots) slots = std::make_shared<Semaphore>(executor, 2 * std::max(1u, http_options.max_connections));
+    if (!slots) slots = std::make_shared<Semaphore>(executor, 2 * std::max(1u, http_options.max_connections),
+                                             Semaphore::Order::lifo);
     return *slots;
 }
 

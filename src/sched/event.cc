@@ -78,8 +78,14 @@ asio::awaitable<Semaphore::Slot> Semaphore::acquire() {
 
 void Semaphore::release() noexcept {
     if (!waiters_.empty()) {
-        auto ev = waiters_.front();
-        waiters_.pop_front();
+        std::shared_ptr<Event> ev;
+        if (order_ == Order::fifo) {
+            ev = std::move(waiters_.front());
+            waiters_.pop_front();
+        } else {
+            ev = std::move(waiters_.back());
+            waiters_.pop_back();
+        }
         ev->set();
         return;
     }

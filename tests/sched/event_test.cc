@@ -1,4 +1,4 @@
-// Event and Semaphore: wake-ups, cancellation, FIFO slots.
+// Event and Semaphore: wake-ups, cancellation, FIFO and LIFO slots.
 #include "ferry/sched/event.hh"
 
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -85,4 +85,31 @@ TEST(Semaphore, SlotsGoInOrderAndComeBack) {
     EXPECT_EQ(order, (std::vector<int>{0, 1, 2}));
     held[2].release();
     EXPECT_EQ(sem.available(), 1u);
+}
+
+TEST(Semaphore, LifoHandsAFreedSlotToTheNewestWaiter) {
+    asio::io_context io;
+    Semaphore sem(io.get_executor(), 1, Semaphore::Order::lifo);
+    std::vector<int> order;
+    std::vector<Semaphore::Slot> held(4);
+    for (int i = 0; i < 4; ++i)
+        asio::co_spawn(io, [&, i]() -> asio::awaitable<void> {
+            auto slot = co_await sem.acquire();
+            order.push_back(i);
+            held[i] = std::move(slot);
+        }, asio::detached);
+    io.restart();
+    io.poll();
+    ASSERT_EQ(order, (std::vector<int>{0}));
+    EXPECT_EQ(sem.waiting(), 3u);
+    for (int expected : {3, 2, 1}) {
+        held[order.back()].release();
+        io.restart();
+        io.poll();
+        ASSERT_EQ(order.back(), expected);
+    }
+    EXPECT_EQ(order, (std::vector<int>{0, 3, 2, 1}));
+    held[1].release();
+    EXPECT_EQ(sem.available(), 1u);
+    EXPECT_EQ(sem.waiting(), 0u);
 }

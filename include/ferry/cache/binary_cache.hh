@@ -49,7 +49,9 @@ struct BinaryCacheContext {
 
     /// Downloads that may be receiving or unpacking at once (twice `http-connections`): when unpacking
     /// and registering fall behind the network, new downloads wait instead of piling up decoders and
-    /// buffers in memory. A download waiting for its references holds no slot.
+    /// buffers in memory. A download waiting for its references holds no slot. Waiting downloads get
+    /// slots newest first: discovery runs from the roots down, registration from the leaves up, so the
+    /// newest paths (the deepest) are the ones the others wait for.
     Semaphore& download_slots() const;
 
     /// Made by http(); only touched on the loop thread.

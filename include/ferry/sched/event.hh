@@ -50,10 +50,12 @@ private:
     bool set_ = false;
 };
 
-/// `count` slots, handed out in FIFO order.
+/// `count` slots, handed out to waiters first in first out, or, with Order::lifo, newest waiter first.
 class Semaphore {
 public:
-    Semaphore(const boost::asio::any_io_executor& ex, size_t count) : ex_(ex), free_(count) {}
+    enum class Order { fifo, lifo };
+    Semaphore(const boost::asio::any_io_executor& ex, size_t count, Order order = Order::fifo)
+        : ex_(ex), free_(count), order_(order) {}
 
     /// Releases its slot when destroyed.
     class Slot {
@@ -89,6 +91,7 @@ private:
 
     boost::asio::any_io_executor ex_;
     size_t free_;
+    Order order_;
     std::deque<std::shared_ptr<Event>> waiters_;
 };
 
