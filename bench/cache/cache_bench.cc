@@ -42,6 +42,7 @@
 #include "ferry/store/nar.hh"
 #include "ferry/util/compression.hh"
 #include "ferry/util/file.hh"
+#include "support/fixtures.hh"
 #include "support/http_server.hh"
 
 extern char** environ;
@@ -269,7 +270,7 @@ void bench_nar(const std::map<std::string, std::string>& o) {
 
 /// Runs `ferry args…` with stdout/stderr to /dev/null; returns the wall time in seconds.
 double time_ferry(const std::vector<std::string>& args) {
-    std::string bin = FERRY_BUILD_ROOT "/src/cli/ferry";
+    std::string bin = (test::build_root() / "src" / "cli" / "ferry").string();
     std::vector<std::string> copy = args;
     std::vector<char*> argv{bin.data()};
     for (auto& a : copy)

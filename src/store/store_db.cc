@@ -168,23 +168,18 @@ std::optional<ValidPathInfo> StoreDb::query_info(const StorePath& path) {
     return info;
 }
 
-StorePathSet StoreDb::query_references(int64_t id) {
+StorePathSet StoreDb::paths_for(Statement& statement, int64_t id) {
     StorePathSet out;
-    auto q = query_refs_.use();
+    auto q = statement.use();
     q.bind(id);
     while (q.next())
         out.insert(parse_path(q.get_text(0)));
     return out;
 }
 
-StorePathSet StoreDb::query_referrers(int64_t id) {
-    StorePathSet out;
-    auto q = query_referrers_.use();
-    q.bind(id);
-    while (q.next())
-        out.insert(parse_path(q.get_text(0)));
-    return out;
-}
+StorePathSet StoreDb::query_references(int64_t id) { return paths_for(query_refs_, id); }
+
+StorePathSet StoreDb::query_referrers(int64_t id) { return paths_for(query_referrers_, id); }
 
 std::optional<StorePath> StoreDb::query_by_hash_part(std::string_view hash_part) {
     std::string prefix = dir_.dir() + "/" + std::string(hash_part);

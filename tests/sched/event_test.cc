@@ -59,12 +59,14 @@ TEST(Event, CancelledWaiterGetsOperationAbortedAndOthersStillWake) {
     EXPECT_EQ(second, "woken");
 }
 
-TEST(Semaphore, SlotsGoInOrderAndComeBack) {
-    asio::io_context io;
-    Semaphore sem(io.get_executor(), 1);
-    std::vector<int> order;
-    std::vector<Semaphore::Slot> held(3);
-    for (int i = 0; i < 3; ++i)
+namespace {
+
+/// Starts `n` coroutines that each take a slot of `sem`, note their number in `order` and keep the
+/// slot in `held`; runs what is ready.
+void spawn_takers(asio::io_context& io, Semaphore& sem, int n, std::vector<int>& order,
+                  std::vector<Semaphore::Slot>& held) {
+    held.resize(n);
+    for (int i = 0; i < n; ++i)
         asio::co_spawn(io, [&, i]() -> asio::awaitable<void> {
             auto slot = co_await sem.acquire();
             order.push_back(i);
@@ -72,6 +74,16 @@ TEST(Semaphore, SlotsGoInOrderAndComeBack) {
         }, asio::detached);
     io.restart();
     io.poll();
+}
+
+} // namespace
+
+TEST(Semaphore, SlotsGoInOrderAndComeBack) {
+    asio::io_context io;
+    Semaphore sem(io.get_executor(), 1);
+    std::vector<int> order;
+    std::vector<Semaphore::Slot> held;
+    spawn_takers(io, sem, 3, order, held);
     EXPECT_EQ(order, (std::vector<int>{0}));
     EXPECT_EQ(sem.waiting(), 2u);
     held[0].release();
@@ -91,15 +103,8 @@ TEST(Semaphore, LifoHandsAFreedSlotToTheNewestWaiter) {
     asio::io_context io;
     Semaphore sem(io.get_executor(), 1, Semaphore::Order::lifo);
     std::vector<int> order;
-    std::vector<Semaphore::Slot> held(4);
-    for (int i = 0; i < 4; ++i)
-        asio::co_spawn(io, [&, i]() -> asio::awaitable<void> {
-            auto slot = co_await sem.acquire();
-            order.push_back(i);
-            held[i] = std::move(slot);
-        }, asio::detached);
-    io.restart();
-    io.poll();
+    std::vector<Semaphore::Slot> held;
+    spawn_takers(io, sem, 4, order, held);
     ASSERT_EQ(order, (std::vector<int>{0}));
     EXPECT_EQ(sem.waiting(), 3u);
     for (int expected : {3, 2, 1}) {

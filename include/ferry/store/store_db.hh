@@ -56,6 +56,8 @@ public:
 private:
     void init_schema();
     StorePath parse_path(const std::string& printed) const;
+    /// The paths in the first column of `statement`'s rows for `id`.
+    StorePathSet paths_for(Statement& statement, int64_t id);
 
     Database db_;
     StoreDir dir_;
