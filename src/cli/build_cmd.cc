@@ -25,6 +25,8 @@ struct BuildOptions {
     bool keep_going = false;
     bool fallback = false;
     bool print_build_logs = false;
+    bool check = false;
+    bool keep_failed = false;
     std::string substituters;
     std::string trusted_public_keys;
     bool substituters_set = false, keys_set = false;
@@ -109,6 +111,7 @@ Settings build_settings(const GlobalOptions& global, const BuildOptions& o) {
     if (o.cores) s.cores = o.cores;
     if (o.keep_going) s.keep_going = true;
     if (o.fallback) s.fallback = true;
+    if (o.keep_failed) s.keep_failed = true;
     if (o.substituters_set) s.set("substituters", o.substituters);
     if (o.keys_set) s.set("trusted-public-keys", o.trusted_public_keys);
     return s;
@@ -128,7 +131,8 @@ int run_build(const GlobalOptions& global, const BuildOptions& o, bool links) {
                 false);
             return 0;
         }
-        session.run([&](Worker& w) { return w.realise(targets); }, true);
+        auto mode = o.check ? BuildMode::check : BuildMode::normal;
+        session.run([&](Worker& w) { return w.realise(targets, mode); }, true);
     } catch (const Interrupted& e) {
         std::cerr << "error: " << e.what() << "\n";
         return session.signal_exit_code() ? session.signal_exit_code() : 1;
@@ -161,6 +165,9 @@ void add_build_options(CLI::App* cmd, BuildOptions& o) {
     cmd->add_option("--cores", o.cores, "NIX_BUILD_CORES of each build (default: all)");
     cmd->add_flag("-k,--keep-going", o.keep_going, "Build everything that does not depend on a failure");
     cmd->add_flag("--fallback", o.fallback, "Build when substituting fails");
+    cmd->add_flag("--check", o.check, "Build the derivations given again (in the sandbox) and compare their outputs");
+    cmd->add_flag("-K,--keep-failed", o.keep_failed,
+                  "Keep the build directory of a failed build, and a differing --check output as <path>.check");
     cmd->add_flag("-L,--print-build-logs", o.print_build_logs, "Print the builders' output");
     cmd->add_option_function<std::string>("--substituters", [&o](const std::string& v) {
         o.substituters = v;

@@ -85,6 +85,10 @@ void ensure_mount_point(const BuildJob& job) {
 
 asio::awaitable<std::unique_ptr<BuiltOutputs>> LocalBuilder::build(BuildJob& job) {
     auto drv = job.store_dir.print(job.drv_path);
+    if (job.check)
+        throw BuildError("cannot check '{}' without the sandbox: the unsandboxed builder builds at the outputs' "
+                         "own paths, which are valid; use 'sandbox = true'",
+                         drv);
     if (diverted(job)) ensure_mount_point(job);
     remove_outputs(job);
 

@@ -1,11 +1,13 @@
 // BuildGoal: build a derivation. Inputs first (their goals run in parallel), then a build slot, the
-// output locks, the builder, and the registration of all outputs in one transaction.
+// output locks, the builder, and the registration of all outputs in one transaction. In check mode the
+// outputs must be valid already, and the rebuild is compared with them instead of registered.
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "ferry/sched/build_log.hh"
 #include "ferry/sched/build_outputs.hh"
+#include "ferry/sched/check_build.hh"
 #include "ferry/sched/offload.hh"
 #include "ferry/sched/worker.hh"
 #include "ferry/store/local_store.hh"
@@ -36,8 +38,9 @@ asio::awaitable<std::vector<PathLock>> lock_outputs(LocalStore& store, const Sto
 
 } // namespace
 
-BuildGoal::BuildGoal(Worker& worker, StorePath drv)
-    : Goal(worker, fmt::format("building '{}'", worker.store().print(drv))), drv_(std::move(drv)) {}
+BuildGoal::BuildGoal(Worker& worker, StorePath drv, BuildMode mode)
+    : Goal(worker, fmt::format("{} '{}'", mode == BuildMode::check ? "checking" : "building", worker.store().print(drv))),
+      drv_(std::move(drv)), mode_(mode) {}
 
 asio::awaitable<void> BuildGoal::realise_inputs(const Derivation& drv) {
     std::vector<std::shared_ptr<Goal>> inputs;
@@ -81,7 +84,10 @@ asio::awaitable<void> BuildGoal::build() {
         output_paths.insert(outputs.at(name));
     }
     auto all_valid = [&] { return store.query_valid_paths(output_paths).size() == output_paths.size(); };
-    if (all_valid()) co_return;
+    bool check = mode_ == BuildMode::check;
+    if (check && !all_valid())
+        throw BuildError("some outputs of '{}' are not valid, so checking is not possible", store.print(drv_));
+    if (!check && all_valid()) co_return;
     auto* builder = worker_.builder();
     if (!builder) throw BuildError("cannot build '{}': building is disabled here", store.print(drv_));
 
@@ -90,7 +96,7 @@ asio::awaitable<void> BuildGoal::build() {
     progress.update();
     auto slot = co_await worker_.build_slots().acquire();
     auto locks = co_await lock_outputs(store, output_paths);
-    if (all_valid()) co_return;
+    if (!check && all_valid()) co_return;
 
     StorePathSet inputs = drv->input_srcs;
     for (const auto& [input, wanted] : drv->input_drvs) {
@@ -112,6 +118,7 @@ asio::awaitable<void> BuildGoal::build() {
     job.max_silent_time = worker_.options().max_silent_time;
     job.timeout = worker_.options().timeout;
     job.keep_failed = worker_.options().keep_failed;
+    job.check = check;
     job.log = [&log, &progress, this](std::string_view data) {
         log.append(data);
         progress.build_log_line(worker_.store().print(drv_), data);
@@ -136,7 +143,10 @@ asio::awaitable<void> BuildGoal::build() {
         if (!tail.empty()) progress.message(fmt::format("last log lines of '{}':\n{}", store.print(drv_), tail));
         throw;
     }
-    co_await offload(worker_.pool(), [&] { register_build_outputs(store, drv_, *drv, outputs, *built, closure); });
+    if (check)
+        co_await offload(worker_.pool(), [&] { check_rebuild(store, drv_, outputs, *built, job.keep_failed); });
+    else
+        co_await offload(worker_.pool(), [&] { register_build_outputs(store, drv_, *drv, outputs, *built, closure); });
     ++progress.counters.builds_done;
 }
 

@@ -3,6 +3,7 @@
 // build_goal.cc.
 
 #include "ferry/sched/goal.hh"
+#include "ferry/sched/worker.hh"
 #include "ferry/store/store_path.hh"
 
 namespace ferry {
@@ -37,7 +38,7 @@ private:
 /// Builds a derivation: realises its inputs, takes a build slot, runs the builder, registers outputs.
 class BuildGoal final : public Goal {
 public:
-    BuildGoal(Worker& worker, StorePath drv);
+    BuildGoal(Worker& worker, StorePath drv, BuildMode mode = BuildMode::normal);
 
 protected:
     boost::asio::awaitable<void> run() override;
@@ -46,6 +47,7 @@ private:
     boost::asio::awaitable<void> build();
     boost::asio::awaitable<void> realise_inputs(const Derivation& drv);
     StorePath drv_;
+    BuildMode mode_;
 };
 
 } // namespace ferry

@@ -128,6 +128,10 @@ std::shared_ptr<Goal> Worker::output_goal(const StorePath& drv, const std::strin
 
 std::shared_ptr<Goal> Worker::build_goal(const StorePath& drv) { return get_goal<BuildGoal>(build_goals_, drv, drv); }
 
+std::shared_ptr<Goal> Worker::check_goal(const StorePath& drv) {
+    return get_goal<BuildGoal>(check_goals_, drv, drv, BuildMode::check);
+}
+
 asio::awaitable<std::optional<SubstituteInfo>> Worker::query_substitute(const StorePath& path) {
     if (!options_.substitute || substituters_.empty()) co_return std::nullopt;
     if (auto it = answers_.find(path); it != answers_.end()) co_return it->second;
@@ -191,11 +195,15 @@ asio::awaitable<void> Worker::wait_idle() {
     }
 }
 
-asio::awaitable<void> Worker::realise(std::vector<Target> targets) {
+asio::awaitable<void> Worker::realise(std::vector<Target> targets, BuildMode mode) {
     std::vector<std::pair<std::string, std::shared_ptr<Goal>>> tops;
     for (const auto& t : targets) {
         if (!t.is_build()) {
             tops.emplace_back(store_.print(t.path), path_goal(t.path));
+            continue;
+        }
+        if (mode == BuildMode::check) {
+            tops.emplace_back(t.to_string(store_.store_dir()), check_goal(t.path));
             continue;
         }
         auto outputs = t.outputs;

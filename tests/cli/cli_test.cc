@@ -331,26 +331,31 @@ INSTANTIATE_TEST_SUITE_P(Sandbox, CliBuildTest, ::testing::Values("true", "false
 
 namespace {
 
+/// Writes DIR/NAME.json, a JSON derivation whose builder is busybox's `sh -c SCRIPT` (`$bb` is
+/// busybox's bin directory), depending on nothing but busybox; returns the file.
+std::string busybox_derivation(const fs::path& dir, const std::string& name, const std::string& script) {
+    const std::string bb = "/nix/store/jsm9cyjvamk013ndqlj8ckgaqp3yrw28-busybox-static";
+    nlohmann::ordered_json j;
+    j["outputs"]["out"]["path"] = "";
+    j["inputSrcs"] = {bb};
+    j["inputDrvs"] = nlohmann::ordered_json::object();
+    j["system"] = "x86_64-linux";
+    j["builder"] = bb + "/bin/sh";
+    j["args"] = {"-c", script};
+    j["env"] = {{"name", name}, {"builder", bb + "/bin/sh"}, {"system", "x86_64-linux"}, {"out", ""},
+                {"bb", bb + "/bin"}};
+    auto file = dir / (name + ".json");
+    write_file_atomic(file, j.dump());
+    return file.string();
+}
+
 /// Writes `n` JSON derivations (busybox builders that sleep `seconds`, then write their name), each
 /// depending on nothing; returns the files.
 std::vector<std::string> sleepy_derivations(const fs::path& dir, int n, const char* seconds) {
     std::vector<std::string> files;
-    const std::string bb = "/nix/store/jsm9cyjvamk013ndqlj8ckgaqp3yrw28-busybox-static";
-    for (int i = 0; i < n; ++i) {
-        nlohmann::ordered_json j;
-        auto name = "sleepy-" + std::to_string(i);
-        j["outputs"]["out"]["path"] = "";
-        j["inputSrcs"] = {bb};
-        j["inputDrvs"] = nlohmann::ordered_json::object();
-        j["system"] = "x86_64-linux";
-        j["builder"] = bb + "/bin/sh";
-        j["args"] = {"-c", std::string("$bb/busybox sleep ") + seconds + "; echo $name > $out"};
-        j["env"] = {{"name", name}, {"builder", bb + "/bin/sh"}, {"system", "x86_64-linux"}, {"out", ""},
-                    {"bb", bb + "/bin"}};
-        auto file = dir / (name + ".json");
-        write_file_atomic(file, j.dump());
-        files.push_back(file.string());
-    }
+    for (int i = 0; i < n; ++i)
+        files.push_back(busybox_derivation(dir, "sleepy-" + std::to_string(i),
+                                           std::string("$bb/busybox sleep ") + seconds + "; echo $name > $out"));
     return files;
 }
 
@@ -416,4 +421,58 @@ TEST_F(CliTest, ProgressLineOnATerminal) {
     EXPECT_NE(r.out.find("[3/3 built"), std::string::npos) << r.out;
     // Messages are printed above the line, which is erased at the end.
     EXPECT_NE(r.out.find("building '"), std::string::npos) << r.out;
+}
+
+// --check: the derivations given are built again in the sandbox and compared with their valid outputs.
+TEST_F(CliTest, CheckRebuildsInTheSandboxAndNamesANonDeterministicOutput) {
+    ASSERT_EQ(ferry(import_args(fixture("-busybox-static"))).status, 0);
+    auto steady = busybox_derivation(tmp.path(), "steady", "echo same > $out");
+    auto random = busybox_derivation(tmp.path(), "random", "$bb/busybox cat /proc/sys/kernel/random/uuid > $out");
+    auto build = [&](std::vector<std::string> extra, const std::string& file, const char* sandbox = "true") {
+        std::vector<std::string> args{"--option", "sandbox", sandbox, "build", "--no-out-link"};
+        args.insert(args.end(), extra.begin(), extra.end());
+        args.push_back(file);
+        return ferry(args);
+    };
+
+    auto unchecked = build({"--check"}, steady);
+    EXPECT_EQ(unchecked.status, 1);
+    EXPECT_NE(unchecked.err.find("are not valid, so checking is not possible"), std::string::npos) << unchecked.err;
+
+    auto first = build({}, steady);
+    ASSERT_EQ(first.status, 0) << first.err;
+    auto checked = build({"--check"}, steady);
+    EXPECT_EQ(checked.status, 0) << checked.err;
+    EXPECT_EQ(checked.out, first.out);
+
+    auto made = build({}, random);
+    ASSERT_EQ(made.status, 0) << made.err;
+    auto out = made.out.substr(0, made.out.find('\n'));
+    auto real = config.real_store_dir() / out.substr(11);
+    auto valid = read_file(real);
+    fs::path kept = real.string() + ".check";
+
+    auto differs = build({"--check"}, random);
+    EXPECT_EQ(differs.status, 1);
+    EXPECT_NE(differs.err.find("may not be deterministic: output '" + out + "' differs\n"), std::string::npos)
+        << differs.err;
+    EXPECT_FALSE(fs::exists(kept));
+
+    auto keep = build({"--check", "-K"}, random);
+    EXPECT_EQ(keep.status, 1);
+    EXPECT_NE(keep.err.find("may not be deterministic: output '" + out + "' differs from '" + kept.string() + "'"),
+              std::string::npos)
+        << keep.err;
+    ASSERT_TRUE(fs::exists(kept));
+    EXPECT_NE(read_file(kept), valid);
+
+    auto unsandboxed = build({"--check"}, random, "false");
+    EXPECT_EQ(unsandboxed.status, 1);
+    EXPECT_NE(unsandboxed.err.find("cannot check"), std::string::npos) << unsandboxed.err;
+
+    // The valid output and its registration are untouched by all of it.
+    EXPECT_EQ(read_file(real), valid);
+    EXPECT_EQ(ferry({"path-info", out}).status, 0);
+    for (const auto& e : fs::directory_iterator(config.staging_dir()))
+        EXPECT_TRUE(is_staging_lock(e.path().filename().string())) << e.path();
 }

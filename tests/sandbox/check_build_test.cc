@@ -1,5 +1,5 @@
 // --check: a rebuild in the sandbox compared with the valid outputs.
-#include "ferry/sandbox/check_build.hh"
+#include "ferry/sched/check_build.hh"
 
 #include <unistd.h>
 
@@ -70,6 +70,28 @@ TEST_F(CheckBuild, NonDeterministicRebuildIsNamed) {
     }
     EXPECT_EQ(read_file(store_->real_path(job_->outputs.at("out"))), valid)
         << "a check never touches the store";
+}
+
+TEST_F(CheckBuild, KeepFailedKeepsTheDifferingTreeBesideTheValidOne) {
+    auto drv = fake_.shell_derivation("random-tree", "mkdir -p $out/sub; cat /proc/sys/kernel/random/uuid > $out/sub/id");
+    auto drv_path = add(drv);
+    auto first = build(drv_path, drv);
+    register_build_outputs(*store_.store, drv_path, drv, job_->outputs, *first, job_->input_closure);
+    auto real = store_->real_path(job_->outputs.at("out"));
+    auto valid = read_file(real / "sub" / "id");
+    std::filesystem::path kept = real.string() + ".check";
+    for (int round = 0; round < 2; ++round) { // the second replaces the first
+        auto again = build(drv_path, drv);
+        try {
+            check_rebuild(*store_.store, drv_path, job_->outputs, *again, true);
+            FAIL() << "two random outputs were equal";
+        } catch (const NotDeterministic& e) {
+            EXPECT_TRUE(std::string(e.what()).ends_with("differs from '" + kept.string() + "'")) << e.what();
+        }
+        ASSERT_TRUE(std::filesystem::exists(kept / "sub" / "id"));
+        EXPECT_NE(read_file(kept / "sub" / "id"), valid);
+    }
+    EXPECT_EQ(read_file(real / "sub" / "id"), valid);
 }
 
 TEST_F(CheckBuild, NothingToCheckAgainst) {

@@ -1,6 +1,6 @@
 #pragma once
 /// The builder interface: how a DerivationGoal runs one derivation's builder. Two implementations: the
-/// unsandboxed builder (sched/local_builder.hh, `sandbox = false`) and the Linux namespace sandbox
+/// unsandboxed builder (sandbox/local_builder.hh, `sandbox = false`) and the Linux namespace sandbox
 /// (sandbox/sandbox_builder.hh). Builders run on the worker's io_context thread; the process they start
 /// is watched asynchronously, so many builds run at once from one thread.
 
@@ -45,6 +45,10 @@ struct BuildJob {
     unsigned max_silent_time = 0; ///< seconds; 0: no limit
     unsigned timeout = 0;         ///< seconds; 0: no limit
     bool keep_failed = false;
+    /// `--check`: the outputs are valid already and this build is compared with them. A builder must
+    /// leave the valid paths untouched (the sandbox builds into scratch space; the unsandboxed
+    /// builder, which builds at the outputs' own paths, refuses).
+    bool check = false;
     /// Receives the builder's output (stdout and stderr) as it arrives.
     std::function<void(std::string_view)> log;
 };

@@ -48,6 +48,14 @@ struct WorkerOptions {
     unsigned max_queries = 0;
 };
 
+/// How realise() treats the derivations named as targets (Nix's BuildMode).
+enum class BuildMode {
+    normal,
+    /// `--check`: build them again although their outputs are valid, and compare (an output that
+    /// differs is an error); their dependencies are realised as usual.
+    check,
+};
+
 /// Where a path can be fetched from.
 struct SubstituteInfo {
     Substituter* substituter = nullptr;
@@ -83,8 +91,9 @@ public:
            std::vector<Substituter*> substituters, Builder* builder, WorkerOptions options, Progress& progress);
     ~Worker();
 
-    /// Makes every target valid. Throws RealiseError naming the failures, Interrupted after stop().
-    boost::asio::awaitable<void> realise(std::vector<Target> targets);
+    /// Makes every target valid (with BuildMode::check, rebuilds the derivations among them and
+    /// compares). Throws RealiseError naming the failures, Interrupted after stop().
+    boost::asio::awaitable<void> realise(std::vector<Target> targets, BuildMode mode = BuildMode::normal);
     /// What realise() would fetch and build, without doing it.
     boost::asio::awaitable<MissingPaths> query_missing(std::vector<Target> targets);
     /// Cancels every goal (builders are killed, downloads aborted, temporaries removed).
@@ -99,6 +108,8 @@ public:
     std::shared_ptr<Goal> output_goal(const StorePath& drv, const std::string& output);
     /// Builds `drv` (all its outputs).
     std::shared_ptr<Goal> build_goal(const StorePath& drv);
+    /// Builds `drv` again, its outputs being valid, and compares (BuildMode::check).
+    std::shared_ptr<Goal> check_goal(const StorePath& drv);
 
     /// Where `path` can be substituted from, asked once per path and shared. Null when no substituter
     /// has it (or substitution is off).
@@ -142,6 +153,7 @@ private:
     std::map<StorePath, std::shared_ptr<Goal>> path_goals_;
     std::map<std::pair<StorePath, std::string>, std::shared_ptr<Goal>> output_goals_;
     std::map<StorePath, std::shared_ptr<Goal>> build_goals_;
+    std::map<StorePath, std::shared_ptr<Goal>> check_goals_;
     /// Queries in flight, and the answers of finished ones (kept apart: a large closure keeps 100,000
     /// answers, which need no event).
     std::map<StorePath, std::shared_ptr<Query>> queries_;

@@ -1,6 +1,6 @@
 #pragma once
-/// `--check`: a derivation is built again and its outputs, still in the sandbox's scratch space (the
-/// sandbox never writes to the store), are compared with the valid paths, as `nix-build --check` does.
+/// `--check`: a derivation is built again and its outputs, still in the builder's scratch space (the
+/// rebuild never writes to the store), are compared with the valid paths, as `nix-build --check` does.
 /// Blocking (hashing): run it on the thread pool.
 
 #include <map>
@@ -14,7 +14,7 @@ namespace ferry {
 class LocalStore;
 
 /// A repeated build gave different outputs: "derivation '…' may not be deterministic: output '…'
-/// differs". output() names the first output that differs.
+/// differs" (with keep-failed: "… differs from '….check'"). output() names the output that differs.
 class NotDeterministic : public BuildError {
 public:
     NotDeterministic(std::string message, std::string output)
@@ -27,9 +27,10 @@ private:
 
 /// Compares the NAR hash of each output in `rebuilt` (canonicalised in place) with the valid path's.
 /// Throws InvalidPath when an output is not valid (there is nothing to check against), BuildError
-/// when the rebuild lacks an output, NotDeterministic when one differs. `rebuilt` keeps its files, so
-/// a caller honouring keep-failed can show where they are.
-void check_rebuild(LocalStore& store, const StorePath& drv_path,
-                   const std::map<std::string, StorePath>& outputs, BuiltOutputs& rebuilt);
+/// when the rebuild lacks an output, NotDeterministic for the first one that differs. With
+/// `keep_failed`, that output's rebuilt tree is moved beside the valid one as `<path>.check` in the
+/// store directory (replacing an older one), as Nix keeps it; the others stay in `rebuilt`.
+void check_rebuild(LocalStore& store, const StorePath& drv_path, const std::map<std::string, StorePath>& outputs,
+                   BuiltOutputs& rebuilt, bool keep_failed = false);
 
 } // namespace ferry

@@ -1,0 +1,37 @@
+#include "ferry/sched/check_build.hh"
+
+#include "ferry/sched/build_outputs.hh"
+#include "ferry/store/local_store.hh"
+#include "ferry/util/file.hh"
+
+namespace fs = std::filesystem;
+
+namespace ferry {
+
+void check_rebuild(LocalStore& store, const StorePath& drv_path, const std::map<std::string, StorePath>& outputs,
+                   BuiltOutputs& rebuilt, bool keep_failed) {
+    std::map<std::string, Hash> valid;
+    for (const auto& [name, path] : outputs)
+        valid.emplace(name, store.require_path_info(path).nar_hash);
+    auto hashes = hash_build_outputs(store, drv_path, outputs, rebuilt);
+    for (const auto& [name, hash] : hashes) {
+        if (hash == valid.at(name)) continue;
+        auto message = fmt::format("derivation '{}' may not be deterministic: output '{}' differs",
+                                   store.print(drv_path), store.print(outputs.at(name)));
+        if (keep_failed) {
+            auto kept = store.real_path(outputs.at(name));
+            kept += ".check";
+            delete_path(kept);
+            // Moving a directory to another parent rewrites its "..": it must be writable meanwhile.
+            const auto& from = rebuilt.locations.at(name);
+            bool dir = fs::is_directory(fs::symlink_status(from));
+            if (dir) fs::permissions(from, fs::perms::owner_write, fs::perm_options::add);
+            fs::rename(from, kept);
+            if (dir) fs::permissions(kept, fs::perms::owner_write, fs::perm_options::remove);
+            message += fmt::format(" from '{}'", kept.string());
+        }
+        throw NotDeterministic(std::move(message), name);
+    }
+}
+
+} // namespace ferry
