@@ -1,6 +1,7 @@
 // The builder process on its own: clone into namespaces, typed child errors, exit statuses, kill.
 #include "ferry/sandbox/sandbox_process.hh"
 
+#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
@@ -19,6 +20,10 @@ namespace asio = boost::asio;
 
 namespace {
 
+/// The namespaces of a build (the child's set-up names the host, brings up `lo`: it needs them all).
+constexpr unsigned long kNamespaces =
+    CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET;
+
 struct Run {
     ExitStatus status;
     std::vector<ChildReport> reports;
@@ -34,9 +39,7 @@ Run spawn_and_wait(ChildProgram& program) {
     program.finalize();
     asio::io_context io;
     Run run;
-    auto process = SandboxProcess::spawn(io.get_executor(), program,
-                                         CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS |
-                                             CLONE_NEWIPC | CLONE_NEWNET);
+    auto process = SandboxProcess::spawn(io.get_executor(), program, kNamespaces);
     write_side.reset();
     asio::posix::stream_descriptor status(io, read_side.release());
     asio::co_spawn(
@@ -100,18 +103,31 @@ TEST(SandboxProcess, KillIsReportedAsASignal) {
     int fds[2];
     ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
     UniqueFd read_side(fds[0]), write_side(fds[1]);
-    program.status_fd = program.log_fd = write_side.get();
+    // The builder's output goes elsewhere, so the status pipe closes at exec.
+    UniqueFd devnull(::open("/dev/null", O_WRONLY | O_CLOEXEC));
+    program.status_fd = write_side.get();
+    program.log_fd = devnull.get();
     program.finalize();
     asio::io_context io;
-    auto process =
-        SandboxProcess::spawn(io.get_executor(), program, CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID);
+    auto process = SandboxProcess::spawn(io.get_executor(), program, kNamespaces);
     write_side.reset();
-    process.kill();
+    asio::posix::stream_descriptor status_pipe(io, read_side.release());
+    std::vector<ChildReport> reports;
     ExitStatus status;
     asio::co_spawn(
-        io, [&]() -> asio::awaitable<void> { status = co_await process.wait(); }, asio::detached);
+        io,
+        [&]() -> asio::awaitable<void> {
+            // Killed once it runs the builder (the status pipe closes at exec), not during its set-up.
+            reports = co_await read_child_reports(status_pipe);
+            process.kill();
+            status = co_await process.wait();
+        },
+        asio::detached);
     io.run();
-    EXPECT_FALSE(status.exited);
+    ASSERT_EQ(reports.size(), 1u);
+    ASSERT_EQ(reports[0].kind, ChildReport::exec_ready)
+        << "set-up failed at step " << int(reports[0].step) << ": " << ::strerror(reports[0].errnum);
+    EXPECT_FALSE(status.exited) << status.describe();
     EXPECT_EQ(status.signal, SIGKILL);
     EXPECT_EQ(status.describe(), "failed due to signal 9 (Killed)");
 }
