@@ -53,7 +53,7 @@ int run(int argc, char** argv) {
 int main(int argc, char** argv) {
     // One malloc arena for all threads: the loop thread makes nearly every allocation, and the pool
     // threads' own arenas kept ~100-200 MiB of freed memory resident in a 100,000-path realise
-    // (580-680 -> 480 MiB) at no measurable cost in speed (bench/README.md, closure).
+    // (580-680 -> 470 MiB) at no measurable cost in speed (bench/README.md, closure).
     ::mallopt(M_ARENA_MAX, 1);
     try {
         return run(argc, argv);

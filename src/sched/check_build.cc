@@ -4,8 +4,6 @@
 #include "ferry/store/local_store.hh"
 #include "ferry/util/file.hh"
 
-namespace fs = std::filesystem;
-
 namespace ferry {
 
 void check_rebuild(LocalStore& store, const StorePath& drv_path, const std::map<std::string, StorePath>& outputs,
@@ -22,12 +20,7 @@ void check_rebuild(LocalStore& store, const StorePath& drv_path, const std::map<
             auto kept = store.real_path(outputs.at(name));
             kept += ".check";
             delete_path(kept);
-            // Moving a directory to another parent rewrites its "..": it must be writable meanwhile.
-            const auto& from = rebuilt.locations.at(name);
-            bool dir = fs::is_directory(fs::symlink_status(from));
-            if (dir) fs::permissions(from, fs::perms::owner_write, fs::perm_options::add);
-            fs::rename(from, kept);
-            if (dir) fs::permissions(kept, fs::perms::owner_write, fs::perm_options::remove);
+            move_into_place(rebuilt.locations.at(name), kept);
             message += fmt::format(" from '{}'", kept.string());
         }
         throw NotDeterministic(std::move(message), name);

@@ -95,20 +95,6 @@ bool owner_is_dead(const fs::path& staging_dir, const std::string& owner) {
     return flock_retry(fd.get(), LOCK_EX | LOCK_NB);
 }
 
-// Renames without ever replacing `to`.
-int rename_noreplace(const fs::path& from, const fs::path& to) {
-    if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return 0;
-    if (errno != EINVAL && errno != ENOSYS) return -1;
-    // The filesystem lacks RENAME_NOREPLACE; the caller holds the path's lock, so check-then-rename is safe
-    // among ferry processes.
-    struct stat st;
-    if (::lstat(to.c_str(), &st) == 0) {
-        errno = EEXIST;
-        return -1;
-    }
-    return ::rename(from.c_str(), to.c_str());
-}
-
 } // namespace
 
 bool is_staging_lock(std::string_view name) { return name.ends_with(".lock"); }
@@ -148,19 +134,7 @@ bool StagedPath::has_contents() const {
 
 void StagedPath::commit(const fs::path& dest) {
     if (committed_) throw Error("staged contents of '{}' were already committed", dest.string());
-    // Moving a directory to another parent rewrites its "..", which needs write permission on the
-    // directory itself: a canonical (0555) tree is made writable for the rename, then read-only again.
-    struct stat st;
-    bool read_only_dir = ::lstat(contents_.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && !(st.st_mode & S_IWUSR);
-    if (read_only_dir && ::chmod(contents_.c_str(), (st.st_mode & 07777) | S_IWUSR) != 0)
-        throw SysError("making '" + contents_.string() + "' writable to move it");
-    if (rename_noreplace(contents_, dest) != 0) {
-        int err = errno;
-        if (read_only_dir) ::chmod(contents_.c_str(), st.st_mode & 07777);
-        throw SysError(err, "moving '" + contents_.string() + "' into place at '" + dest.string() + "'");
-    }
-    if (read_only_dir && ::chmod(dest.c_str(), st.st_mode & 07777) != 0)
-        throw SysError("making '" + dest.string() + "' read-only");
+    move_into_place(contents_, dest);
     committed_ = true;
     ::rmdir(dir_.c_str());
 }

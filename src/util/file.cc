@@ -1,6 +1,7 @@
 #include "ferry/util/file.hh"
 
 #include <fcntl.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -70,6 +71,38 @@ void write_file_atomic(const fs::path& path, std::string_view data, unsigned mod
         ::unlink(tmp.c_str());
         throw;
     }
+}
+
+namespace {
+
+// Renames without ever replacing `to`.
+int rename_noreplace(const fs::path& from, const fs::path& to) {
+    if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return 0;
+    if (errno != EINVAL && errno != ENOSYS) return -1;
+    // The filesystem lacks RENAME_NOREPLACE; callers hold the path's lock, so check-then-rename is safe
+    // among ferry processes.
+    struct stat st;
+    if (::lstat(to.c_str(), &st) == 0) {
+        errno = EEXIST;
+        return -1;
+    }
+    return ::rename(from.c_str(), to.c_str());
+}
+
+} // namespace
+
+void move_into_place(const fs::path& from, const fs::path& to) {
+    struct stat st;
+    bool read_only_dir = ::lstat(from.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && !(st.st_mode & S_IWUSR);
+    if (read_only_dir && ::chmod(from.c_str(), (st.st_mode & 07777) | S_IWUSR) != 0)
+        throw SysError("making '" + from.string() + "' writable to move it");
+    if (rename_noreplace(from, to) != 0) {
+        int err = errno;
+        if (read_only_dir) ::chmod(from.c_str(), st.st_mode & 07777);
+        throw SysError(err, "moving '" + from.string() + "' into place at '" + to.string() + "'");
+    }
+    if (read_only_dir && ::chmod(to.c_str(), st.st_mode & 07777) != 0)
+        throw SysError("making '" + to.string() + "' read-only");
 }
 
 void delete_path(const fs::path& path) {

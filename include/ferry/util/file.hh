@@ -50,6 +50,11 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view data,
 /// it does not exist.
 void delete_path(const std::filesystem::path& path);
 
+/// Renames `from` to `to` on the same file system without ever replacing `to` (SysError EEXIST). A
+/// read-only directory is made writable for the move (moving it to another parent rewrites its "..")
+/// and read-only again at `to`.
+void move_into_place(const std::filesystem::path& from, const std::filesystem::path& to);
+
 /// A directory created with a unique name under `parent` and deleted, with its contents, on destruction
 /// unless released.
 class TempDir {
