@@ -14,10 +14,6 @@
 ///       Times `ferry build --dry-run` (the whole process) of a 1,055-path closure: once cold, then warm
 ///       (answered by the narinfo disk cache) N times; prints the best and the median warm run.
 
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
-
 #include <algorithm>
 #include <charconv>
 #include <chrono>
@@ -42,10 +38,9 @@
 #include "ferry/store/nar.hh"
 #include "ferry/util/compression.hh"
 #include "ferry/util/file.hh"
+#include "support/ferry_process.hh"
 #include "support/fixtures.hh"
 #include "support/http_server.hh"
-
-extern char** environ;
 
 namespace {
 
@@ -270,25 +265,12 @@ void bench_nar(const std::map<std::string, std::string>& o) {
 
 /// Runs `ferry args…` with stdout/stderr to /dev/null; returns the wall time in seconds.
 double time_ferry(const std::vector<std::string>& args) {
-    std::string bin = (test::build_root() / "src" / "cli" / "ferry").string();
-    std::vector<std::string> copy = args;
-    std::vector<char*> argv{bin.data()};
-    for (auto& a : copy)
-        argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    std::vector<std::string> command{(test::build_root() / "src" / "cli" / "ferry").string()};
+    command.insert(command.end(), args.begin(), args.end());
     auto start = Clock::now();
-    pid_t pid;
-    if (posix_spawn(&pid, bin.c_str(), &fa, nullptr, argv.data(), environ) != 0)
-        throw Error("cannot run {}", bin);
-    posix_spawn_file_actions_destroy(&fa);
-    int status = 0;
-    ::waitpid(pid, &status, 0);
+    int status = test::wait_command(test::spawn_command(command, "/dev/null", "/dev/null", "/dev/null"));
     double secs = seconds_since(start);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) throw Error("ferry {} failed", fmt::join(args, " "));
+    if (status != 0) throw Error("ferry {} failed", fmt::join(args, " "));
     return secs;
 }
 

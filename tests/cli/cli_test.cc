@@ -1,6 +1,5 @@
 // The `ferry` command line, run as a separate process on temporary stores.
 #include <fcntl.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,7 +14,6 @@
 #include "support/fixtures.hh"
 #include "support/store_support.hh"
 
-extern char** environ;
 
 using namespace ferry;
 using namespace ferry::test;
@@ -368,18 +366,10 @@ TEST_F(CliTest, SigintStopsABuildCleanlyAndASecondRunFinishes) {
     args.insert(args.end(), files.begin(), files.end());
 
     // Start ferry, interrupt it after a second.
-    std::string bin = (build_root() / "src" / "cli" / "ferry").string();
-    std::vector<char*> argv{bin.data()};
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
+    std::vector<std::string> command{(build_root() / "src" / "cli" / "ferry").string()};
+    command.insert(command.end(), args.begin(), args.end());
     auto err = tmp.path() / "err";
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    pid_t pid;
-    ASSERT_EQ(posix_spawn(&pid, bin.c_str(), &fa, nullptr, argv.data(), environ), 0);
-    posix_spawn_file_actions_destroy(&fa);
+    pid_t pid = spawn_command(command, "/dev/null", "/dev/null", err);
     ::usleep(1200 * 1000);
     ::kill(pid, SIGINT);
     int status = 0;

@@ -4,6 +4,7 @@
 #include <spawn.h>
 #include <sys/wait.h>
 
+#include <cerrno>
 #include <stdexcept>
 
 #include "ferry/util/file.hh"
@@ -21,9 +22,8 @@ FerryResult run_ferry(const std::vector<std::string>& args, const fs::path& stdi
     return run_command(command, stdin_file);
 }
 
-FerryResult run_command(const std::vector<std::string>& command, const fs::path& stdin_file) {
-    TempDir io;
-    fs::path out = io.path() / "out", err = io.path() / "err";
+pid_t spawn_command(const std::vector<std::string>& command, const fs::path& in, const fs::path& out,
+                    const fs::path& err) {
     std::string bin = command.front();
     std::vector<std::string> copy(command.begin() + 1, command.end());
     std::vector<char*> argv{bin.data()};
@@ -32,17 +32,28 @@ FerryResult run_command(const std::vector<std::string>& command, const fs::path&
     argv.push_back(nullptr);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, stdin_file.c_str(), O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 0, in.c_str(), O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     pid_t pid;
     int rc = posix_spawn(&pid, bin.c_str(), &fa, nullptr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&fa);
     if (rc != 0) throw std::runtime_error("cannot run " + bin);
+    return pid;
+}
+
+int wait_command(pid_t pid) {
     int status = 0;
-    ::waitpid(pid, &status, 0);
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+FerryResult run_command(const std::vector<std::string>& command, const fs::path& stdin_file) {
+    TempDir io;
+    fs::path out = io.path() / "out", err = io.path() / "err";
     FerryResult r;
-    r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    r.status = wait_command(spawn_command(command, stdin_file, out, err));
     r.out = read_file(out);
     r.err = read_file(err);
     return r;

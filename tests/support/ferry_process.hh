@@ -1,6 +1,8 @@
 #pragma once
 /// Running the built `ferry` binary as a separate process, for command-line tests.
 
+#include <sys/types.h>
+
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -11,6 +13,14 @@ struct FerryResult {
     int status = -1; ///< the exit code, or 128 + signal
     std::string out, err;
 };
+
+/// Starts `command` (command[0] is the program's path) in this process's environment, with standard
+/// input from `in` and standard output and error written to `out` and `err` (created or truncated);
+/// returns its pid. Throws when it cannot be started.
+pid_t spawn_command(const std::vector<std::string>& command, const std::filesystem::path& in,
+                    const std::filesystem::path& out, const std::filesystem::path& err);
+/// Waits for `pid`; returns its exit code, or 128 + the signal that killed it.
+int wait_command(pid_t pid);
 
 /// Runs `command` (command[0] is the program's path) with standard input from `stdin_file`, in this
 /// process's environment; waits for it and returns its exit status and output.
