@@ -12,7 +12,7 @@ FERRY_PACKAGES=(
   libssl-dev libsodium-dev liblzma-dev libzstd-dev libbz2-dev
   nlohmann-json3-dev libcli11-dev libseccomp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  busybox-static python3 iproute2 util-linux
+  python3 iproute2 util-linux
 )
 # Only the test suite compares with real Nix (Debian's Nix 2.8).
 FERRY_TEST_PACKAGES=(nix-bin)

@@ -12,7 +12,9 @@
 #include <boost/asio/io_context.hpp>
 
 #include "ferry/store/derivation_hash.hh"
+#include "ferry/store/nar_restore.hh"
 #include "ferry/util/error.hh"
+#include "support/store_support.hh"
 
 namespace fs = std::filesystem;
 
@@ -20,11 +22,10 @@ namespace ferry::test {
 
 FakeStore::FakeStore() {
     auto bin = real_store_dir() / kBusyboxBase / "bin";
-    fs::create_directories(bin);
+    fs::create_directories(real_store_dir());
     fs::create_directories(scratch());
     fs::create_directories(tmp());
-    fs::copy_file("/bin/busybox", bin / "busybox");
-    fs::create_symlink("busybox", bin / "sh");
+    restore_nar(read_file(busybox_nar()), real_store_dir() / kBusyboxBase);
     // Read-only, like a real store path.
     ::chmod((bin / "busybox").c_str(), 0555);
     ::chmod(bin.c_str(), 0555);

@@ -1,6 +1,6 @@
 #pragma once
-/// A temporary store for sandbox tests: `<tmp>/root/nix/store` with the fixtures' busybox path laid out
-/// from /bin/busybox (`bin/busybox`, `bin/sh -> busybox`), scratch space beside it, and helpers that make
+/// A temporary store for sandbox tests: `<tmp>/root/nix/store` with the fixtures' busybox path restored
+/// from its NAR (`bin/busybox`, `bin/sh -> busybox`), scratch space beside it, and helpers that make
 /// busybox-sh derivations and run builds on a private io_context.
 
 #include <filesystem>

@@ -6,9 +6,9 @@
 
 namespace ferry::test {
 
-/// ../shared/fixtures/nix-2.8 (env FERRY_FIXTURES).
+/// tests/data/nix-2.8, the files made by real Nix 2.8 (env FERRY_FIXTURES).
 std::filesystem::path fixtures_dir();
-/// ../shared/fixtures/nix-2.8/compat
+/// tests/data/nix-2.8/compat
 inline std::filesystem::path compat_dir() { return fixtures_dir() / "compat"; }
 /// tests/data (env FERRY_TEST_DATA).
 std::filesystem::path test_data_dir();

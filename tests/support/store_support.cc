@@ -7,6 +7,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "ferry/store/nar_restore.hh"
 #include "support/fixtures.hh"
 
 namespace fs = std::filesystem;
@@ -78,12 +79,11 @@ fs::path compat_nar(const nlohmann::json& e) {
     return compat_dir() / "nar" / (std::string(sp.hash_part()) + ".nar");
 }
 
+fs::path busybox_nar() { return compat_dir() / "nar" / "jsm9cyjvamk013ndqlj8ckgaqp3yrw28.nar"; }
+
 fs::path make_busybox_tree(const fs::path& parent) {
     fs::path bb = parent / "bb";
-    fs::create_directories(bb / "bin");
-    fs::copy_file("/bin/busybox", bb / "bin" / "busybox");
-    fs::permissions(bb / "bin" / "busybox", fs::perms(0755));
-    fs::create_symlink("busybox", bb / "bin" / "sh");
+    restore_nar(read_file(busybox_nar()), bb);
     return bb;
 }
 

@@ -46,8 +46,10 @@ ValidPathInfo to_path_info(const StoreDir& dir, const nlohmann::json& entry);
 /// compat/nar/<hash part>.nar of an entry.
 std::filesystem::path compat_nar(const nlohmann::json& entry);
 
-/// Creates `<parent>/bb` holding bin/busybox (a copy of Debian's static /bin/busybox) and
-/// bin/sh -> busybox, the tree compat.nix adds as busybox-static; returns its path.
+/// The fixture's NAR of /nix/store/jsm9cyjvamk013ndqlj8ckgaqp3yrw28-busybox-static.
+std::filesystem::path busybox_nar();
+/// Creates `<parent>/bb`, the tree compat.nix adds as busybox-static (bin/busybox, bin/sh -> busybox),
+/// restored from the fixture's NAR, so the host's busybox never matters; returns its path.
 std::filesystem::path make_busybox_tree(const std::filesystem::path& parent);
 
 } // namespace ferry::test

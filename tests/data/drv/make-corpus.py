@@ -1,14 +1,14 @@
 #!/usr/bin/env python3
 """Writes the broken-derivation corpus (mutations of fixture derivations) and cases.txt.
 
-Run from this directory: ./make-corpus.py ../../../../shared/fixtures/nix-2.8/compat
+Run from this directory: ./make-corpus.py ../nix-2.8/compat
 Each case: a file and a substring its error message must contain.
 """
 import json
 import pathlib
 import sys
 
-compat = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "../../../../shared/fixtures/nix-2.8/compat")
+compat = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "../nix-2.8/compat")
 hello = (compat / "drv/nx6y523jlxy0231i9w3dbag93aw04y31-hello-text.drv").read_text()
 multi = (compat / "drv/izjiriha3x8j9191038a92y4ipmgd6iv-multi-out.drv").read_text()
 top = (compat / "drv/mfwsh93s00bykfhpqj08wy294vhw3a74-diamond-top.drv").read_text()

@@ -11,7 +11,7 @@ import pathlib
 import struct
 
 HERE = pathlib.Path(__file__).resolve().parent
-DEFAULT_FIXTURES = HERE.parents[2].parent / "shared" / "fixtures" / "nix-2.8" / "compat" / "nar"
+DEFAULT_FIXTURES = HERE.parent / "nix-2.8" / "compat" / "nar"
 DIR_TREE = "a26lm7bpwrazrrmrq64m8ljq28hbmpjk.nar"  # directory with files, symlinks, subdirectories
 PLAIN = "avzmmwh1yxkpjpzz72wnjj8xs950dsbv.nar"  # a single regular file
 
