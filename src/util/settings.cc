@@ -6,11 +6,14 @@
 #include <cstdlib>
 #include <functional>
 #include <map>
+#include <optional>
 #include <thread>
 
+#include "ferry/util/config_files.hh"
 #include "ferry/util/error.hh"
-#include "ferry/util/file.hh"
 #include "ferry/util/strings.hh"
+
+namespace fs = std::filesystem;
 
 namespace ferry {
 
@@ -45,6 +48,9 @@ std::string join(const std::vector<std::string>& v) {
 struct Binding {
     std::function<void(Settings&, std::string_view name, std::string_view value)> set;
     std::function<std::string(const Settings&)> get;
+    SettingKind kind = SettingKind::text;
+    /// `extra-NAME`: appends to a list; empty for the other kinds.
+    std::function<void(Settings&, std::string_view value)> append;
 };
 
 template <typename T>
@@ -70,6 +76,17 @@ Binding bind_field(T Settings::*field) {
         else
             return join(s.*field);
     };
+    if constexpr (std::is_same_v<T, bool>)
+        b.kind = SettingKind::boolean;
+    else if constexpr (std::is_same_v<T, unsigned>)
+        b.kind = SettingKind::number;
+    else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+        b.kind = SettingKind::list;
+        b.append = [field](Settings& s, std::string_view v) {
+            auto more = parse_list(v);
+            (s.*field).insert((s.*field).end(), more.begin(), more.end());
+        };
+    }
     return b;
 }
 
@@ -103,6 +120,54 @@ const std::map<std::string, Binding, std::less<>>& bindings() {
     return table;
 }
 
+/// Nix's older names of the settings above (Nix 2.8's globals.hh and filetransfer.hh), still read.
+const std::map<std::string_view, std::string_view, std::less<>>& aliases() {
+    static const std::map<std::string_view, std::string_view, std::less<>> table = {
+        {"binary-cache-public-keys", "trusted-public-keys"},
+        {"binary-caches", "substituters"},
+        {"binary-caches-parallel-connections", "http-connections"},
+        {"build-chroot-dirs", "sandbox-paths"},
+        {"build-cores", "cores"},
+        {"build-fallback", "fallback"},
+        {"build-max-jobs", "max-jobs"},
+        {"build-max-silent-time", "max-silent-time"},
+        {"build-sandbox-paths", "sandbox-paths"},
+        {"build-timeout", "timeout"},
+        {"build-use-chroot", "sandbox"},
+        {"build-use-sandbox", "sandbox"},
+        {"build-use-substitutes", "substitute"},
+    };
+    return table;
+}
+
+/// What a name given to Settings::set stands for.
+struct Resolved {
+    std::string_view name; ///< the setting's own name
+    const Binding* binding;
+    bool append; ///< `extra-NAME`
+};
+
+std::optional<Resolved> resolve(std::string_view name) {
+    auto find = [](std::string_view n) -> std::optional<Resolved> {
+        if (auto a = aliases().find(n); a != aliases().end()) n = a->second;
+        auto it = bindings().find(n);
+        if (it == bindings().end()) return std::nullopt;
+        return Resolved{it->first, &it->second, false};
+    };
+    if (auto r = find(name)) return r;
+    // As Nix: `extra-` applies to list settings only; for the others it is an unknown name.
+    if (name.starts_with("extra-"))
+        if (auto r = find(name.substr(6)); r && r->binding->append)
+            return Resolved{r->name, r->binding, true};
+    return std::nullopt;
+}
+
+Resolved require(std::string_view name) {
+    auto r = resolve(name);
+    if (!r) throw UsageError("unknown setting '{}'", name);
+    return *r;
+}
+
 std::filesystem::path xdg_dir(const char* var, const char* fallback) {
     if (const char* v = std::getenv(var); v && *v) return v;
     const char* home = std::getenv("HOME");
@@ -111,24 +176,34 @@ std::filesystem::path xdg_dir(const char* var, const char* fallback) {
 
 } // namespace
 
-void Settings::set(std::string_view name, std::string_view value) {
-    if (name == "max-jobs" && value == "auto") {
-        max_jobs = 0;
+void Settings::set(std::string_view name, std::string_view value, std::string_view origin) {
+    auto r = require(name);
+    std::string key(r.name);
+    if (r.append) {
+        r.binding->append(*this, value);
+        auto before = origins_.find(key);
+        origins_[key] = fmt::format("{}, {}", before == origins_.end() ? "default" : before->second, origin);
         return;
     }
-    if (name == "sandbox") {
-        if (value != "true" && value != "false" && value != "relaxed")
+    if (r.name == "max-jobs" && value == "auto") {
+        max_jobs = 0;
+    } else {
+        if (r.name == "sandbox" && value != "true" && value != "false" && value != "relaxed")
             throw UsageError("option 'sandbox' must be true, false or relaxed, not '{}'", value);
+        r.binding->set(*this, r.name, value);
     }
-    auto it = bindings().find(name);
-    if (it == bindings().end()) throw UsageError("unknown option '{}'", name);
-    it->second.set(*this, name, value);
+    origins_[key] = std::string(origin);
 }
 
-std::string Settings::get(std::string_view name) const {
-    auto it = bindings().find(name);
-    if (it == bindings().end()) throw UsageError("unknown option '{}'", name);
-    return it->second.get(*this);
+bool Settings::known(std::string_view name) { return resolve(name).has_value(); }
+
+SettingKind Settings::kind(std::string_view name) { return require(name).binding->kind; }
+
+std::string Settings::get(std::string_view name) const { return require(name).binding->get(*this); }
+
+std::string Settings::origin(std::string_view name) const {
+    auto it = origins_.find(require(name).name);
+    return it == origins_.end() ? "default" : it->second;
 }
 
 std::vector<std::string> Settings::names() {
@@ -137,30 +212,29 @@ std::vector<std::string> Settings::names() {
     return out;
 }
 
-void Settings::apply_config(std::string_view text, std::string_view where) {
-    size_t pos = 0, line_no = 0;
-    while (pos <= text.size()) {
-        auto eol = text.find('\n', pos);
-        if (eol == std::string_view::npos) eol = text.size();
-        auto line = text.substr(pos, eol - pos);
-        pos = eol + 1;
-        ++line_no;
-        if (auto hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
-        auto start = line.find_first_not_of(" \t\r");
-        if (start == std::string_view::npos) continue;
-        line = line.substr(start, line.find_last_not_of(" \t\r") - start + 1);
-        auto eq = line.find('=');
-        if (eq == std::string_view::npos) throw UsageError("{}:{}: expected 'name = value'", where, line_no);
-        auto name = line.substr(0, eq), value = line.substr(eq + 1);
-        name = name.substr(0, name.find_last_not_of(" \t") + 1);
-        value = value.substr(std::min(value.size(), value.find_first_not_of(" \t")));
-        with_context(fmt::format("{}:{}", where, line_no), [&] { set(name, value); });
-    }
+std::function<void(std::string_view, std::string_view, const std::string&)> Settings::line_sink() {
+    return [this](std::string_view name, std::string_view value, const std::string& where) {
+        if (!known(name)) {
+            ignored.push_back(IgnoredSetting{std::string(name), where});
+            return;
+        }
+        set(name, value, where);
+    };
+}
+
+void Settings::apply_config(std::string_view text, std::string_view source) {
+    parse_config(text, std::string(source), line_sink(),
+                 [this](const fs::path& p) { files_read.push_back(p); });
+}
+
+bool Settings::apply_config_file(const fs::path& path) {
+    return parse_config_file(path, line_sink(), [this](const fs::path& p) { files_read.push_back(p); });
 }
 
 void Settings::load_default_config() {
-    auto file = default_config_file();
-    if (std::filesystem::exists(file)) apply_config(read_file(file), file.string());
+    for (const auto& file : nix_config_files()) apply_config_file(file);
+    if (const char* text = std::getenv("NIX_CONFIG")) apply_config(text, "NIX_CONFIG");
+    apply_config_file(default_config_file());
 }
 
 unsigned Settings::effective_max_jobs() const {
@@ -169,7 +243,8 @@ unsigned Settings::effective_max_jobs() const {
     return n ? n : 1;
 }
 
-std::filesystem::path default_config_file() { return xdg_dir("XDG_CONFIG_HOME", ".config") / "ferry" / "ferry.conf"; }
+std::filesystem::path default_config_file() { return xdg_config_home() / "ferry" / "ferry.conf"; }
+std::filesystem::path xdg_config_home() { return xdg_dir("XDG_CONFIG_HOME", ".config"); }
 std::filesystem::path xdg_data_home() { return xdg_dir("XDG_DATA_HOME", ".local/share"); }
 std::filesystem::path xdg_cache_home() { return xdg_dir("XDG_CACHE_HOME", ".cache"); }
 

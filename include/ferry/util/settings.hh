@@ -1,15 +1,34 @@
 #pragma once
-/// ferry's options, with Nix's names and defaults. Values come from defaults, then
-/// `$XDG_CONFIG_HOME/ferry/ferry.conf` (lines "name = value", '#' comments, like nix.conf), then
-/// `--option NAME VALUE` and the command line's own flags. Read-only once a command starts.
+/// ferry's options, with Nix's names and defaults. Values come from the defaults, then Nix's own
+/// configuration in Nix's order (`/etc/nix/nix.conf` or `$NIX_CONF_DIR/nix.conf`, the user's
+/// `nix/nix.conf` files of `$XDG_CONFIG_DIRS` and `$XDG_CONFIG_HOME`, the `NIX_CONFIG` variable), then
+/// ferry's own `$XDG_CONFIG_HOME/ferry/ferry.conf` (the same syntax, see config_files.hh), then
+/// `--option NAME VALUE` and the command line's own flags. Settings ferry does not know are skipped in
+/// files. Read-only once a command starts.
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace ferry {
+
+/// How a setting's value is written (and which command-line flags it gets).
+enum class SettingKind {
+    boolean, ///< true/yes/1, false/no/0
+    number,  ///< a non-negative integer
+    text,    ///< one string
+    list,    ///< words separated by blanks; `extra-NAME` appends
+};
+
+/// A setting in a configuration file or NIX_CONFIG that ferry does not know, skipped.
+struct IgnoredSetting {
+    std::string name;
+    std::string where; ///< "FILE:LINE"
+};
 
 struct Settings {
     // Binary caches.
@@ -40,24 +59,52 @@ struct Settings {
     bool impersonate_linux_26 = false;
     std::string system = "x86_64-linux";
 
-    /// Sets one option by its Nix name. Throws UsageError for an unknown name or a bad value.
-    void set(std::string_view name, std::string_view value);
+    /// Sets one option by its Nix name (or one of Nix's old aliases: `binary-caches`, `build-max-jobs`,
+    /// …); `extra-NAME` appends to the list setting NAME. `origin` says where the value comes from (for
+    /// show-config). Throws UsageError for an unknown name or a bad value.
+    void set(std::string_view name, std::string_view value, std::string_view origin = "command line");
+    /// Whether set() takes `name`.
+    static bool known(std::string_view name);
+    /// The kind of the setting `name` (a name, an alias or `extra-NAME`). Throws UsageError for an
+    /// unknown name.
+    static SettingKind kind(std::string_view name);
     /// The current value of an option, as text. Throws UsageError for an unknown name.
     std::string get(std::string_view name) const;
+    /// Where the value of `name` comes from: "default", "FILE:LINE", "NIX_CONFIG:LINE", "command line"
+    /// …; after `extra-` appends, every contribution, comma-separated.
+    std::string origin(std::string_view name) const;
     /// Every option name, sorted.
     static std::vector<std::string> names();
 
-    /// Applies a ferry.conf text ("name = value" lines). `where` names it in errors.
-    void apply_config(std::string_view text, std::string_view where);
-    /// Applies `$XDG_CONFIG_HOME/ferry/ferry.conf` (or `~/.config/…`) when it exists.
+    /// Applies a text in nix.conf's syntax; `source` is its file (for includes and messages) or a name
+    /// such as "NIX_CONFIG". Unknown settings are skipped and listed in `ignored`. Throws ConfigError
+    /// ("FILE:LINE: …") for a bad line, a missing include or a bad value of a known setting.
+    void apply_config(std::string_view text, std::string_view source);
+    /// Applies the file at `path` when it can be read (else nothing); returns whether it was read.
+    bool apply_config_file(const std::filesystem::path& path);
+    /// Applies Nix's configuration files in Nix's order (nix_config_files()), then `$NIX_CONFIG`, then
+    /// ferry.conf (default_config_file()).
     void load_default_config();
     /// The effective number of parallel builds.
     unsigned effective_max_jobs() const;
+
+    /// What the configuration read so far held but ferry does not know, in order.
+    std::vector<IgnoredSetting> ignored;
+    /// The configuration files read so far, included ones too, in order.
+    std::vector<std::filesystem::path> files_read;
+
+private:
+    /// Applies one "name = value" line of a configuration (skipping unknown names).
+    std::function<void(std::string_view, std::string_view, const std::string&)> line_sink();
+
+    /// Origins of the settings that are not at their default.
+    std::map<std::string, std::string, std::less<>> origins_;
 };
 
 /// `$XDG_CONFIG_HOME/ferry/ferry.conf`.
 std::filesystem::path default_config_file();
-/// `$XDG_DATA_HOME` (or ~/.local/share), `$XDG_CACHE_HOME` (or ~/.cache).
+/// `$XDG_CONFIG_HOME` (or ~/.config), `$XDG_DATA_HOME` (or ~/.local/share), `$XDG_CACHE_HOME` (or ~/.cache).
+std::filesystem::path xdg_config_home();
 std::filesystem::path xdg_data_home();
 std::filesystem::path xdg_cache_home();
 
