@@ -136,17 +136,26 @@ asio::awaitable<void> BuildGoal::build() {
     } running{progress};
 
     std::unique_ptr<BuiltOutputs> built;
+    bool fixed_output = drv->is_fixed_output();
     try {
         built = co_await builder->build(job);
     } catch (BuildError& e) {
+        worker_.build_failures().record(e, true, fixed_output);
         auto tail = log.tail();
         if (!tail.empty()) progress.message(fmt::format("last log lines of '{}':\n{}", store.print(drv_), tail));
         throw;
     }
-    if (check)
-        co_await offload(worker_.pool(), [&] { check_rebuild(store, drv_, outputs, *built, job.keep_failed); });
-    else
-        co_await offload(worker_.pool(), [&] { register_build_outputs(store, drv_, *drv, outputs, *built, closure); });
+    try {
+        if (check)
+            co_await offload(worker_.pool(),
+                             [&] { check_rebuild(store, drv_, outputs, *built, job.keep_failed); });
+        else
+            co_await offload(worker_.pool(),
+                             [&] { register_build_outputs(store, drv_, *drv, outputs, *built, closure); });
+    } catch (BuildError& e) {
+        worker_.build_failures().record(e, false, fixed_output);
+        throw;
+    }
     ++progress.counters.builds_done;
 }
 

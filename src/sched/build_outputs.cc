@@ -4,6 +4,7 @@
 
 #include <cstdio>
 
+#include "ferry/sched/build_failure.hh"
 #include "ferry/store/canonicalise.hh"
 #include "ferry/store/local_store.hh"
 #include "ferry/store/nar.hh"
@@ -51,8 +52,9 @@ std::string check_fixed_output(const LocalStore& store, const StorePath& drv_pat
         got = expected.hash.algo == HashAlgo::sha256 ? nar.hash : hash_path(expected.hash.algo, path).hash;
     }
     if (got != expected.hash)
-        throw BuildError("hash mismatch in fixed-output derivation '{}': specified: {}, got: {}", store.print(drv_path),
-                         expected.hash.to_string(HashFormat::sri), got.to_string(HashFormat::sri));
+        throw OutputHashMismatch("hash mismatch in fixed-output derivation '{}': specified: {}, got: {}",
+                                 store.print(drv_path), expected.hash.to_string(HashFormat::sri),
+                                 got.to_string(HashFormat::sri));
     return std::string("fixed:") + (expected.method == FileIngestionMethod::recursive ? "r:" : "") +
            got.to_nix32_prefixed();
 }

@@ -224,8 +224,11 @@ asio::awaitable<void> Worker::realise(std::vector<Target> targets, BuildMode mod
     }
     if (failures.empty() && first_failure_) failures.push_back(describe(first_failure_));
     if (failures.empty()) co_return;
-    if (failures.size() == 1) throw RealiseError("{}", failures.front());
-    throw RealiseError("{} targets failed; the first: {}", failures.size(), failures.front());
+    auto error = failures.size() == 1 ? RealiseError("{}", failures.front())
+                                      : RealiseError("{} targets failed; the first: {}", failures.size(),
+                                                     failures.front());
+    error.set_exit_status(build_failures_.exit_status());
+    throw error;
 }
 
 } // namespace ferry

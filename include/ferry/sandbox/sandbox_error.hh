@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "ferry/sched/build_failure.hh" // BuildTimedOut
 #include "ferry/sched/builder.hh"
 
 namespace ferry {
@@ -30,12 +31,6 @@ private:
     std::string step_;
     std::string path_;
     int errnum_;
-};
-
-/// A build killed because it exceeded `max-silent-time` or `timeout`.
-class BuildTimedOut : public BuildError {
-public:
-    using BuildError::BuildError;
 };
 
 } // namespace ferry

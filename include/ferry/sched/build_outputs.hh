@@ -14,8 +14,9 @@ namespace ferry {
 class LocalStore;
 
 /// Registers the outputs of `drv_path` built by `built`. `input_closure` lists the paths the outputs
-/// may refer to (besides themselves). The caller holds the locks of the output paths. Throws BuildError naming the derivation for a missing output or a
-/// fixed-output hash mismatch; nothing is registered then.
+/// may refer to (besides themselves). The caller holds the locks of the output paths. Throws BuildError
+/// naming the derivation for a missing output, OutputHashMismatch (build_failure.hh) for a fixed-output
+/// hash mismatch; nothing is registered then.
 void register_build_outputs(LocalStore& store, const StorePath& drv_path, const Derivation& drv,
                             const std::map<std::string, StorePath>& outputs, BuiltOutputs& built,
                             const StorePathSet& input_closure);

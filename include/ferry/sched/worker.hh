@@ -21,6 +21,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include "ferry/cache/substituter.hh"
+#include "ferry/sched/build_failure.hh"
 #include "ferry/sched/builder.hh"
 #include "ferry/sched/event.hh"
 #include "ferry/sched/goal.hh"
@@ -75,6 +76,12 @@ struct MissingPaths {
 class RealiseError : public Error {
 public:
     using Error::Error;
+    /// Nix's exit status for it (BuildFailures::exit_status(): 100-111, or 1).
+    int exit_status() const noexcept { return exit_status_; }
+    void set_exit_status(int status) noexcept { exit_status_ = status; }
+
+private:
+    int exit_status_ = 1;
 };
 
 /// Thrown when stop() was called (SIGINT/SIGTERM): everything was cancelled.
@@ -129,6 +136,8 @@ public:
     Progress& progress() noexcept { return progress_; }
     Builder* builder() noexcept { return builder_; }
     Semaphore& build_slots() noexcept { return build_slots_; }
+    /// The kinds of failed build seen so far (for the exit status).
+    BuildFailures& build_failures() noexcept { return build_failures_; }
     const std::vector<Substituter*>& substituters() const noexcept { return substituters_; }
 
 private:
@@ -165,6 +174,7 @@ private:
     bool stopped_ = false;
     std::string stop_reason_;
     std::exception_ptr first_failure_;
+    BuildFailures build_failures_;
 };
 
 } // namespace ferry
