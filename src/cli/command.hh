@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -14,15 +15,26 @@
 
 namespace ferry::cli {
 
-/// Options that every command understands.
+/// Nix's verbosity levels: `-v` raises the level by one, `--quiet` lowers it, `--debug` sets debug.
+enum class Verbosity { error, warn, notice, info, talkative, chatty, debug, vomit };
+
+/// A setting given on the command line: `--option NAME VALUE`, or a setting's own flag (`--max-jobs 4`,
+/// `--no-sandbox`, `--extra-substituters URL`).
+struct CommandLineSetting {
+    std::string name;
+    std::string value;
+    std::string flag = "--option"; ///< as given, for show-config's origins
+};
+
+/// Options that every command understands, before or after the subcommand's name.
 struct GlobalOptions {
     /// Physical root of the local store (--store); empty means the default under $XDG_DATA_HOME.
     std::string store_root;
     /// Logical store directory (--store-dir).
     std::string store_dir = "/nix/store";
-    /// --option NAME VALUE, in order.
-    std::vector<std::pair<std::string, std::string>> options;
-    bool verbose = false;
+    /// Settings given on the command line, in their order.
+    std::vector<CommandLineSetting> options;
+    Verbosity verbosity = Verbosity::info;
 };
 
 /// What a parsed subcommand runs; returns the exit code.
@@ -33,6 +45,16 @@ struct Context {
     GlobalOptions global;
     Action action;
 };
+
+/// Adds the global options to `app` and lets every subcommand pass them through to it (fallthrough):
+/// --store, --store-dir, --option, -v/--verbose, --quiet, --debug, --version, and a flag for each
+/// setting as Nix's commands have them (`--NAME VALUE`, `--extra-NAME VALUE` for lists, `--NAME` and
+/// `--no-NAME` for booleans, `-j`, `-k`, `-K`).
+void add_global_options(CLI::App& app, GlobalOptions& global);
+/// Sets spdlog's level for `verbosity`.
+void apply_verbosity(Verbosity verbosity);
+/// Prints `text` as one line on stderr when `verbosity` shows messages of `level`.
+void log_line(Verbosity verbosity, Verbosity level, std::string_view text);
 
 /// Opens the local store that the global options name (--store, --store-dir). Every command that needs
 /// the store goes through here.
@@ -49,5 +71,6 @@ void register_derivation_commands(CLI::App& app, Context& ctx);
 void register_path_info_command(CLI::App& app, Context& ctx);
 void register_build_commands(CLI::App& app, Context& ctx);
 void register_copy_command(CLI::App& app, Context& ctx);
+void register_config_command(CLI::App& app, Context& ctx);
 
 } // namespace ferry::cli

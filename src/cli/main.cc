@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "command.hh"
+#include "ferry/sched/worker.hh"
 #include "ferry/util/error.hh"
 
 namespace {
@@ -14,18 +15,7 @@ int run(int argc, char** argv) {
     app.require_subcommand(1);
     app.set_help_all_flag("--help-all", "Show the help of every command");
     Context ctx;
-    app.add_option("--store", ctx.global.store_root, "Physical root of the local store")->envname("FERRY_STORE");
-    app.add_option("--store-dir", ctx.global.store_dir, "Logical store directory")->capture_default_str();
-    app.add_option_function<std::vector<std::string>>(
-           "--option",
-           [&](const std::vector<std::string>& v) {
-               for (size_t i = 0; i + 1 < v.size(); i += 2) ctx.global.options.emplace_back(v[i], v[i + 1]);
-           },
-           "Set an option: --option NAME VALUE")
-        ->type_size(2)
-        ->allow_extra_args(false)
-        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-    app.add_flag("-v,--verbose", ctx.global.verbose, "Log more");
+    add_global_options(app, ctx.global);
 
     register_hash_commands(app, ctx);
     register_store_commands(app, ctx);
@@ -33,6 +23,7 @@ int run(int argc, char** argv) {
     register_path_info_command(app, ctx);
     register_build_commands(app, ctx);
     register_copy_command(app, ctx);
+    register_config_command(app, ctx);
 
     try {
         app.parse(argc, argv);
@@ -40,11 +31,14 @@ int run(int argc, char** argv) {
         return app.exit(e);
     } catch (const CLI::CallForAllHelp& e) {
         return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
     } catch (const CLI::ParseError& e) {
         std::cerr << "ferry: " << e.what() << " (see --help)\n";
         return 2;
     }
     if (!ctx.action) return 2;
+    apply_verbosity(ctx.global.verbosity);
     return ctx.action();
 }
 
@@ -60,6 +54,10 @@ int main(int argc, char** argv) {
     } catch (const ferry::UsageError& e) {
         std::cerr << "ferry: " << e.what() << "\n";
         return 2;
+    } catch (const ferry::RealiseError& e) {
+        // Nix's exit status: 100 a build failed, 101 timed out, 102 hash mismatch, 104 not deterministic.
+        std::cerr << "error: " << e.what() << "\n";
+        return e.exit_status();
     } catch (const ferry::Error& e) {
         std::cerr << "error: " << e.what() << "\n";
         return 1;

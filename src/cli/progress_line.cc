@@ -10,8 +10,15 @@ std::string mib(uint64_t bytes) { return fmt::format("{:.1f} MiB", double(bytes)
 
 } // namespace
 
-ProgressLine::ProgressLine(boost::asio::io_context& io, bool terminal, bool print_build_logs)
-    : timer_(io), terminal_(terminal), print_build_logs_(print_build_logs) {}
+ProgressLine::ProgressLine(boost::asio::io_context& io, bool terminal, bool print_build_logs,
+                           Verbosity verbosity)
+    : timer_(io), terminal_(terminal), print_build_logs_(print_build_logs), verbosity_(verbosity) {}
+
+Verbosity ProgressLine::message_level(std::string_view text) {
+    if (text.starts_with("error: ") || text.starts_with("last log lines of ")) return Verbosity::error;
+    if (text.starts_with("warning: ")) return Verbosity::warn;
+    return Verbosity::info;
+}
 
 ProgressLine::~ProgressLine() { finish(); }
 
@@ -53,6 +60,7 @@ void ProgressLine::update() {
 }
 
 void ProgressLine::message(std::string_view text) {
+    if (message_level(text) > verbosity_) return;
     clear();
     std::fprintf(stderr, "%.*s\n", int(text.size()), text.data());
     if (terminal_) draw();

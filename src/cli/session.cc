@@ -19,15 +19,28 @@ namespace ferry::cli {
 Settings load_settings(const GlobalOptions& global) {
     Settings s;
     s.load_default_config();
-    for (const auto& [name, value] : global.options)
-        s.set(name, value);
+    for (const auto& file : s.files_read)
+        log_line(global.verbosity, Verbosity::talkative,
+                 fmt::format("read configuration file '{}'", file.string()));
+    for (const auto& i : s.ignored)
+        log_line(global.verbosity, Verbosity::debug,
+                 fmt::format("{}: ignoring unknown setting '{}'", i.where, i.name));
+    for (const auto& o : global.options) {
+        // As Nix: a setting the command line names but nobody knows is a warning.
+        if (!Settings::known(o.name)) {
+            log_line(global.verbosity, Verbosity::warn, fmt::format("warning: unknown setting '{}'", o.name));
+            continue;
+        }
+        s.set(o.name, o.value, o.flag);
+    }
     return s;
 }
 
 Session::Session(const GlobalOptions& global, Settings settings, bool print_build_logs)
     : settings_(std::move(settings)), store_(open_local_store(global)),
       pool_(std::max(2u, std::thread::hardware_concurrency())),
-      progress_(std::make_unique<ProgressLine>(io_, ::isatty(STDERR_FILENO) == 1, print_build_logs)) {}
+      progress_(std::make_unique<ProgressLine>(io_, ::isatty(STDERR_FILENO) == 1, print_build_logs,
+                                               global.verbosity)) {}
 
 Session::~Session() {
     progress_->finish();

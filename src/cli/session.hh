@@ -19,7 +19,10 @@
 
 namespace ferry::cli {
 
-/// Settings: defaults, then ferry.conf, then --option.
+/// Settings: the defaults, then Nix's configuration files, NIX_CONFIG and ferry.conf
+/// (Settings::load_default_config), then the command line's settings in their order (an unknown one
+/// is a warning). Says which files were read at -v, which settings they held that ferry does not know
+/// at --debug (-vvv).
 Settings load_settings(const GlobalOptions& global);
 
 class Session {

@@ -8,12 +8,12 @@
 
 #include <gtest/gtest.h>
 
+#include "cli_fixture.hh"
 #include "ferry/store/store_path.hh"
 #include "ferry/util/file.hh"
 #include "support/ferry_process.hh"
 #include "support/fixtures.hh"
 #include "support/store_support.hh"
-
 
 using namespace ferry;
 using namespace ferry::test;
@@ -27,43 +27,6 @@ using Result = FerryResult;
 Result run_ferry_command(const std::vector<std::string>& command, const fs::path& stdin_file = "/dev/null") {
     return run_command(command, stdin_file);
 }
-
-struct CliTest : ::testing::Test {
-    TempDir tmp;
-    fs::path root = tmp.path() / "root";
-    StoreConfig config{.store_dir = "/nix/store", .root = root};
-
-    Result ferry(std::vector<std::string> args, const fs::path& in = "/dev/null") {
-        args.insert(args.begin(), {"--store", root.string()});
-        return run_ferry(args, in);
-    }
-
-    std::vector<std::string> import_args(const nlohmann::json& e) {
-        std::vector<std::string> a{"store",      "import",    compat_nar(e).string(), "--path", e["path"],
-                                   "--nar-hash", e["narHash"]};
-        for (const auto& r : e["references"])
-            a.insert(a.end(), {"--reference", r.get<std::string>()});
-        if (e.contains("deriver")) a.insert(a.end(), {"--deriver", e["deriver"].get<std::string>()});
-        if (e.contains("ca")) a.insert(a.end(), {"--ca", e["ca"].get<std::string>()});
-        for (const auto& s : e["signatures"])
-            a.insert(a.end(), {"--sig", s.get<std::string>()});
-        return a;
-    }
-
-    /// The store holds no path's files and nothing in staging.
-    void expect_empty_store() {
-        for (const auto& e : fs::directory_iterator(config.real_store_dir()))
-            EXPECT_EQ(e.path().filename(), kStagingDirName);
-        for (const auto& e : fs::directory_iterator(config.staging_dir()))
-            EXPECT_TRUE(is_staging_lock(e.path().filename().string())) << e.path();
-    }
-
-    nlohmann::json fixture(std::string_view suffix) {
-        for (const auto& e : compat_path_infos())
-            if (e["path"].get<std::string>().ends_with(suffix)) return e;
-        throw std::runtime_error("no fixture " + std::string(suffix));
-    }
-};
 
 } // namespace
 
@@ -327,37 +290,6 @@ TEST_P(CliBuildTest, CompatGraphBuildsBitForBitWithNix) {
 
 INSTANTIATE_TEST_SUITE_P(Sandbox, CliBuildTest, ::testing::Values("true", "false"));
 
-namespace {
-
-/// Writes DIR/NAME.json, a JSON derivation whose builder is busybox's `sh -c SCRIPT` (`$bb` is
-/// busybox's bin directory), depending on nothing but busybox; returns the file.
-std::string busybox_derivation(const fs::path& dir, const std::string& name, const std::string& script) {
-    const std::string bb = "/nix/store/jsm9cyjvamk013ndqlj8ckgaqp3yrw28-busybox-static";
-    nlohmann::ordered_json j;
-    j["outputs"]["out"]["path"] = "";
-    j["inputSrcs"] = {bb};
-    j["inputDrvs"] = nlohmann::ordered_json::object();
-    j["system"] = "x86_64-linux";
-    j["builder"] = bb + "/bin/sh";
-    j["args"] = {"-c", script};
-    j["env"] = {{"name", name}, {"builder", bb + "/bin/sh"}, {"system", "x86_64-linux"}, {"out", ""},
-                {"bb", bb + "/bin"}};
-    auto file = dir / (name + ".json");
-    write_file_atomic(file, j.dump());
-    return file.string();
-}
-
-/// Writes `n` JSON derivations (busybox builders that sleep `seconds`, then write their name), each
-/// depending on nothing; returns the files.
-std::vector<std::string> sleepy_derivations(const fs::path& dir, int n, const char* seconds) {
-    std::vector<std::string> files;
-    for (int i = 0; i < n; ++i)
-        files.push_back(busybox_derivation(dir, "sleepy-" + std::to_string(i),
-                                           std::string("$bb/busybox sleep ") + seconds + "; echo $name > $out"));
-    return files;
-}
-
-} // namespace
 
 TEST_F(CliTest, SigintStopsABuildCleanlyAndASecondRunFinishes) {
     ASSERT_EQ(ferry(import_args(fixture("-busybox-static"))).status, 0);
@@ -443,13 +375,13 @@ TEST_F(CliTest, CheckRebuildsInTheSandboxAndNamesANonDeterministicOutput) {
     fs::path kept = real.string() + ".check";
 
     auto differs = build({"--check"}, random);
-    EXPECT_EQ(differs.status, 1);
+    EXPECT_EQ(differs.status, 104) << "Nix's exit status for a build that is not deterministic";
     EXPECT_NE(differs.err.find("may not be deterministic: output '" + out + "' differs\n"), std::string::npos)
         << differs.err;
     EXPECT_FALSE(fs::exists(kept));
 
     auto keep = build({"--check", "-K"}, random);
-    EXPECT_EQ(keep.status, 1);
+    EXPECT_EQ(keep.status, 104);
     EXPECT_NE(keep.err.find("may not be deterministic: output '" + out + "' differs from '" + kept.string() + "'"),
               std::string::npos)
         << keep.err;
@@ -457,7 +389,7 @@ TEST_F(CliTest, CheckRebuildsInTheSandboxAndNamesANonDeterministicOutput) {
     EXPECT_NE(read_file(kept), valid);
 
     auto unsandboxed = build({"--check"}, random, "false");
-    EXPECT_EQ(unsandboxed.status, 1);
+    EXPECT_EQ(unsandboxed.status, 100) << "a builder that cannot start is a failed build, as in Nix";
     EXPECT_NE(unsandboxed.err.find("cannot check"), std::string::npos) << unsandboxed.err;
 
     // The valid output and its registration are untouched by all of it.

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <stdexcept>
 
 #include "ferry/util/file.hh"
@@ -20,6 +21,14 @@ FerryResult run_ferry(const std::vector<std::string>& args, const fs::path& stdi
     std::vector<std::string> command{(build_root() / "src" / "cli" / "ferry").string()};
     command.insert(command.end(), args.begin(), args.end());
     return run_command(command, stdin_file);
+}
+
+void isolate_config_environment(const fs::path& dir) {
+    ::setenv("NIX_CONF_DIR", (dir / "etc-nix").c_str(), 1);
+    ::setenv("XDG_CONFIG_HOME", (dir / "config").c_str(), 1);
+    ::setenv("XDG_CONFIG_DIRS", (dir / "xdg").c_str(), 1);
+    ::unsetenv("NIX_CONFIG");
+    ::unsetenv("NIX_USER_CONF_FILES");
 }
 
 pid_t spawn_command(const std::vector<std::string>& command, const fs::path& in, const fs::path& out,

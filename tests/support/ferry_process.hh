@@ -27,6 +27,12 @@ int wait_command(pid_t pid);
 FerryResult run_command(const std::vector<std::string>& command,
                         const std::filesystem::path& stdin_file = "/dev/null");
 
+/// Points the variables that choose Nix's and ferry's configuration files at directories under `dir`
+/// (NIX_CONF_DIR=dir/etc-nix, XDG_CONFIG_HOME=dir/config, XDG_CONFIG_DIRS=dir/xdg) and unsets NIX_CONFIG
+/// and NIX_USER_CONF_FILES, in this process's environment, which the commands run here inherit: no
+/// /etc/nix/nix.conf or ~/.config of the host reaches them.
+void isolate_config_environment(const std::filesystem::path& dir);
+
 /// Runs build_root()/src/cli/ferry with `args`, standard input from `stdin_file`, in this process's
 /// environment; waits for it and returns its exit status and output.
 FerryResult run_ferry(const std::vector<std::string>& args,
