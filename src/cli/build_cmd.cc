@@ -20,7 +20,6 @@ struct BuildOptions {
     bool dry_run = false;
     bool no_out_link = false;
     std::string out_link = "result";
-    unsigned max_jobs = 0;
     unsigned cores = 0;
     bool keep_going = false;
     bool fallback = false;
@@ -107,7 +106,6 @@ void make_links(LocalStore& store, const std::vector<Target>& targets, const std
 
 Settings build_settings(const GlobalOptions& global, const BuildOptions& o) {
     auto s = load_settings(global);
-    if (o.max_jobs) s.max_jobs = o.max_jobs;
     if (o.cores) s.cores = o.cores;
     if (o.keep_going) s.keep_going = true;
     if (o.fallback) s.fallback = true;
@@ -161,7 +159,6 @@ int run_log(const GlobalOptions& global, const std::string& arg) {
 void add_build_options(CLI::App* cmd, BuildOptions& o) {
     cmd->add_option("paths", o.args, ".drv paths (with ^outputs), derivation files, or store paths")->required();
     cmd->add_flag("--dry-run", o.dry_run, "Show what would be fetched and built");
-    cmd->add_option("-j,--max-jobs", o.max_jobs, "Parallel builds (default: the number of cores)");
     cmd->add_option("--cores", o.cores, "NIX_BUILD_CORES of each build (default: all)");
     cmd->add_flag("-k,--keep-going", o.keep_going, "Build everything that does not depend on a failure");
     cmd->add_flag("--fallback", o.fallback, "Build when substituting fails");

@@ -30,6 +30,7 @@ void add_setting_switch(CLI::App& app, GlobalOptions& global, const std::string&
                global.options.push_back({name, value, first});
            },
            description)
+        ->type_name("VALUE")
         ->trigger_on_parse()
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
         ->group(kSettingsGroup);
@@ -45,6 +46,7 @@ void add_setting_option(CLI::App& app, GlobalOptions& global, const std::string&
                global.options.push_back({name, v, first});
            },
            description)
+        ->type_name("VALUE")
         ->trigger_on_parse()
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
         ->group(kSettingsGroup);
@@ -111,6 +113,7 @@ void add_global_options(CLI::App& app, GlobalOptions& global) {
            },
            "Set a setting: --option NAME VALUE")
         ->type_size(2)
+        ->type_name("NAME VALUE")
         ->allow_extra_args(false)
         ->trigger_on_parse()
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
