@@ -30,7 +30,6 @@ void add_setting_switch(CLI::App& app, GlobalOptions& global, const std::string&
                global.options.push_back({name, value, first});
            },
            description)
-        ->type_name("VALUE")
         ->trigger_on_parse()
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
         ->group(kSettingsGroup);
