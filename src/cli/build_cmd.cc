@@ -3,10 +3,10 @@
 
 #include <iostream>
 
+#include "build_targets.hh"
 #include "command.hh"
 #include "ferry/sched/build_log.hh"
 #include "ferry/store/derivation_store.hh"
-#include "build_targets.hh"
 #include "ferry/util/file.hh"
 #include "nix_process.hh"
 #include "session.hh"
@@ -163,9 +163,10 @@ int run_build(const GlobalOptions& global, const BuildOptions& o, bool links) {
         for (const auto& [_, path] : target_outputs(session.store(), t)) std::cout << session.store().print(path) << "\n";
     if (links && !o.no_out_link) make_links(session.store(), targets, o.out_link);
     if (resolved.eval_errors) {
-        std::cerr << fmt::format("error: {} attribute{} of --from-eval-jobs failed to evaluate and {} not built\n",
-                                 resolved.eval_errors, resolved.eval_errors == 1 ? "" : "s",
-                                 resolved.eval_errors == 1 ? "was" : "were");
+        std::cerr << fmt::format(
+            "error: {} attribute{} of --from-eval-jobs failed to evaluate and {} not built\n",
+            resolved.eval_errors, resolved.eval_errors == 1 ? "" : "s",
+            resolved.eval_errors == 1 ? "was" : "were");
         return 1;
     }
     return 0;
@@ -208,12 +209,13 @@ void add_build_options(CLI::App* cmd, BuildOptions& o) {
 }
 
 /// NAME VALUE options, one pair per occurrence.
-void add_pair_option(CLI::App* cmd, const std::string& name, std::vector<std::pair<std::string, std::string>>& into,
-                     const std::string& help) {
+void add_pair_option(CLI::App* cmd, const std::string& name,
+                     std::vector<std::pair<std::string, std::string>>& into, const std::string& help) {
     cmd->add_option_function<std::vector<std::string>>(
            name,
            [&into](const std::vector<std::string>& v) {
-               for (size_t i = 0; i + 1 < v.size(); i += 2) into.emplace_back(v[i], v[i + 1]);
+               for (size_t i = 0; i + 1 < v.size(); i += 2)
+                   into.emplace_back(v[i], v[i + 1]);
            },
            help)
         ->type_size(2)
@@ -224,25 +226,30 @@ void add_pair_option(CLI::App* cmd, const std::string& name, std::vector<std::pa
 /// `ferry build`'s arguments for starting from Nix expressions (nix-build's), --stdin and --from-eval-jobs.
 void add_eval_options(CLI::App* build, BuildOptions& o) {
     o.evaluate = true;
-    build->get_option("paths")
-        ->required(false)
-        ->description(".drv paths (with ^outputs), .drv or JSON derivation files, store paths, or Nix expression "
-                      "files (.nix, directories, <lookup paths>); none: ./default.nix");
+    build->get_option("paths")->required(false)->description(
+        ".drv paths (with ^outputs), .drv or JSON derivation files, store paths, or Nix expression "
+        "files (.nix, directories, <lookup paths>); none: ./default.nix");
     auto& t = o.targets;
     build->add_option("-A,--attr", t.eval.attrs, "Attribute of the Nix expressions to build (repeatable)")
         ->allow_extra_args(false);
     add_pair_option(build, "--arg", t.eval.args, "Pass NAME EXPR to the expressions' function");
     add_pair_option(build, "--argstr", t.eval.argstrs, "Pass NAME STRING to the expressions' function");
-    build->add_option("-E,--expr", t.exprs, "Build the Nix expression EXPR (repeatable)")->allow_extra_args(false);
-    build->add_option("-I,--include", t.eval.include_paths, "Add PATH to Nix's search path")->allow_extra_args(false);
-    add_pair_option(build, "--eval-option", t.eval.options, "Set a Nix option for the evaluation: NAME VALUE");
+    build->add_option("-E,--expr", t.exprs, "Build the Nix expression EXPR (repeatable)")
+        ->allow_extra_args(false);
+    build->add_option("-I,--include", t.eval.include_paths, "Add PATH to Nix's search path")
+        ->allow_extra_args(false);
+    add_pair_option(build, "--eval-option", t.eval.options,
+                    "Set a Nix option for the evaluation: NAME VALUE");
     build->add_flag("--stdin", t.from_stdin, "Also build the targets on standard input, one per line");
     build->add_option("--from-eval-jobs", t.eval_jobs,
                       "Also build the derivations of nix-eval-jobs' JSON lines in FILE (-: standard input)");
-    build->add_option_function<std::string>("--eval-store", [&t](const std::string& v) {
-        t.eval_store = v;
-        t.eval_store_set = true;
-    }, "The Nix store to read .drv targets from that ferry's store lacks (default: Nix's own)");
+    build->add_option_function<std::string>(
+        "--eval-store",
+        [&t](const std::string& v) {
+            t.eval_store = v;
+            t.eval_store_set = true;
+        },
+        "The Nix store to read .drv targets from that ferry's store lacks (default: Nix's own)");
 }
 
 } // namespace
