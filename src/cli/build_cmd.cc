@@ -47,7 +47,7 @@ std::vector<Target> resolve_targets(LocalStore& store, const std::vector<std::st
         const auto& arg = args[i];
         auto caret = arg.find('^');
         auto path_part = arg.substr(0, caret);
-        if (store.store_dir().is_in_store(path_part) || !fs::exists(path_part)) {
+        if (names_store_path(store, path_part) || !fs::exists(path_part)) {
             auto path = parse_store_path_arg(store, path_part);
             targets[i] = Target::parse(store.store_dir(), store.print(path) + (caret == std::string::npos ? "" : arg.substr(caret)));
             continue;

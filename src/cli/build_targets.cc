@@ -95,8 +95,14 @@ std::vector<StorePath> drvs_to_import(LocalStore& store, const BuildTargetArgs& 
 
 } // namespace
 
-bool is_nix_source(const StoreDir& dir, const std::string& arg) {
-    if (dir.is_in_store(arg)) return false;
+bool names_store_path(const LocalStore& store, const std::string& arg) {
+    if (store.store_dir().is_in_store(arg)) return true;
+    auto rel = fs::absolute(arg).lexically_normal().lexically_relative(store.config().real_store_dir());
+    return !rel.empty() && *rel.begin() != "." && *rel.begin() != "..";
+}
+
+bool is_nix_source(const LocalStore& store, const std::string& arg) {
+    if (names_store_path(store, arg)) return false;
     if (arg.size() > 2 && arg.front() == '<' && arg.back() == '>') return true;
     if (arg.find("://") != std::string::npos || arg.ends_with(".nix")) return true;
     std::error_code ec;
@@ -105,79 +111,100 @@ bool is_nix_source(const StoreDir& dir, const std::string& arg) {
     return fs::is_directory(status) || !(arg.ends_with(".drv") || arg.ends_with(".json"));
 }
 
+namespace {
+
+/// The arguments sorted: each one a Nix source (evaluated in place) or a plain one (resolved together);
+/// then the -E expressions, or ./default.nix when nothing at all was given.
+struct SortedArgs {
+    std::vector<std::pair<std::string, bool>> sources; // text, is_expr
+    std::vector<std::string> plain;
+    std::vector<std::optional<size_t>> slots; // per argument: its source index, or none for plain
+};
+
+SortedArgs sort_args(const LocalStore& store, const BuildTargetArgs& a) {
+    SortedArgs s;
+    for (const auto& arg : a.args) {
+        bool nix = is_nix_source(store, arg);
+        s.slots.push_back(nix ? std::optional(s.sources.size()) : std::nullopt);
+        if (nix)
+            s.sources.emplace_back(arg, false);
+        else
+            s.plain.push_back(arg);
+    }
+    for (const auto& e : a.exprs)
+        s.sources.emplace_back(e, true);
+    if (a.args.empty() && a.exprs.empty() && !a.from_stdin && a.eval_jobs.empty())
+        s.sources.emplace_back("./default.nix", false);
+    bool eval_args = !a.eval.attrs.empty() || !a.eval.args.empty() || !a.eval.argstrs.empty();
+    if (eval_args && s.sources.empty())
+        throw UsageError("-A, --arg and --argstr apply to Nix expressions, and no .nix file or -E was given");
+    return s;
+}
+
+/// Evaluates every source and imports their derivations' closures; the outputs per source.
+std::vector<std::vector<InstantiatedOutput>> evaluate(LocalStore& store, const NixEnvironment& nix,
+                                                      const BuildTargetArgs& a, const SortedArgs& s) {
+    NixEvaluator evaluator(nix, store.store_dir(), a.eval);
+    std::vector<std::vector<InstantiatedOutput>> evaluated;
+    std::vector<StorePath> drvs;
+    for (const auto& [text, is_expr] : s.sources) {
+        evaluated.push_back(evaluator.instantiate(text, is_expr));
+        for (const auto& o : evaluated.back())
+            drvs.push_back(o.drv);
+    }
+    import_from_nix_store(store, nix, evaluator.store_uri(), drvs);
+    return evaluated;
+}
+
+/// The targets of --stdin and --from-eval-jobs.
+BuildTargets read_targets(const LocalStore& store, const BuildTargetArgs& a) {
+    BuildTargets read;
+    if (a.from_stdin) read.targets = read_stdin_targets(store);
+    if (a.eval_jobs == "-") {
+        read_eval_jobs(store, std::cin, "standard input", read);
+    } else if (!a.eval_jobs.empty()) {
+        std::ifstream in(a.eval_jobs);
+        if (!in) throw SysError("opening '" + a.eval_jobs + "'");
+        read_eval_jobs(store, in, a.eval_jobs, read);
+    }
+    return read;
+}
+
+} // namespace
+
 BuildTargets resolve_build_targets(LocalStore& store, const BuildTargetArgs& a,
                                    const PlainResolver& resolve_plain) {
     if (a.from_stdin && a.eval_jobs == "-")
         throw UsageError("--stdin and --from-eval-jobs - both want standard input");
-    const auto& dir = store.store_dir();
-    // Each argument is a Nix source (evaluated in place) or a plain one (resolved together, in order).
-    std::vector<std::pair<std::string, bool>> sources; // text, is_expr
-    std::vector<std::string> plain;
-    std::vector<std::optional<size_t>> slots; // per argument: its source index, or none for plain
-    for (const auto& arg : a.args) {
-        bool nix = is_nix_source(dir, arg);
-        slots.push_back(nix ? std::optional(sources.size()) : std::nullopt);
-        if (nix)
-            sources.emplace_back(arg, false);
-        else
-            plain.push_back(arg);
-    }
-    for (const auto& e : a.exprs)
-        sources.emplace_back(e, true);
-    if (a.args.empty() && a.exprs.empty() && !a.from_stdin && a.eval_jobs.empty())
-        sources.emplace_back("./default.nix", false);
-    bool eval_args = !a.eval.attrs.empty() || !a.eval.args.empty() || !a.eval.argstrs.empty();
-    if (eval_args && sources.empty())
-        throw UsageError("-A, --arg and --argstr apply to Nix expressions, and no .nix file or -E was given");
-
+    auto sorted = sort_args(store, a);
     std::optional<NixEnvironment> nix;
     std::vector<std::vector<InstantiatedOutput>> evaluated;
-    std::vector<StorePath> eval_drvs;
-    if (!sources.empty()) {
-        nix.emplace();
-        NixEvaluator evaluator(*nix, dir, a.eval);
-        for (const auto& [text, is_expr] : sources) {
-            evaluated.push_back(evaluator.instantiate(text, is_expr));
-            for (const auto& o : evaluated.back())
-                eval_drvs.push_back(o.drv);
-        }
-        import_from_nix_store(store, *nix, evaluator.store_uri(), eval_drvs);
-    }
-    auto to_targets = [](const std::vector<InstantiatedOutput>& outs, std::vector<Target>& into) {
+    if (!sorted.sources.empty()) evaluated = evaluate(store, nix.emplace(), a, sorted);
+    auto add = [](const std::vector<InstantiatedOutput>& outs, std::vector<Target>& into) {
         for (const auto& o : outs)
             into.push_back(Target{o.drv, {o.output}});
     };
 
     BuildTargets result;
-    auto plain_targets = resolve_plain(plain);
+    auto others = resolve_plain(sorted.plain);
     size_t next_plain = 0;
-    for (const auto& slot : slots) {
+    for (const auto& slot : sorted.slots) {
         if (slot)
-            to_targets(evaluated[*slot], result.targets);
+            add(evaluated[*slot], result.targets);
         else
-            result.targets.push_back(plain_targets[next_plain++]);
+            result.targets.push_back(others[next_plain++]);
     }
-    for (size_t i = slots.size() - plain.size(); i < evaluated.size(); ++i)
-        to_targets(evaluated[i], result.targets);
-    // Targets not from the evaluation: the plain arguments and whatever is read from now on.
-    std::vector<Target> read;
-    if (a.from_stdin) read = read_stdin_targets(store);
-    BuildTargets jobs;
-    if (a.eval_jobs == "-") {
-        read_eval_jobs(store, std::cin, "standard input", jobs);
-    } else if (!a.eval_jobs.empty()) {
-        std::ifstream in(a.eval_jobs);
-        if (!in) throw SysError("opening '" + a.eval_jobs + "'");
-        read_eval_jobs(store, in, a.eval_jobs, jobs);
-    }
-    read.insert(read.end(), jobs.targets.begin(), jobs.targets.end());
-    result.eval_errors = jobs.eval_errors;
-    plain_targets.insert(plain_targets.end(), read.begin(), read.end());
-    if (auto missing = drvs_to_import(store, a, plain_targets); !missing.empty()) {
+    for (size_t i = sorted.slots.size() - sorted.plain.size(); i < evaluated.size(); ++i)
+        add(evaluated[i], result.targets);
+    auto read = read_targets(store, a);
+    result.eval_errors = read.eval_errors;
+    // The derivations named otherwise than by evaluation may have to come from a Nix store.
+    others.insert(others.end(), read.targets.begin(), read.targets.end());
+    if (auto missing = drvs_to_import(store, a, others); !missing.empty()) {
         if (!nix) nix.emplace();
         import_from_nix_store(store, *nix, a.eval_store_set ? a.eval_store : "", missing);
     }
-    result.targets.insert(result.targets.end(), read.begin(), read.end());
+    result.targets.insert(result.targets.end(), read.targets.begin(), read.targets.end());
     return result;
 }
 

@@ -40,9 +40,14 @@ struct BuildTargets {
 /// Store paths and derivation files of the arguments, as `ferry build` has always read them.
 using PlainResolver = std::function<std::vector<Target>(const std::vector<std::string>&)>;
 
+/// Whether an argument names a store path (or a file in one): logically ("/nix/store/…") or by its
+/// physical location under the store's root.
+bool names_store_path(const LocalStore& store, const std::string& arg);
+
 /// Whether an argument is a Nix expression to evaluate: a `.nix` file, a directory, another file that
-/// is not a derivation (`.drv`, `.json`), a <lookup path> or a URL. Store paths never are.
-bool is_nix_source(const StoreDir& dir, const std::string& arg);
+/// is not a derivation (`.drv`, `.json`), a <lookup path> or a URL. Store paths (logical, or physical
+/// under the store's root) never are.
+bool is_nix_source(const LocalStore& store, const std::string& arg);
 
 /// Reads, evaluates and imports everything `a` names (see nix_eval.hh): Nix expressions are evaluated
 /// in a temporary Nix store and their closures imported; a .drv target that ferry's store lacks is

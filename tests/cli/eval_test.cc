@@ -211,6 +211,10 @@ TEST_F(EvalTest, DefaultNixAndExpressions) {
     auto alone = ferry({"build", "--no-out-link", busybox});
     EXPECT_EQ(alone.status, 0) << alone.err;
     EXPECT_EQ(alone.out, std::string(busybox) + "\n");
+    // Also by its physical path, though it is a directory like a Nix expression's.
+    auto physical = ferry({"build", "--no-out-link", (root / std::string(busybox).substr(1)).string()});
+    EXPECT_EQ(physical.status, 0) << physical.err;
+    EXPECT_EQ(physical.out, std::string(busybox) + "\n");
 }
 
 // --stdin: what nix-instantiate printed (.drv paths, "!dev"), written to ferry's standard input, with
