@@ -7,9 +7,11 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <map>
+#include <optional>
 
 #include "ferry/sched/worker.hh"
 #include "ferry/util/file.hh"
@@ -61,6 +63,19 @@ int wait_child(pid_t pid) {
     while (::waitpid(pid, &status, 0) < 0)
         if (errno != EINTR) throw SysError("waiting for a Nix process");
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/// The exit code of `pid` once it has exited, waiting at most `limit`; std::nullopt if it is still running.
+std::optional<int> exit_within(pid_t pid, std::chrono::milliseconds limit) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    for (;;) {
+        int status = 0;
+        pid_t r = ::waitpid(pid, &status, WNOHANG);
+        if (r == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        if (r < 0 && errno != EINTR) throw SysError("waiting for a Nix process");
+        if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+        ::usleep(10 * 1000);
+    }
 }
 
 /// "NAME=VALUE" strings: this process's environment with `overrides` set.
@@ -146,9 +161,16 @@ int run_nix_command(const NixCommand& command, const std::function<void(int fd)>
         read_end.reset();
         code = wait_child(pid);
     } catch (...) {
-        ::kill(pid, SIGTERM);
-        read_end.reset();
-        wait_child(pid);
+        // A child that failed by itself (its output cut short, which the reader found malformed) has
+        // said why on standard error: its failure is the error. Otherwise the reader's error is.
+        std::optional<int> failed = exit_within(pid, std::chrono::milliseconds(200));
+        if (!failed) {
+            ::kill(pid, SIGTERM);
+            read_end.reset();
+            wait_child(pid);
+        }
+        if (!g_signal && failed && *failed != 0)
+            throw Error("'{}' failed (exit code {})", command.program, *failed);
         if (!g_signal) throw;
     }
     if (g_signal) {
