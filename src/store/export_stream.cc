@@ -110,7 +110,8 @@ void ExportParser::step(std::string_view& chunk) {
 }
 
 void ExportParser::feed_nar(std::string_view& chunk) {
-    size_t n = nar_->consume(chunk);
+    size_t n = with_context(fmt::format("export stream: in the NAR starting at byte {}", field_start_),
+                            [&] { return nar_->consume(chunk); });
     chunk.remove_prefix(n);
     offset_ += n;
     if (!nar_->done()) return;
@@ -126,6 +127,7 @@ void ExportParser::on_number(uint64_t value) {
             state_ = State::done;
         } else if (value == 1) {
             nar_.emplace(visitor_.begin_path(), HashAlgo::sha256);
+            field_start_ = offset_;
             state_ = State::nar;
         } else {
             fail("expected 1 or 0 before a path, got " + std::to_string(value) +
