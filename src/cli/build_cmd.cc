@@ -3,10 +3,12 @@
 
 #include <iostream>
 
+#include "build_targets.hh"
 #include "command.hh"
 #include "ferry/sched/build_log.hh"
 #include "ferry/store/derivation_store.hh"
 #include "ferry/util/file.hh"
+#include "nix_process.hh"
 #include "session.hh"
 
 namespace fs = std::filesystem;
@@ -29,6 +31,9 @@ struct BuildOptions {
     std::string substituters;
     std::string trusted_public_keys;
     bool substituters_set = false, keys_set = false;
+    /// `ferry build`: Nix expressions, --stdin, --from-eval-jobs (targets.args is `args`).
+    bool evaluate = false;
+    BuildTargetArgs targets;
 };
 
 /// Turns the arguments into targets: store paths (".drv^out" allowed), or derivation files anywhere,
@@ -41,7 +46,7 @@ std::vector<Target> resolve_targets(LocalStore& store, const std::vector<std::st
         const auto& arg = args[i];
         auto caret = arg.find('^');
         auto path_part = arg.substr(0, caret);
-        if (store.store_dir().is_in_store(path_part) || !fs::exists(path_part)) {
+        if (names_store_path(store, path_part) || !fs::exists(path_part)) {
             auto path = parse_store_path_arg(store, path_part);
             targets[i] = Target::parse(store.store_dir(), store.print(path) + (caret == std::string::npos ? "" : arg.substr(caret)));
             continue;
@@ -115,9 +120,26 @@ Settings build_settings(const GlobalOptions& global, const BuildOptions& o) {
     return s;
 }
 
+/// The targets of `ferry build` (evaluating, importing, reading them) or `ferry realise`.
+BuildTargets build_targets(Session& session, const BuildOptions& o) {
+    auto plain = [&](const std::vector<std::string>& args) { return resolve_targets(session.store(), args); };
+    if (!o.evaluate) return BuildTargets{plain(o.args), 0};
+    auto a = o.targets;
+    a.args = o.args;
+    a.eval.system = session.settings().system;
+    return resolve_build_targets(session.store(), a, plain);
+}
+
 int run_build(const GlobalOptions& global, const BuildOptions& o, bool links) {
     Session session(global, build_settings(global, o), o.print_build_logs);
-    auto targets = resolve_targets(session.store(), o.args);
+    BuildTargets resolved;
+    try {
+        resolved = build_targets(session, o);
+    } catch (const Interrupted& e) {
+        std::cerr << "error: " << e.what() << "\n";
+        return nix_signal_exit_code() ? nix_signal_exit_code() : 1;
+    }
+    auto& targets = resolved.targets;
     try {
         if (o.dry_run) {
             session.run(
@@ -138,6 +160,13 @@ int run_build(const GlobalOptions& global, const BuildOptions& o, bool links) {
     for (const auto& t : targets)
         for (const auto& [_, path] : target_outputs(session.store(), t)) std::cout << session.store().print(path) << "\n";
     if (links && !o.no_out_link) make_links(session.store(), targets, o.out_link);
+    if (resolved.eval_errors) {
+        std::cerr << fmt::format(
+            "error: {} attribute{} of --from-eval-jobs failed to evaluate and {} not built\n",
+            resolved.eval_errors, resolved.eval_errors == 1 ? "" : "s",
+            resolved.eval_errors == 1 ? "was" : "were");
+        return 1;
+    }
     return 0;
 }
 
@@ -176,6 +205,50 @@ void add_build_options(CLI::App* cmd, BuildOptions& o) {
     }, "Keys the binary caches must have signed with, space-separated");
 }
 
+/// NAME VALUE options, one pair per occurrence.
+void add_pair_option(CLI::App* cmd, const std::string& name,
+                     std::vector<std::pair<std::string, std::string>>& into, const std::string& help) {
+    cmd->add_option_function<std::vector<std::string>>(
+           name,
+           [&into](const std::vector<std::string>& v) {
+               for (size_t i = 0; i + 1 < v.size(); i += 2)
+                   into.emplace_back(v[i], v[i + 1]);
+           },
+           help)
+        ->type_size(2)
+        ->allow_extra_args(false)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+}
+
+/// `ferry build`'s arguments for starting from Nix expressions (nix-build's), --stdin and --from-eval-jobs.
+void add_eval_options(CLI::App* build, BuildOptions& o) {
+    o.evaluate = true;
+    build->get_option("paths")->required(false)->description(
+        ".drv paths (with ^outputs), .drv or JSON derivation files, store paths, or Nix expression "
+        "files (.nix, directories, <lookup paths>); none: ./default.nix");
+    auto& t = o.targets;
+    build->add_option("-A,--attr", t.eval.attrs, "Attribute of the Nix expressions to build (repeatable)")
+        ->allow_extra_args(false);
+    add_pair_option(build, "--arg", t.eval.args, "Pass NAME EXPR to the expressions' function");
+    add_pair_option(build, "--argstr", t.eval.argstrs, "Pass NAME STRING to the expressions' function");
+    build->add_option("-E,--expr", t.exprs, "Build the Nix expression EXPR (repeatable)")
+        ->allow_extra_args(false);
+    build->add_option("-I,--include", t.eval.include_paths, "Add PATH to Nix's search path")
+        ->allow_extra_args(false);
+    add_pair_option(build, "--eval-option", t.eval.options,
+                    "Set a Nix option for the evaluation: NAME VALUE");
+    build->add_flag("--stdin", t.from_stdin, "Also build the targets on standard input, one per line");
+    build->add_option("--from-eval-jobs", t.eval_jobs,
+                      "Also build the derivations of nix-eval-jobs' JSON lines in FILE (-: standard input)");
+    build->add_option_function<std::string>(
+        "--eval-store",
+        [&t](const std::string& v) {
+            t.eval_store = v;
+            t.eval_store_set = true;
+        },
+        "The Nix store to read .drv targets from that ferry's store lacks (default: Nix's own)");
+}
+
 } // namespace
 
 void register_build_commands(CLI::App& app, Context& ctx) {
@@ -184,6 +257,7 @@ void register_build_commands(CLI::App& app, Context& ctx) {
     add_build_options(build, *build_opts);
     build->add_flag("--no-out-link", build_opts->no_out_link, "Do not create ./result links");
     build->add_option("-o,--out-link", build_opts->out_link, "Name of the result links")->capture_default_str();
+    add_eval_options(build, *build_opts);
     build->callback([&ctx, build_opts] { ctx.action = [&ctx, build_opts] { return run_build(ctx.global, *build_opts, true); }; });
 
     auto realise_opts = std::make_shared<BuildOptions>();
