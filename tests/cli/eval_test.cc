@@ -71,6 +71,8 @@ struct EvalTest : ::testing::Test {
     std::set<std::string> host_before = host_store_entries();
 
     void SetUp() override {
+        // No Nix configuration of the host reaches ferry (nix-instantiate gets its own below).
+        isolate_config_environment(tmp.path() / "env");
         fs::create_directories(work);
         fs::create_directories(ferry_tmp);
         fs::create_directories(home);
