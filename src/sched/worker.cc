@@ -25,6 +25,8 @@ struct Worker::Query {
 
 struct Worker::Task {
     asio::cancellation_signal signal;
+    /// Its coroutine has completed; the entry goes at the next turn of the loop.
+    bool finished = false;
 };
 
 namespace {
@@ -67,20 +69,32 @@ void Worker::spawn(std::function<asio::awaitable<void>()> task) {
     auto it = std::prev(tasks_.end());
     auto slot = (*it)->signal.slot();
     // The task starts from the loop, never inline: co_spawn would otherwise run it inside the caller (deep
-    // recursion through a large graph, and cancellations emitted into half-started frames).
+    // recursion through a large graph, and cancellations emitted into half-started frames). A task
+    // cancelled before it starts still runs its body, which then fails at its first co_await: a goal
+    // always reaches done.
     asio::co_spawn(io_,
                    [this, task = std::move(task)]() -> asio::awaitable<void> {
+                       co_await asio::this_coro::throw_if_cancelled(false);
                        co_await asio::post(io_, asio::use_awaitable);
+                       co_await asio::this_coro::throw_if_cancelled(true);
                        co_await task();
                    },
                    asio::bind_cancellation_slot(slot, [this, it](std::exception_ptr) {
-                       // The signal must outlive the operation it is bound to: drop it afterwards.
+                       // The signal must outlive the operation it is bound to: drop it afterwards, and
+                       // emit nothing into it meanwhile.
+                       (*it)->finished = true;
                        asio::post(io_, [this, it] {
                            tasks_.erase(it);
                            if (tasks_.empty() && idle_) idle_->set();
                        });
                    }));
     if (stopped_) (*it)->signal.emit(asio::cancellation_type::terminal);
+}
+
+void Worker::cancel_all() {
+    stopped_ = true;
+    for (auto& t : tasks_)
+        if (!t->finished) t->signal.emit(asio::cancellation_type::terminal);
 }
 
 void Worker::start(const std::shared_ptr<Goal>& goal) {
@@ -97,17 +111,18 @@ void Worker::start(const std::shared_ptr<Goal>& goal) {
 
 void Worker::hard_failure(const Goal& goal) {
     if (!first_failure_) first_failure_ = goal.error();
-    if (!options_.keep_going && !stopped_) {
-        stopped_ = true;
-        for (auto& t : tasks_) t->signal.emit(asio::cancellation_type::terminal);
-    }
+    if (!options_.keep_going && !stopped_) cancel_all();
 }
 
 void Worker::stop(std::string reason) {
     if (!stop_reason_.empty()) return;
     stop_reason_ = reason.empty() ? "interrupted" : std::move(reason);
-    stopped_ = true;
-    for (auto& t : tasks_) t->signal.emit(asio::cancellation_type::terminal);
+    cancel_all();
+}
+
+asio::awaitable<void> Worker::close() {
+    if (!tasks_.empty() && !stopped_) cancel_all();
+    co_await wait_idle();
 }
 
 template <typename G, typename Key, typename... Args>
@@ -158,25 +173,42 @@ asio::awaitable<void> Worker::run_query(std::shared_ptr<Query> q, StorePath path
         }
     } set_on_exit{*this, *q, path};
     auto slot = co_await query_slots_.acquire();
-    for (auto* sub : substituters_) {
+    q->result = co_await ask_substituters(path, 0);
+}
+
+asio::awaitable<std::optional<SubstituteInfo>> Worker::ask_substituters(const StorePath& path, size_t first) {
+    for (size_t i = first; i < substituters_.size(); ++i) {
+        auto* sub = substituters_[i];
         try {
             auto info = co_await sub->query(path);
-            if (info) {
-                q->result = SubstituteInfo{sub, std::move(info)};
-                co_return;
-            }
+            if (info) co_return SubstituteInfo{sub, std::move(info)};
         } catch (const Error& e) {
             // A cache that cannot answer is skipped, as Nix does; the path may come from elsewhere.
             progress_.message(fmt::format("warning: {}", e.what()));
         }
     }
+    co_return std::nullopt;
 }
 
-asio::awaitable<std::shared_ptr<const Derivation>> Worker::load_derivation(const StorePath& drv) {
+asio::awaitable<std::optional<SubstituteInfo>> Worker::query_next_substitute(const StorePath& path,
+                                                                             const Substituter* after) {
+    auto it = std::find(substituters_.begin(), substituters_.end(), after);
+    if (!options_.substitute || it == substituters_.end()) co_return std::nullopt;
+    auto slot = co_await query_slots_.acquire();
+    auto next = co_await ask_substituters(path, size_t(it - substituters_.begin()) + 1);
+    co_return next;
+}
+
+asio::awaitable<std::shared_ptr<const Derivation>> Worker::load_derivation(const StorePath& drv, Goal* waiter) {
     if (auto it = derivations_.find(drv); it != derivations_.end()) co_return it->second;
     if (!store_.is_valid_path(drv)) {
+        // As Nix: a derivation that is not valid may come from a substituter.
+        auto sub = co_await query_substitute(drv);
+        if (!sub)
+            throw Error("cannot build missing derivation '{}': it is not valid, and no substituter has it",
+                        store_.print(drv));
         auto goal = path_goal(drv);
-        co_await goal->wait();
+        co_await goal->wait(waiter);
     }
     auto text = read_file(store_.real_path(drv));
     auto name = std::string(drv.name());
@@ -195,8 +227,9 @@ asio::awaitable<void> Worker::wait_idle() {
     }
 }
 
-asio::awaitable<void> Worker::realise(std::vector<Target> targets, BuildMode mode) {
-    std::vector<std::pair<std::string, std::shared_ptr<Goal>>> tops;
+asio::awaitable<void> Worker::start_targets(const std::vector<Target>& targets, BuildMode mode,
+                                            std::vector<std::pair<std::string, std::shared_ptr<Goal>>>& tops,
+                                            std::vector<std::string>& failures) {
     for (const auto& t : targets) {
         if (!t.is_build()) {
             tops.emplace_back(store_.print(t.path), path_goal(t.path));
@@ -208,21 +241,43 @@ asio::awaitable<void> Worker::realise(std::vector<Target> targets, BuildMode mod
         }
         auto outputs = t.outputs;
         if (outputs.empty()) {
-            auto drv = co_await load_derivation(t.path);
+            std::shared_ptr<const Derivation> drv;
+            try {
+                drv = co_await load_derivation(t.path);
+            } catch (const Error& e) {
+                if (stopped_) throw;
+                failures.push_back(e.what());
+                continue;
+            }
             for (const auto& [name, _] : drv->outputs) outputs.insert(name);
         }
         for (const auto& o : outputs) tops.emplace_back(t.to_string(store_.store_dir()), output_goal(t.path, o));
     }
+}
+
+asio::awaitable<void> Worker::realise(std::vector<Target> targets, BuildMode mode) {
+    std::vector<std::pair<std::string, std::shared_ptr<Goal>>> tops;
+    std::vector<std::string> failures;
+    std::exception_ptr unexpected;
+    try {
+        co_await start_targets(targets, mode, tops, failures);
+    } catch (...) {
+        // Cancelled while loading a derivation, or worse: nothing may outlive this call either way.
+        unexpected = std::current_exception();
+        if (!stopped_) cancel_all();
+    }
+    if (!failures.empty() && !options_.keep_going && !stopped_) cancel_all();
     co_await wait_idle();
 
     if (!stop_reason_.empty()) throw Interrupted("{}", stop_reason_);
-    std::vector<std::string> failures;
+    if (unexpected && !is_cancellation(unexpected)) std::rethrow_exception(unexpected);
     for (const auto& [name, goal] : tops) {
         if (!goal->failed()) continue;
         if (is_cancellation(goal->error())) continue;
         failures.push_back(describe(goal->error()));
     }
     if (failures.empty() && first_failure_) failures.push_back(describe(first_failure_));
+    if (failures.empty() && unexpected) std::rethrow_exception(unexpected);
     if (failures.empty()) co_return;
     if (failures.size() == 1) throw RealiseError("{}", failures.front());
     throw RealiseError("{} targets failed; the first: {}", failures.size(), failures.front());
