@@ -101,6 +101,7 @@ struct MissingSearch : std::enable_shared_from_this<MissingSearch> {
 } // namespace
 
 asio::awaitable<MissingPaths> Worker::query_missing(std::vector<Target> targets) {
+    begin();
     auto search = std::make_shared<MissingSearch>(*this);
     for (const auto& t : targets) {
         if (!t.is_build())

@@ -9,6 +9,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/system/system_error.hpp>
 
+#include "ferry/http/error.hh"
 #include "ferry/store/local_store.hh"
 #include "ferry/util/file.hh"
 #include "goals.hh"
@@ -36,6 +37,8 @@ bool is_cancellation(const std::exception_ptr& e) {
         std::rethrow_exception(e);
     } catch (const boost::system::system_error& se) {
         return se.code() == asio::error::operation_aborted;
+    } catch (const http::HttpError& he) {
+        return he.kind() == http::HttpError::Kind::cancelled || he.kind() == http::HttpError::Kind::shut_down;
     } catch (...) {
         return false;
     }
@@ -64,22 +67,21 @@ Worker::Worker(asio::io_context& io, asio::thread_pool& pool, LocalStore& store,
 
 Worker::~Worker() = default;
 
-void Worker::spawn(std::function<asio::awaitable<void>()> task) {
+void Worker::spawn(std::function<asio::awaitable<void>()> task, std::function<void()> on_abort) {
     tasks_.push_back(std::make_unique<Task>());
     auto it = std::prev(tasks_.end());
     auto slot = (*it)->signal.slot();
     // The task starts from the loop, never inline: co_spawn would otherwise run it inside the caller (deep
-    // recursion through a large graph, and cancellations emitted into half-started frames). A task
-    // cancelled before it starts still runs its body, which then fails at its first co_await: a goal
-    // always reaches done.
+    // recursion through a large graph, and cancellations emitted into half-started frames).
     asio::co_spawn(io_,
                    [this, task = std::move(task)]() -> asio::awaitable<void> {
-                       co_await asio::this_coro::throw_if_cancelled(false);
                        co_await asio::post(io_, asio::use_awaitable);
-                       co_await asio::this_coro::throw_if_cancelled(true);
                        co_await task();
                    },
-                   asio::bind_cancellation_slot(slot, [this, it](std::exception_ptr) {
+                   asio::bind_cancellation_slot(slot, [this, it, on_abort = std::move(on_abort)](std::exception_ptr e) {
+                       // Cancelled before it started (or it let an exception out): what it would have
+                       // finished must still finish, or its waiters would wait for ever.
+                       if (e && on_abort) on_abort();
                        // The signal must outlive the operation it is bound to: drop it afterwards, and
                        // emit nothing into it meanwhile.
                        (*it)->finished = true;
@@ -98,15 +100,21 @@ void Worker::cancel_all() {
 }
 
 void Worker::start(const std::shared_ptr<Goal>& goal) {
-    spawn([this, goal]() -> asio::awaitable<void> {
-        try {
-            co_await goal->run();
-        } catch (...) {
-            goal->error_ = std::current_exception();
-        }
-        goal->done_.set();
-        if (goal->error_ && goal->failure_is_final() && !is_cancellation(goal->error_)) hard_failure(*goal);
-    });
+    spawn(
+        [this, goal]() -> asio::awaitable<void> {
+            try {
+                co_await goal->run();
+            } catch (...) {
+                goal->error_ = std::current_exception();
+            }
+            goal->done_.set();
+            if (goal->error_ && goal->failure_is_final() && !is_cancellation(goal->error_)) hard_failure(*goal);
+        },
+        [goal] {
+            if (goal->done()) return;
+            goal->error_ = std::make_exception_ptr(boost::system::system_error(asio::error::operation_aborted));
+            goal->done_.set();
+        });
 }
 
 void Worker::hard_failure(const Goal& goal) {
@@ -153,7 +161,7 @@ asio::awaitable<std::optional<SubstituteInfo>> Worker::query_substitute(const St
     auto& q = queries_[path];
     if (!q) {
         q = std::make_shared<Query>(executor());
-        spawn([this, q, path] { return run_query(q, path); });
+        spawn([this, q, path] { return run_query(q, path); }, [this, q, path] { finish_query(*q, path, false); });
     }
     auto keep = q;
     co_await keep->ready.wait();
@@ -161,19 +169,25 @@ asio::awaitable<std::optional<SubstituteInfo>> Worker::query_substitute(const St
 }
 
 asio::awaitable<void> Worker::run_query(std::shared_ptr<Query> q, StorePath path) {
-    // However it ends, the answer moves to answers_ and the waiters wake.
+    // However it ends, the waiters wake; a complete answer is kept for later askers (a cancelled query
+    // is asked again next time).
     struct SetOnExit {
         Worker& w;
         Query& q;
         const StorePath& path;
-        ~SetOnExit() {
-            w.answers_.emplace(path, q.result);
-            w.queries_.erase(path);
-            q.ready.set();
-        }
+        bool answered = false;
+        ~SetOnExit() { w.finish_query(q, path, answered); }
     } set_on_exit{*this, *q, path};
     auto slot = co_await query_slots_.acquire();
     q->result = co_await ask_substituters(path, 0);
+    set_on_exit.answered = true;
+}
+
+void Worker::finish_query(Query& q, const StorePath& path, bool answered) {
+    if (q.ready.is_set()) return;
+    if (answered) answers_.emplace(path, q.result);
+    queries_.erase(path);
+    q.ready.set();
 }
 
 asio::awaitable<std::optional<SubstituteInfo>> Worker::ask_substituters(const StorePath& path, size_t first) {
@@ -242,11 +256,14 @@ asio::awaitable<void> Worker::start_targets(const std::vector<Target>& targets, 
         auto outputs = t.outputs;
         if (outputs.empty()) {
             std::shared_ptr<const Derivation> drv;
+            std::exception_ptr error;
             try {
                 drv = co_await load_derivation(t.path);
-            } catch (const Error& e) {
-                if (stopped_) throw;
-                failures.push_back(e.what());
+            } catch (const Error&) {
+                error = std::current_exception();
+            }
+            if (error) {
+                if (!is_cancellation(error)) failures.push_back(describe(error));
                 continue;
             }
             for (const auto& [name, _] : drv->outputs) outputs.insert(name);
@@ -255,7 +272,15 @@ asio::awaitable<void> Worker::start_targets(const std::vector<Target>& targets, 
     }
 }
 
+void Worker::begin() {
+    // A failure of an earlier call stopped everything then; a stop() (a signal) stays in force.
+    if (!stop_reason_.empty()) return;
+    stopped_ = false;
+    first_failure_ = nullptr;
+}
+
 asio::awaitable<void> Worker::realise(std::vector<Target> targets, BuildMode mode) {
+    begin();
     std::vector<std::pair<std::string, std::shared_ptr<Goal>>> tops;
     std::vector<std::string> failures;
     std::exception_ptr unexpected;

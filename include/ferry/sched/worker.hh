@@ -133,8 +133,10 @@ public:
     boost::asio::awaitable<std::shared_ptr<const Derivation>> load_derivation(const StorePath& drv,
                                                                               Goal* waiter = nullptr);
 
-    /// Runs `task` as a tracked coroutine: stop() cancels it, realise() waits for it.
-    void spawn(std::function<boost::asio::awaitable<void>()> task);
+    /// Runs `task` as a tracked coroutine: stop() cancels it, realise() waits for it. `on_abort` runs
+    /// instead of what the task's end would do when it fails with an exception, cancelled before it
+    /// started included.
+    void spawn(std::function<boost::asio::awaitable<void>()> task, std::function<void()> on_abort = {});
     /// A goal failed in a way no one can recover from: without keep-going, stop everything.
     void hard_failure(const Goal& goal);
 
@@ -155,7 +157,11 @@ private:
     void start(const std::shared_ptr<Goal>& goal);
     /// Emits a terminal cancellation into every running task.
     void cancel_all();
+    /// Before realise() or query_missing(): forgets the failure that stopped an earlier call.
+    void begin();
     boost::asio::awaitable<void> run_query(std::shared_ptr<Query> q, StorePath path);
+    /// The query is over: its waiters wake, and its answer, when `answered`, is kept. Idempotent.
+    void finish_query(Query& q, const StorePath& path, bool answered);
     /// Asks substituters_[first…] in order; the first that has `path`.
     boost::asio::awaitable<std::optional<SubstituteInfo>> ask_substituters(const StorePath& path, size_t first);
     /// The goals of `targets` (derivations are loaded for "all outputs"); a target that cannot even be
