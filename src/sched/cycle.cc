@@ -12,7 +12,8 @@ std::string describe_cycle(const StoreDir& dir, const std::vector<StorePath>& cy
                                dir.print(cycle[cycle.size() - 2]));
     if (cycle.size() <= 3) return message;
     message += "; the cycle: ";
-    for (size_t i = 0; i < cycle.size(); ++i) message += (i ? " -> '" : "'") + dir.print(cycle[i]) + "'";
+    for (size_t i = 0; i < cycle.size(); ++i)
+        message += (i ? " -> '" : "'") + dir.print(cycle[i]) + "'";
     return message;
 }
 
@@ -26,7 +27,8 @@ std::vector<StorePath> find_cycle(const StorePathSet& nodes, const SuccessorsFn&
     // Keyed by the interned base name: a pointer, hashed and compared at no cost.
     std::unordered_map<const std::string*, Mark> marks;
     marks.reserve(nodes.size());
-    for (const auto& n : nodes) marks.emplace(&n.to_string(), Mark::unseen);
+    for (const auto& n : nodes)
+        marks.emplace(&n.to_string(), Mark::unseen);
 
     struct Frame {
         StorePath node;
@@ -58,8 +60,10 @@ std::vector<StorePath> find_cycle(const StorePathSet& nodes, const SuccessorsFn&
                 push(next);
             } else if (mark == Mark::on_stack) {
                 std::vector<StorePath> cycle;
-                auto it = std::find_if(stack.begin(), stack.end(), [&](const Frame& f) { return f.node == next; });
-                for (; it != stack.end(); ++it) cycle.push_back(it->node);
+                auto it =
+                    std::find_if(stack.begin(), stack.end(), [&](const Frame& f) { return f.node == next; });
+                for (; it != stack.end(); ++it)
+                    cycle.push_back(it->node);
                 cycle.push_back(next);
                 return cycle;
             }

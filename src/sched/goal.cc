@@ -6,7 +6,8 @@
 
 namespace ferry {
 
-Goal::Goal(Worker& worker, std::string name) : worker_(worker), name_(std::move(name)), done_(worker.executor()) {}
+Goal::Goal(Worker& worker, std::string name)
+    : worker_(worker), name_(std::move(name)), done_(worker.executor()) {}
 
 void Goal::check_no_cycle(const Goal& waiter) const {
     // The wait-for graph has at most one edge out of each goal and never a cycle (this check keeps it

@@ -42,7 +42,8 @@ asio::awaitable<void> PathGoal::run() {
     if (store.is_valid_path(path_)) co_return;
     auto sub = co_await worker_.query_substitute(path_);
     if (!sub)
-        throw Error("path '{}' is required, but there is no substituter that can provide it", store.print(path_));
+        throw Error("path '{}' is required, but there is no substituter that can provide it",
+                    store.print(path_));
 
     ++worker_.progress().counters.fetches_expected;
     std::vector<std::pair<std::string, std::exception_ptr>> failures; // by substituter
@@ -96,7 +97,8 @@ asio::awaitable<void> PathGoal::fetch_from(const SubstituteInfo& sub, bool& refe
     std::function<asio::awaitable<void>()> wait_references = [this, &references,
                                                               &references_failed]() -> asio::awaitable<void> {
         try {
-            for (const auto& r : references) co_await r->wait(this);
+            for (const auto& r : references)
+                co_await r->wait(this);
         } catch (...) {
             references_failed = true;
             throw;
@@ -109,7 +111,8 @@ asio::awaitable<void> PathGoal::fetch_from(const SubstituteInfo& sub, bool& refe
         throw; // it names the path and the cache already
     } catch (Error& e) {
         if (!references_failed)
-            e.add_context(fmt::format("cannot substitute '{}' from '{}'", store.print(path_), sub.substituter->uri()));
+            e.add_context(
+                fmt::format("cannot substitute '{}' from '{}'", store.print(path_), sub.substituter->uri()));
         throw;
     }
     ++counters.fetches_done;

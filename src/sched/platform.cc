@@ -12,7 +12,8 @@ namespace {
 
 std::string join(const std::set<std::string>& words) {
     std::string out;
-    for (const auto& w : words) out += (out.empty() ? "" : ", ") + w;
+    for (const auto& w : words)
+        out += (out.empty() ? "" : ", ") + w;
     return out;
 }
 
@@ -26,7 +27,9 @@ Platform Platform::from(const Settings& settings) {
     return p;
 }
 
-Platform Platform::native() { return from(Settings{}); }
+Platform Platform::native() {
+    return from(Settings{});
+}
 
 std::set<std::string> required_system_features(const Derivation& drv) {
     std::set<std::string> features;
@@ -39,27 +42,32 @@ std::set<std::string> required_system_features(const Derivation& drv) {
         }
         auto it = attrs.find("requiredSystemFeatures");
         if (it == attrs.end()) return features;
-        if (!it->is_array()) throw FormatError("attribute 'requiredSystemFeatures' must be a list of strings");
+        if (!it->is_array())
+            throw FormatError("attribute 'requiredSystemFeatures' must be a list of strings");
         for (const auto& f : *it) {
-            if (!f.is_string()) throw FormatError("attribute 'requiredSystemFeatures' must be a list of strings");
+            if (!f.is_string())
+                throw FormatError("attribute 'requiredSystemFeatures' must be a list of strings");
             features.insert(f.get<std::string>());
         }
         return features;
     }
     if (auto it = drv.env.find("requiredSystemFeatures"); it != drv.env.end())
-        for (auto w : split_words(it->second)) features.emplace(w);
+        for (auto w : split_words(it->second))
+            features.emplace(w);
     return features;
 }
 
 void check_platform(const Platform& platform, const Derivation& drv, const std::string& drv_path) {
     bool builtin = drv.builder.starts_with("builtin:");
     auto required = required_system_features(drv);
-    bool system_ok = builtin || drv.platform == platform.system || platform.extra_platforms.count(drv.platform);
+    bool system_ok =
+        builtin || drv.platform == platform.system || platform.extra_platforms.count(drv.platform);
     bool features_ok = std::all_of(required.begin(), required.end(),
                                    [&](const std::string& f) { return platform.features.count(f) > 0; });
     if (system_ok && features_ok) return;
-    throw BuildError("a '{}' with features {{{}}} is required to build '{}', but I am a '{}' with features {{{}}}",
-                     drv.platform, join(required), drv_path, platform.system, join(platform.features));
+    throw BuildError(
+        "a '{}' with features {{{}}} is required to build '{}', but I am a '{}' with features {{{}}}",
+        drv.platform, join(required), drv_path, platform.system, join(platform.features));
 }
 
 } // namespace ferry

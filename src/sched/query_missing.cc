@@ -124,13 +124,15 @@ void Worker::check_missing_cycles(const MissingPaths& missing) {
     auto fetched = find_cycle(missing.will_substitute, [this](const StorePath& p, const auto& add) {
         auto it = answers_.find(p);
         if (it != answers_.end() && it->second)
-            for (const auto& r : it->second->info->references) add(r);
+            for (const auto& r : it->second->info->references)
+                add(r);
     });
     if (!fetched.empty()) throw CycleError(store_.store_dir(), fetched);
     auto built = find_cycle(missing.will_build, [this](const StorePath& drv, const auto& add) {
         auto it = derivations_.find(drv);
         if (it != derivations_.end())
-            for (const auto& [input, _] : it->second->input_drvs) add(input);
+            for (const auto& [input, _] : it->second->input_drvs)
+                add(input);
     });
     if (!built.empty()) throw CycleError(store_.store_dir(), built);
 }

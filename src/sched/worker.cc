@@ -73,23 +73,24 @@ void Worker::spawn(std::function<asio::awaitable<void>()> task, std::function<vo
     auto slot = (*it)->signal.slot();
     // The task starts from the loop, never inline: co_spawn would otherwise run it inside the caller (deep
     // recursion through a large graph, and cancellations emitted into half-started frames).
-    asio::co_spawn(io_,
-                   [this, task = std::move(task)]() -> asio::awaitable<void> {
-                       co_await asio::post(io_, asio::use_awaitable);
-                       co_await task();
-                   },
-                   asio::bind_cancellation_slot(slot, [this, it, on_abort = std::move(on_abort)](std::exception_ptr e) {
-                       // Cancelled before it started (or it let an exception out): what it would have
-                       // finished must still finish, or its waiters would wait for ever.
-                       if (e && on_abort) on_abort();
-                       // The signal must outlive the operation it is bound to: drop it afterwards, and
-                       // emit nothing into it meanwhile.
-                       (*it)->finished = true;
-                       asio::post(io_, [this, it] {
-                           tasks_.erase(it);
-                           if (tasks_.empty() && idle_) idle_->set();
-                       });
-                   }));
+    asio::co_spawn(
+        io_,
+        [this, task = std::move(task)]() -> asio::awaitable<void> {
+            co_await asio::post(io_, asio::use_awaitable);
+            co_await task();
+        },
+        asio::bind_cancellation_slot(slot, [this, it, on_abort = std::move(on_abort)](std::exception_ptr e) {
+            // Cancelled before it started (or it let an exception out): what it would have
+            // finished must still finish, or its waiters would wait for ever.
+            if (e && on_abort) on_abort();
+            // The signal must outlive the operation it is bound to: drop it afterwards, and
+            // emit nothing into it meanwhile.
+            (*it)->finished = true;
+            asio::post(io_, [this, it] {
+                tasks_.erase(it);
+                if (tasks_.empty() && idle_) idle_->set();
+            });
+        }));
     if (stopped_) (*it)->signal.emit(asio::cancellation_type::terminal);
 }
 
@@ -108,11 +109,13 @@ void Worker::start(const std::shared_ptr<Goal>& goal) {
                 goal->error_ = std::current_exception();
             }
             goal->done_.set();
-            if (goal->error_ && goal->failure_is_final() && !is_cancellation(goal->error_)) hard_failure(*goal);
+            if (goal->error_ && goal->failure_is_final() && !is_cancellation(goal->error_))
+                hard_failure(*goal);
         },
         [goal] {
             if (goal->done()) return;
-            goal->error_ = std::make_exception_ptr(boost::system::system_error(asio::error::operation_aborted));
+            goal->error_ =
+                std::make_exception_ptr(boost::system::system_error(asio::error::operation_aborted));
             goal->done_.set();
         });
 }
@@ -161,7 +164,8 @@ asio::awaitable<std::optional<SubstituteInfo>> Worker::query_substitute(const St
     auto& q = queries_[path];
     if (!q) {
         q = std::make_shared<Query>(executor());
-        spawn([this, q, path] { return run_query(q, path); }, [this, q, path] { finish_query(*q, path, false); });
+        spawn([this, q, path] { return run_query(q, path); },
+              [this, q, path] { finish_query(*q, path, false); });
     }
     auto keep = q;
     co_await keep->ready.wait();
@@ -213,7 +217,8 @@ asio::awaitable<std::optional<SubstituteInfo>> Worker::query_next_substitute(con
     co_return next;
 }
 
-asio::awaitable<std::shared_ptr<const Derivation>> Worker::load_derivation(const StorePath& drv, Goal* waiter) {
+asio::awaitable<std::shared_ptr<const Derivation>> Worker::load_derivation(const StorePath& drv,
+                                                                           Goal* waiter) {
     if (auto it = derivations_.find(drv); it != derivations_.end()) co_return it->second;
     if (!store_.is_valid_path(drv)) {
         // As Nix: a derivation that is not valid may come from a substituter.

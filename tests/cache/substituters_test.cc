@@ -90,7 +90,8 @@ TEST_F(SubstitutersTest, CorruptNarInTheFirstCacheIsFetchedFromTheSecond) {
     auto r = realise_from_both(kHello);
     ASSERT_EQ(r.status, 0) << r.err;
     EXPECT_EQ(r.out, kHello + "\n");
-    EXPECT_THAT(r.err, HasSubstr("warning: cannot substitute '" + kHello + "' from '" + url_of(*first) + "': "));
+    EXPECT_THAT(r.err,
+                HasSubstr("warning: cannot substitute '" + kHello + "' from '" + url_of(*first) + "': "));
     EXPECT_THAT(r.err, HasSubstr("; trying '" + url_of(*second) + "'\n"));
     EXPECT_THAT(r.err, HasSubstr("copied path '" + kHello + "' from '" + url_of(*second) + "'"));
     EXPECT_GE(first->hits("/" + fs::relative(nar_of(first_dir, kHello), first_dir).string()), 1u);
@@ -103,7 +104,8 @@ TEST_F(SubstitutersTest, MissingNarInTheFirstCacheIsFetchedFromTheSecond) {
     fs::remove(nar_of(first_dir, kDiamond));
     auto r = realise_from_both(kDiamond);
     ASSERT_EQ(r.status, 0) << r.err;
-    EXPECT_THAT(r.err, HasSubstr("warning: cannot substitute '" + kDiamond + "' from '" + url_of(*first) + "'"));
+    EXPECT_THAT(r.err,
+                HasSubstr("warning: cannot substitute '" + kDiamond + "' from '" + url_of(*first) + "'"));
     EXPECT_THAT(r.err, HasSubstr("(HTTP status 404); trying '" + url_of(*second) + "'"));
     EXPECT_THAT(r.err, HasSubstr("copied path '" + kDiamond + "' from '" + url_of(*second) + "'"));
     EXPECT_TRUE(is_valid(kDiamond));
@@ -113,9 +115,8 @@ TEST_F(SubstitutersTest, MissingNarInTheFirstCacheIsFetchedFromTheSecond) {
 TEST_F(SubstitutersTest, BadSignatureInTheFirstCacheIsFetchedFromTheSecond) {
     // Signed by a key nobody trusts.
     auto other = SecretKey::generate("untrusted-1");
-    edit_narinfo(narinfo_file(first_dir, kStoreDir.parse(kHello)), [&](NarInfo& info) {
-        info.signatures = {other.sign(info.fingerprint(kStoreDir))};
-    });
+    edit_narinfo(narinfo_file(first_dir, kStoreDir.parse(kHello)),
+                 [&](NarInfo& info) { info.signatures = {other.sign(info.fingerprint(kStoreDir))}; });
     auto r = realise_from_both(kHello);
     ASSERT_EQ(r.status, 0) << r.err;
     EXPECT_THAT(r.err, HasSubstr("warning: cannot substitute '" + kHello + "' from '" + url_of(*first) +
@@ -128,7 +129,8 @@ TEST_F(SubstitutersTest, BadSignatureInTheFirstCacheIsFetchedFromTheSecond) {
 
 TEST_F(SubstitutersTest, WhenEveryCacheFailsTheErrorNamesEachReason) {
     corrupt(nar_of(first_dir, kHello));
-    edit_narinfo(narinfo_file(second_dir, kStoreDir.parse(kHello)), [&](NarInfo& info) { info.signatures.clear(); });
+    edit_narinfo(narinfo_file(second_dir, kStoreDir.parse(kHello)),
+                 [&](NarInfo& info) { info.signatures.clear(); });
     auto r = realise_from_both(kHello);
     EXPECT_EQ(r.status, 1);
     std::string last = r.err.substr(r.err.rfind("error: "));
@@ -150,8 +152,10 @@ TEST_F(SubstitutersTest, DerivationThatIsNotValidIsSubstituted) {
     // A cache of the .drv file alone (cache-xz has outputs only); the output then comes from cache-xz.
     fs::path drvs = env.tmp.path() / "drvs";
     std::string text = read_file(compat_dir() / "drv" / fs::path(kHelloDrv).filename());
-    write_synthetic_cache(drvs, {{kStoreDir.parse(kHelloDrv), {kStoreDir.parse(
-                                      "/nix/store/jsm9cyjvamk013ndqlj8ckgaqp3yrw28-busybox-static")}, text}},
+    write_synthetic_cache(drvs,
+                          {{kStoreDir.parse(kHelloDrv),
+                            {kStoreDir.parse("/nix/store/jsm9cyjvamk013ndqlj8ckgaqp3yrw28-busybox-static")},
+                            text}},
                           env.test_key);
     HttpServer drv_server(drvs);
     auto r = ferry({"realise", "--substituters", url_of(drv_server) + " " + url_of(*first), kHelloDrv});

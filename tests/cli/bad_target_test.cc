@@ -37,8 +37,8 @@ protected:
     void import_busybox() {
         for (const auto& e : compat_path_infos()) {
             if (e["path"] != kBusybox) continue;
-            auto r = ferry({"store", "import", compat_nar(e).string(), "--path", kBusybox, "--nar-hash", e["narHash"],
-                            "--ca", e["ca"]});
+            auto r = ferry({"store", "import", compat_nar(e).string(), "--path", kBusybox, "--nar-hash",
+                            e["narHash"], "--ca", e["ca"]});
             ASSERT_EQ(r.status, 0) << r.err;
         }
     }
@@ -55,7 +55,8 @@ protected:
         j["builder"] = kBusybox + "/bin/sh";
         j["args"] = {"-c", "echo $name > $out"};
         j["env"] = {{"name", name}, {"builder", kBusybox + "/bin/sh"}, {"system", system}, {"out", ""}};
-        for (const auto& [k, v] : extra) j["env"][k] = v;
+        for (const auto& [k, v] : extra)
+            j["env"][k] = v;
         auto file = tmp.path() / (name + ".json");
         write_file_atomic(file, j.dump());
         auto r = ferry({"derivation", "add", file.string()});
@@ -74,7 +75,7 @@ protected:
     /// Nix's default system-features here, as its message prints them.
     static std::string default_features() {
         return ::access("/dev/kvm", R_OK | W_OK) == 0 ? "benchmark, big-parallel, kvm, nixos-test"
-                                                       : "benchmark, big-parallel, nixos-test";
+                                                      : "benchmark, big-parallel, nixos-test";
     }
 
     TempDir tmp;
@@ -84,8 +85,8 @@ protected:
 } // namespace
 
 TEST_F(BadTargetTest, DerivationThatIsNotValidIsAOneLineError) {
-    const std::string expected =
-        "error: cannot build missing derivation '" + kHelloDrv + "': it is not valid, and no substituter has it\n";
+    const std::string expected = "error: cannot build missing derivation '" + kHelloDrv +
+                                 "': it is not valid, and no substituter has it\n";
     for (const auto& target : {kHelloDrv, kHelloDrv + "^out", kHelloDrv + "^*"}) {
         auto r = ferry({"realise", target});
         EXPECT_EQ(r.status, 1) << target;
@@ -118,7 +119,8 @@ TEST_F(BadTargetTest, DerivationForAnotherSystemIsRefusedWithNixsMessage) {
     auto ok = ferry({"realise", i686});
     EXPECT_EQ(ok.status, 0) << ok.err;
     auto refused = add_derivation("i686-again", "i686-linux");
-    auto no_extra = ferry({"--option", "extra-platforms", "", "--option", "system-features", "kvm", "realise", refused});
+    auto no_extra =
+        ferry({"--option", "extra-platforms", "", "--option", "system-features", "kvm", "realise", refused});
     EXPECT_NE(no_extra.status, 0);
     EXPECT_EQ(no_extra.err, "error: a 'i686-linux' with features {} is required to build '" + refused +
                                 "', but I am a 'x86_64-linux' with features {kvm}\n");
@@ -131,8 +133,8 @@ TEST_F(BadTargetTest, MissingSystemFeatureIsRefusedWithNixsMessage) {
     auto drv = add_derivation("gpu", "x86_64-linux", {{"requiredSystemFeatures", "gpu big-parallel"}});
     auto r = ferry({"build", "--no-out-link", drv});
     EXPECT_THAT(r.status, AnyOf(1, 100));
-    EXPECT_EQ(r.err, "error: a 'x86_64-linux' with features {big-parallel, gpu} is required to build '" + drv +
-                         "', but I am a 'x86_64-linux' with features {" + default_features() + "}\n");
+    EXPECT_EQ(r.err, "error: a 'x86_64-linux' with features {big-parallel, gpu} is required to build '" +
+                         drv + "', but I am a 'x86_64-linux' with features {" + default_features() + "}\n");
     EXPECT_FALSE(is_valid(output_of(drv)));
     // Features Nix has by default are there; a machine with the feature builds.
     auto big = add_derivation("big", "x86_64-linux", {{"requiredSystemFeatures", "big-parallel benchmark"}});

@@ -37,10 +37,10 @@ const std::string kBusybox = "/nix/store/jsm9cyjvamk013ndqlj8ckgaqp3yrw28-busybo
 /// How one interrupted run ended.
 struct Outcome {
     int sig = 0;
-    Clock::duration delay{};   ///< from the run's start of work to the signal
+    Clock::duration delay{};     ///< from the run's start of work to the signal
     bool finished_first = false; ///< it exited before the signal was due
-    int status = -1;           ///< exit code, or 128 + signal when killed
-    bool exited = false;       ///< exited (rather than killed by a signal)
+    int status = -1;             ///< exit code, or 128 + signal when killed
+    bool exited = false;         ///< exited (rather than killed by a signal)
 };
 
 /// One ferry process of a scenario.
@@ -56,13 +56,15 @@ struct Run {
 /// `working(i)` holds, run i gets SIGINT (even i) or SIGTERM (odd i) after a random delay below
 /// `window`. `check(i, outcome)` is called once run i has ended. Every run is bounded (30 s, then
 /// SIGKILL).
-void interrupt_runs(int count, int concurrency, Clock::duration window, const std::function<pid_t(int)>& launch,
-                    const std::function<bool(int)>& working, const std::function<void(int, const Outcome&)>& check) {
+void interrupt_runs(int count, int concurrency, Clock::duration window,
+                    const std::function<pid_t(int)>& launch, const std::function<bool(int)>& working,
+                    const std::function<void(int, const Outcome&)>& check) {
     std::random_device seed_source;
     unsigned seed = seed_source();
     std::mt19937 random(seed);
     SCOPED_TRACE("random seed " + std::to_string(seed));
-    std::uniform_int_distribution<int64_t> pick(0, std::chrono::duration_cast<std::chrono::microseconds>(window).count());
+    std::uniform_int_distribution<int64_t> pick(
+        0, std::chrono::duration_cast<std::chrono::microseconds>(window).count());
     std::vector<Run> active;
     int next = 0;
     while (next < count || !active.empty()) {
@@ -111,7 +113,8 @@ std::vector<int> processes_with_env(const std::string& needle) {
     std::vector<int> found;
     for (const auto& e : fs::directory_iterator("/proc")) {
         auto name = e.path().filename().string();
-        if (name.find_first_not_of("0123456789") != std::string::npos || std::stoi(name) == ::getpid()) continue;
+        if (name.find_first_not_of("0123456789") != std::string::npos || std::stoi(name) == ::getpid())
+            continue;
         std::ifstream in(e.path() / "environ", std::ios::binary);
         std::string env((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
         if (env.find(needle) != std::string::npos) found.push_back(std::stoi(name));
@@ -130,17 +133,21 @@ std::vector<std::string> mounts_under(const fs::path& dir) {
 
 std::string fixture_key() {
     std::string key = read_file(compat_dir() / "keys" / "cache.pub");
-    while (!key.empty() && std::isspace(static_cast<unsigned char>(key.back()))) key.pop_back();
+    while (!key.empty() && std::isspace(static_cast<unsigned char>(key.back())))
+        key.pop_back();
     return key;
 }
 
-std::string ferry_binary() { return (build_root() / "src" / "cli" / "ferry").string(); }
+std::string ferry_binary() {
+    return (build_root() / "src" / "cli" / "ferry").string();
+}
 
 /// `ferry store import` arguments of a compat fixture path.
 std::vector<std::string> import_args(const nlohmann::json& e) {
-    std::vector<std::string> a{"store", "import", compat_nar(e).string(), "--path", e["path"], "--nar-hash",
-                               e["narHash"]};
-    for (const auto& r : e["references"]) a.insert(a.end(), {"--reference", r.get<std::string>()});
+    std::vector<std::string> a{"store",      "import",    compat_nar(e).string(), "--path", e["path"],
+                               "--nar-hash", e["narHash"]};
+    for (const auto& r : e["references"])
+        a.insert(a.end(), {"--reference", r.get<std::string>()});
     if (e.contains("ca")) a.insert(a.end(), {"--ca", e["ca"].get<std::string>()});
     return a;
 }
@@ -148,7 +155,8 @@ std::vector<std::string> import_args(const nlohmann::json& e) {
 class SignalTest : public ::testing::Test {
 protected:
     SignalTest() {
-        for (const char* name : {"http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"}) ::unsetenv(name);
+        for (const char* name : {"http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"})
+            ::unsetenv(name);
         // No ferry.conf of the user's; one narinfo disk cache for these runs only.
         ::setenv("XDG_CONFIG_HOME", (tmp.path() / "config").c_str(), 1);
         ::setenv("XDG_CACHE_HOME", (tmp.path() / "xdg-cache").c_str(), 1);
@@ -157,8 +165,10 @@ protected:
     /// The problems `check` looks for in run `i`'s directory, as test failures.
     void expect_clean(const fs::path& dir, const std::string& what) {
         StoreConfig config{.store_dir = "/nix/store", .root = dir / "root"};
-        for (const auto& p : store_problems(config)) ADD_FAILURE() << what << ": " << p;
-        for (const auto& m : mounts_under(dir)) ADD_FAILURE() << what << ": mount left: " << m;
+        for (const auto& p : store_problems(config))
+            ADD_FAILURE() << what << ": " << p;
+        for (const auto& m : mounts_under(dir))
+            ADD_FAILURE() << what << ": mount left: " << m;
     }
 
     static void expect_interrupted(const Outcome& o, const std::string& what, const fs::path& err) {
@@ -178,7 +188,8 @@ TEST_F(SignalTest, RealiseFromASlowCacheStopsCleanlyAtAnyMoment) {
     // Every fixture path, from a cache that waits before each answer: nix-cache-info, narinfos level by
     // level, NARs. Each run has its own server (so "working" means: this run has asked something).
     std::vector<std::string> paths;
-    for (const auto& e : compat_path_infos()) paths.push_back(e["path"]);
+    for (const auto& e : compat_path_infos())
+        paths.push_back(e["path"]);
     std::vector<std::unique_ptr<HttpServer>> servers(kRuns);
     auto dir = [&](int i) { return tmp.path() / ("http-" + std::to_string(i)); };
     auto launch = [&](int i) {
@@ -186,11 +197,19 @@ TEST_F(SignalTest, RealiseFromASlowCacheStopsCleanlyAtAnyMoment) {
         servers[i]->set_default_fault(HttpFault{.delay = 150ms});
         std::string url = servers[i]->url("/");
         url.pop_back();
-        std::vector<std::string> cmd{ferry_binary(), "--store", (dir(i) / "root").string(), "--option",
-                                     "substituters", url, "--option", "trusted-public-keys", fixture_key(),
+        std::vector<std::string> cmd{ferry_binary(),
+                                     "--store",
+                                     (dir(i) / "root").string(),
+                                     "--option",
+                                     "substituters",
+                                     url,
+                                     "--option",
+                                     "trusted-public-keys",
+                                     fixture_key(),
                                      "realise"};
         // Every run cold: the narinfo disk cache, which they share, answers nothing.
-        for (const char* ttl : {"narinfo-cache-positive-ttl", "narinfo-cache-negative-ttl", "narinfo-cache-meta-ttl"})
+        for (const char* ttl :
+             {"narinfo-cache-positive-ttl", "narinfo-cache-negative-ttl", "narinfo-cache-meta-ttl"})
             cmd.insert(cmd.begin() + 1, {"--option", ttl, "0"});
         cmd.insert(cmd.end(), paths.begin(), paths.end());
         fs::create_directories(dir(i));
@@ -222,8 +241,8 @@ TEST_F(SignalTest, RealiseFromASlowCacheStopsCleanlyAtAnyMoment) {
     HttpServer server(compat_dir() / "cache-xz");
     std::string url = server.url("/");
     url.pop_back();
-    std::vector<std::string> again{"--store", (dir(0) / "root").string(), "--option", "substituters", url,
-                                   "--option", "trusted-public-keys", fixture_key(), "realise"};
+    std::vector<std::string> again{"--store",  (dir(0) / "root").string(), "--option",    "substituters", url,
+                                   "--option", "trusted-public-keys",      fixture_key(), "realise"};
     again.insert(again.end(), paths.begin(), paths.end());
     auto r = run_ferry(again);
     EXPECT_EQ(r.status, 0) << r.err;
@@ -243,8 +262,8 @@ std::string busybox_derivation(const fs::path& dir, const std::string& name, con
     j["system"] = "x86_64-linux";
     j["builder"] = kBusybox + "/bin/sh";
     j["args"] = {"-c", script};
-    j["env"] = {{"name", name}, {"builder", kBusybox + "/bin/sh"}, {"system", "x86_64-linux"}, {"out", ""},
-                {"bb", kBusybox + "/bin"}, {"FERRY_SIGNAL_TEST", tag}};
+    j["env"] = {{"name", name}, {"builder", kBusybox + "/bin/sh"}, {"system", "x86_64-linux"},
+                {"out", ""},    {"bb", kBusybox + "/bin"},         {"FERRY_SIGNAL_TEST", tag}};
     auto file = dir / (name + ".json");
     write_file_atomic(file, j.dump());
     return file.string();
@@ -258,7 +277,9 @@ TEST_F(SignalTest, SandboxedBatchStopsCleanlyAtAnyMoment) {
     for (const auto& e : compat_path_infos())
         if (e["path"] == kBusybox) busybox = e;
     auto dir = [&](int i) { return tmp.path() / ("batch-" + std::to_string(i)); };
-    auto tag = [&](int i) { return "ferry-signal-test-" + std::to_string(::getpid()) + "-" + std::to_string(i); };
+    auto tag = [&](int i) {
+        return "ferry-signal-test-" + std::to_string(::getpid()) + "-" + std::to_string(i);
+    };
     // Each run: its own store with busybox, and its own derivations (their builders carry its tag).
     std::vector<std::vector<std::string>> commands(kRuns);
     for (int i = 0; i < kRuns; ++i) {
@@ -274,7 +295,9 @@ TEST_F(SignalTest, SandboxedBatchStopsCleanlyAtAnyMoment) {
             commands[i].push_back(busybox_derivation(dir(i), "batch-" + std::to_string(k),
                                                      "$bb/busybox sleep 0.25; echo $name > $out", tag(i)));
     }
-    auto launch = [&](int i) { return spawn_command(commands[i], "/dev/null", dir(i) / "out", dir(i) / "err"); };
+    auto launch = [&](int i) {
+        return spawn_command(commands[i], "/dev/null", dir(i) / "out", dir(i) / "err");
+    };
     auto working = [&](int i) { return read_file(dir(i) / "err").find("building '") != std::string::npos; };
 
     // A run to the end first, in a store of its own: how long the batch takes here.
@@ -287,7 +310,8 @@ TEST_F(SignalTest, SandboxedBatchStopsCleanlyAtAnyMoment) {
     ASSERT_EQ(run_ferry(import).status, 0);
     auto start = Clock::now();
     pid_t pid = spawn_command(reference, "/dev/null", dir(kRuns) / "out", dir(kRuns) / "err");
-    while (read_file(dir(kRuns) / "err").find("building '") == std::string::npos && Clock::now() - start < 20s)
+    while (read_file(dir(kRuns) / "err").find("building '") == std::string::npos &&
+           Clock::now() - start < 20s)
         std::this_thread::sleep_for(2ms);
     auto working_at = Clock::now();
     ASSERT_EQ(wait_command(pid), 0) << read_file(dir(kRuns) / "err");
@@ -303,10 +327,11 @@ TEST_F(SignalTest, SandboxedBatchStopsCleanlyAtAnyMoment) {
         std::vector<int> left;
         for (int tries = 0; tries < 100 && !(left = processes_with_env(tag(i))).empty(); ++tries)
             std::this_thread::sleep_for(10ms);
-        EXPECT_TRUE(left.empty()) << what << ": " << left.size() << " builder processes left, e.g. pid " << left[0];
+        EXPECT_TRUE(left.empty()) << what << ": " << left.size() << " builder processes left, e.g. pid "
+                                  << left[0];
         expect_clean(dir(i), what);
     });
     EXPECT_EQ(interrupted, kRuns);
-    std::printf("a batch took %.2f s; %d of %d runs interrupted cleanly\n", std::chrono::duration<double>(took).count(),
-                interrupted, kRuns);
+    std::printf("a batch took %.2f s; %d of %d runs interrupted cleanly\n",
+                std::chrono::duration<double>(took).count(), interrupted, kRuns);
 }

@@ -86,9 +86,11 @@ TEST_F(WorkerTest, NarinfoCycleFailsAtOnce) {
     EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
     EXPECT_THAT(message, HasSubstr("cycle detected in the references of '"));
     // Three paths: the whole cycle is named, in reference order.
-    for (const auto& p : {a, b, c}) EXPECT_THAT(message, HasSubstr(store->print(p)));
+    for (const auto& p : {a, b, c})
+        EXPECT_THAT(message, HasSubstr(store->print(p)));
     EXPECT_THAT(message, testing::ContainsRegex("; the cycle: '[^']*' -> '[^']*' -> '[^']*' -> '[^']*'$"));
-    for (const auto& p : {a, b, c}) EXPECT_FALSE(store->is_valid_path(p));
+    for (const auto& p : {a, b, c})
+        EXPECT_FALSE(store->is_valid_path(p));
     EXPECT_TRUE(store.staging_leftovers().empty());
 
     auto dry = message_of([&] { run(worker, [&](Worker& w) { return w.query_missing({Target{b, {}}}); }); });
@@ -111,8 +113,9 @@ TEST_F(WorkerTest, DerivationCycleFailsAtOnce) {
         ADD_FAILURE() << "no error";
     } catch (const CycleError& e) {
         // Nix's wording: the path reached again, from the one that refers to it.
-        EXPECT_THAT(e.what(), testing::MatchesRegex("cycle detected in the references of '.*-cyc-(a|b).drv' from "
-                                                    "'.*-cyc-(a|b).drv'"));
+        EXPECT_THAT(e.what(),
+                    testing::MatchesRegex("cycle detected in the references of '.*-cyc-(a|b).drv' from "
+                                          "'.*-cyc-(a|b).drv'"));
     }
 }
 
@@ -126,7 +129,8 @@ TEST_F(WorkerTest, PlatformIsCheckedBeforeAnythingIsBuilt) {
     arm.builder = "/bin/sh";
     arm.env = {{"name", "arm"}, {"requiredSystemFeatures", "kvm"}};
     auto drv = add_derivation(*store.store, arm);
-    options.platform = Platform{.system = "x86_64-linux", .extra_platforms = {"i686-linux"}, .features = {"kvm"}};
+    options.platform =
+        Platform{.system = "x86_64-linux", .extra_platforms = {"i686-linux"}, .features = {"kvm"}};
     Worker worker(io, pool, *store.store, {}, &builder, options, progress);
     auto message = message_of([&] { realise(worker, {out(drv)}); });
     EXPECT_EQ(message, "a 'aarch64-linux' with features {kvm} is required to build '" + store->print(drv) +
@@ -157,9 +161,10 @@ TEST_F(WorkerTest, NextSubstituterIsTriedWhenAFetchFails) {
     EXPECT_TRUE(store->is_valid_path(p));
     EXPECT_EQ(broken.fetches, 2u); // p (failed) and q
     EXPECT_EQ(good.fetches, 1u);   // p
-    EXPECT_THAT(log.messages, testing::Contains("warning: cannot substitute '" + store->print(p) +
-                                                "' from 'fake://broken': NAR is corrupt (injected by the test); "
-                                                "trying 'fake://good'"));
+    EXPECT_THAT(log.messages,
+                testing::Contains("warning: cannot substitute '" + store->print(p) +
+                                  "' from 'fake://broken': NAR is corrupt (injected by the test); "
+                                  "trying 'fake://good'"));
     EXPECT_THAT(log.messages, testing::Contains("copied path '" + store->print(p) + "' from 'fake://good'"));
 }
 
@@ -176,9 +181,10 @@ TEST_F(WorkerTest, FailedReferencesAreNotTheSubstitutersFault) {
     RecordingProgress log;
     Worker worker(io, pool, *store.store, {&first, &second}, nullptr, options, log);
     auto message = message_of([&] { realise(worker, {Target{p, {}}}); });
-    EXPECT_EQ(message, "cannot substitute '" + store->print(q) +
-                           "' from any of 2 substituters: 'fake://first': NAR is corrupt (injected by the test); "
-                           "'fake://second': NAR is corrupt (injected by the test)");
+    EXPECT_EQ(message,
+              "cannot substitute '" + store->print(q) +
+                  "' from any of 2 substituters: 'fake://first': NAR is corrupt (injected by the test); "
+                  "'fake://second': NAR is corrupt (injected by the test)");
     EXPECT_EQ(first.fetches, 2u);
     EXPECT_EQ(second.fetches, 1u) << "q only";
     EXPECT_FALSE(store->is_valid_path(p));

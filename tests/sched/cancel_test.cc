@@ -43,10 +43,11 @@ TEST_F(WorkerTest, StopAtManyMomentsLeavesNothingRunning) {
             below = {p};
             targets.push_back(Target{p, {}});
         }
-        for (const auto& d : drvs) targets.push_back(out(d));
+        for (const auto& d : drvs)
+            targets.push_back(out(d));
 
-        auto worker = std::make_unique<Worker>(io, pool, *store.store, std::vector<Substituter*>{&cache}, &builder,
-                                               options, progress);
+        auto worker = std::make_unique<Worker>(io, pool, *store.store, std::vector<Substituter*>{&cache},
+                                               &builder, options, progress);
         boost::asio::steady_timer timer(io, std::chrono::milliseconds(round * 2));
         timer.async_wait([&](auto ec) {
             if (!ec) worker->stop("interrupted by SIGINT");
@@ -62,7 +63,8 @@ TEST_F(WorkerTest, StopAtManyMomentsLeavesNothingRunning) {
         io.restart();
         io.poll();
         io.restart();
-        for (const auto& p : store_problems(store.config)) ADD_FAILURE() << "round " << round << ": " << p;
+        for (const auto& p : store_problems(store.config))
+            ADD_FAILURE() << "round " << round << ": " << p;
     }
     EXPECT_GT(interrupted, 10);
     std::printf("%d of 25 rounds interrupted\n", interrupted);
@@ -71,8 +73,8 @@ TEST_F(WorkerTest, StopAtManyMomentsLeavesNothingRunning) {
 TEST_F(WorkerTest, CloseCancelsAndWaitsForWhatABodyLeftRunning) {
     auto slow = add_test_derivation(*store.store, "slow", {});
     builder.slow("slow", 5s);
-    auto worker = std::make_unique<Worker>(io, pool, *store.store, std::vector<Substituter*>{}, &builder, options,
-                                           progress);
+    auto worker = std::make_unique<Worker>(io, pool, *store.store, std::vector<Substituter*>{}, &builder,
+                                           options, progress);
     auto start = std::chrono::steady_clock::now();
     run(*worker, [&](Worker& w) -> boost::asio::awaitable<void> {
         auto goal = w.output_goal(slow, "out");

@@ -9,13 +9,17 @@ using namespace ferry;
 
 namespace {
 
-StorePath path(char c) { return StorePath(std::string(32, c) + "-" + std::string(1, c)); }
+StorePath path(char c) {
+    return StorePath(std::string(32, c) + "-" + std::string(1, c));
+}
 
 /// Edges "ab bc" → a→b, b→c.
 SuccessorsFn edges(std::map<StorePath, std::vector<StorePath>>& graph, const std::string& spec) {
-    for (size_t i = 0; i + 1 < spec.size(); i += 3) graph[path(spec[i])].push_back(path(spec[i + 1]));
+    for (size_t i = 0; i + 1 < spec.size(); i += 3)
+        graph[path(spec[i])].push_back(path(spec[i + 1]));
     return [&graph](const StorePath& n, const std::function<void(const StorePath&)>& add) {
-        for (const auto& s : graph[n]) add(s);
+        for (const auto& s : graph[n])
+            add(s);
     };
 }
 
@@ -47,6 +51,6 @@ TEST(CycleTest, FindsACycleAndNamesItLikeNix) {
     std::string three = CycleError(dir, {path('a'), path('b'), path('c'), path('a')}).what();
     EXPECT_EQ(three, "cycle detected in the references of '" + dir.print(path('a')) + "' from '" +
                          dir.print(path('c')) + "'; the cycle: '" + dir.print(path('a')) + "' -> '" +
-                         dir.print(path('b')) + "' -> '" + dir.print(path('c')) + "' -> '" + dir.print(path('a')) +
-                         "'");
+                         dir.print(path('b')) + "' -> '" + dir.print(path('c')) + "' -> '" +
+                         dir.print(path('a')) + "'");
 }

@@ -28,7 +28,8 @@ std::string refusal(const Platform& p, const Derivation& drv) {
     return "";
 }
 
-const Platform kHere{.system = "x86_64-linux", .extra_platforms = {"i686-linux"}, .features = {"nixos-test", "kvm"}};
+const Platform kHere{
+    .system = "x86_64-linux", .extra_platforms = {"i686-linux"}, .features = {"nixos-test", "kvm"}};
 
 } // namespace
 
@@ -46,14 +47,17 @@ TEST(PlatformTest, SystemMustBeOursOrAnExtraPlatform) {
 }
 
 TEST(PlatformTest, RequiredFeaturesMustAllBeThere) {
-    EXPECT_EQ(refusal(kHere, derivation("x86_64-linux", {{"requiredSystemFeatures", " kvm\tnixos-test "}})), "");
-    auto missing = refusal(kHere, derivation("x86_64-linux", {{"requiredSystemFeatures", "kvm gpu big-parallel"}}));
+    EXPECT_EQ(refusal(kHere, derivation("x86_64-linux", {{"requiredSystemFeatures", " kvm\tnixos-test "}})),
+              "");
+    auto missing =
+        refusal(kHere, derivation("x86_64-linux", {{"requiredSystemFeatures", "kvm gpu big-parallel"}}));
     EXPECT_EQ(missing, "a 'x86_64-linux' with features {big-parallel, gpu, kvm} is required to build "
                        "'/nix/store/00000000000000000000000000000000-x.drv', but I am a 'x86_64-linux' with "
                        "features {kvm, nixos-test}");
     // Structured attributes: a list in __json.
-    EXPECT_EQ(required_system_features(derivation("x", {{"__json", R"({"requiredSystemFeatures":["b","a"]})"}})),
-              (std::set<std::string>{"a", "b"}));
+    EXPECT_EQ(
+        required_system_features(derivation("x", {{"__json", R"({"requiredSystemFeatures":["b","a"]})"}})),
+        (std::set<std::string>{"a", "b"}));
     EXPECT_THROW(required_system_features(derivation("x", {{"__json", R"({"requiredSystemFeatures":"a"})"}})),
                  FormatError);
     EXPECT_THROW(required_system_features(derivation("x", {{"__json", "{"}})), FormatError);
@@ -63,7 +67,8 @@ TEST(PlatformTest, FromSettingsWithNixsDefaults) {
     Settings s;
     auto p = Platform::from(s);
     EXPECT_EQ(p.system, "x86_64-linux");
-    EXPECT_TRUE(p.features.count("nixos-test") && p.features.count("benchmark") && p.features.count("big-parallel"));
+    EXPECT_TRUE(p.features.count("nixos-test") && p.features.count("benchmark") &&
+                p.features.count("big-parallel"));
     EXPECT_EQ(p.features.count("kvm") > 0, ::access("/dev/kvm", R_OK | W_OK) == 0);
 #if defined(__x86_64__)
     EXPECT_TRUE(p.extra_platforms.count("i686-linux"));

@@ -24,8 +24,7 @@ struct WorkerTest : ::testing::Test {
     WorkerOptions options{.max_jobs = 2};
 
     /// Runs `fn(worker)` on the io_context until it completes; rethrows what it throws.
-    template <typename Fn>
-    auto run(Worker& worker, Fn fn) {
+    template <typename Fn> auto run(Worker& worker, Fn fn) {
         auto fut = boost::asio::co_spawn(io, fn(worker), boost::asio::use_future);
         io.run();
         io.restart();

@@ -11,10 +11,10 @@
 #include <gtest/gtest.h>
 
 #include "fakes.hh"
-#include "worker_fixture.hh"
 #include "ferry/store/derivation_store.hh"
 #include "ferry/util/encoding.hh"
 #include "support/store_support.hh"
+#include "worker_fixture.hh"
 
 namespace asio = boost::asio;
 using namespace ferry;

@@ -19,7 +19,8 @@ std::vector<StorePath> all_valid_paths(const StoreConfig& config) {
     Statement select(db, "select path from ValidPaths");
     std::vector<StorePath> paths;
     StoreDir dir(config.store_dir);
-    for (auto q = select.use(); q.next();) paths.push_back(dir.parse(q.get_text(0)));
+    for (auto q = select.use(); q.next();)
+        paths.push_back(dir.parse(q.get_text(0)));
     return paths;
 }
 
@@ -28,7 +29,8 @@ void check_path(LocalStore& store, const StorePath& path, std::vector<std::strin
     auto name = store.print(path);
     if (!info) return problems.push_back(name + ": listed, but has no path info");
     auto real = store.real_path(path);
-    if (!fs::exists(fs::symlink_status(real))) return problems.push_back(name + ": valid, but its files are missing");
+    if (!fs::exists(fs::symlink_status(real)))
+        return problems.push_back(name + ": valid, but its files are missing");
     NarHashResult got = hash_path(info->nar_hash.algo, real);
     if (got.hash != info->nar_hash)
         problems.push_back(name + ": NAR hash " + got.hash.to_nix32_prefixed() + ", the database says " +
@@ -37,7 +39,8 @@ void check_path(LocalStore& store, const StorePath& path, std::vector<std::strin
         problems.push_back(name + ": NAR size " + std::to_string(got.nar_size) + ", the database says " +
                            std::to_string(info->nar_size));
     for (const auto& r : info->references)
-        if (!store.is_valid_path(r)) problems.push_back(name + ": refers to '" + store.print(r) + "', not valid");
+        if (!store.is_valid_path(r))
+            problems.push_back(name + ": refers to '" + store.print(r) + "', not valid");
 }
 
 } // namespace

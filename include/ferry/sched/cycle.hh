@@ -20,7 +20,8 @@ public:
 };
 
 /// Calls `add` with each successor of a node.
-using SuccessorsFn = std::function<void(const StorePath& node, const std::function<void(const StorePath&)>& add)>;
+using SuccessorsFn =
+    std::function<void(const StorePath& node, const std::function<void(const StorePath&)>& add)>;
 
 /// A cycle among `nodes` along `successors` (successors outside `nodes` and self-references are
 /// ignored), as c0 -> … -> c0; empty when there is none. Iterative depth-first search, O(V + E).

@@ -28,8 +28,7 @@ namespace detail {
 /// Posts `work` to `ex`; when it has run, `handler` is posted to its own executor, which counts the
 /// wait as outstanding work meanwhile (its io_context's run() does not return under it). The handler
 /// holds the awaiting frame: it is destroyed only after `work` has returned.
-template <typename Executor, typename Work>
-auto post_and_resume(const Executor& ex, Work work) {
+template <typename Executor, typename Work> auto post_and_resume(const Executor& ex, Work work) {
     auto initiate = [ex, work = std::move(work)](auto handler) mutable {
         auto home = boost::asio::prefer(boost::asio::get_associated_executor(handler),
                                         boost::asio::execution::outstanding_work.tracked);
@@ -38,8 +37,8 @@ auto post_and_resume(const Executor& ex, Work work) {
             boost::asio::post(home, std::move(handler));
         });
     };
-    return boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&, void()>(std::move(initiate),
-                                                                                      boost::asio::use_awaitable);
+    return boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&, void()>(
+        std::move(initiate), boost::asio::use_awaitable);
 }
 
 } // namespace detail

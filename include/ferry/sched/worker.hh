@@ -163,12 +163,14 @@ private:
     /// The query is over: its waiters wake, and its answer, when `answered`, is kept. Idempotent.
     void finish_query(Query& q, const StorePath& path, bool answered);
     /// Asks substituters_[first…] in order; the first that has `path`.
-    boost::asio::awaitable<std::optional<SubstituteInfo>> ask_substituters(const StorePath& path, size_t first);
+    boost::asio::awaitable<std::optional<SubstituteInfo>> ask_substituters(const StorePath& path,
+                                                                           size_t first);
     /// The goals of `targets` (derivations are loaded for "all outputs"); a target that cannot even be
     /// loaded goes to `failures`.
-    boost::asio::awaitable<void> start_targets(const std::vector<Target>& targets, BuildMode mode,
-                                               std::vector<std::pair<std::string, std::shared_ptr<Goal>>>& tops,
-                                               std::vector<std::string>& failures);
+    boost::asio::awaitable<void>
+    start_targets(const std::vector<Target>& targets, BuildMode mode,
+                  std::vector<std::pair<std::string, std::shared_ptr<Goal>>>& tops,
+                  std::vector<std::string>& failures);
     /// Raises a cycle among the paths query_missing() found (CycleError).
     void check_missing_cycles(const MissingPaths& missing);
     boost::asio::awaitable<void> wait_idle();
