@@ -227,7 +227,12 @@ asio::awaitable<std::shared_ptr<const Derivation>> Worker::load_derivation(const
             throw Error("cannot build missing derivation '{}': it is not valid, and no substituter has it",
                         store_.print(drv));
         auto goal = path_goal(drv);
-        co_await goal->wait(waiter);
+        try {
+            co_await goal->wait(waiter);
+        } catch (const Error& e) {
+            if (is_cancellation(std::current_exception())) throw;
+            throw Error("cannot build missing derivation '{}': {}", store_.print(drv), e.what());
+        }
     }
     auto text = read_file(store_.real_path(drv));
     auto name = std::string(drv.name());

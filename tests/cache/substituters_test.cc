@@ -196,3 +196,19 @@ TEST_F(SubstitutersTest, ReferenceCycleAmongNarinfosIsAnErrorAtOnce) {
     EXPECT_FALSE(is_valid(kStoreDir.print(b)));
     expect_consistent();
 }
+
+TEST_F(SubstitutersTest, DerivationWhoseSubstituteFailsIsAMissingDerivation) {
+    fs::path drvs = env.tmp.path() / "drvs";
+    std::string text = read_file(compat_dir() / "drv" / fs::path(kHelloDrv).filename());
+    auto infos = write_synthetic_cache(drvs, {{kStoreDir.parse(kHelloDrv), {}, text}}, env.test_key);
+    corrupt(drvs / infos.front().url);
+    HttpServer drv_server(drvs);
+    auto r = ferry({"realise", "--substituters", url_of(drv_server), kHelloDrv});
+    EXPECT_EQ(r.status, 1);
+    EXPECT_THAT(r.err, testing::StartsWith("error: cannot build missing derivation '" + kHelloDrv +
+                                           "': cannot substitute '" + kHelloDrv + "' from '" +
+                                           url_of(drv_server) + "': "));
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_FALSE(is_valid(kHelloDrv));
+    expect_consistent();
+}
