@@ -44,6 +44,14 @@ bool is_cancellation(const std::exception_ptr& error) {
     }
 }
 
+/// "cannot substitute 'PATH' from 'URL': REASON", the reason kept apart (Error::message()) so that the
+/// scheduler can list the reasons of several caches.
+SubstituteError substitute_error(const std::string& path, const std::string& url, std::string reason) {
+    SubstituteError error(std::move(reason));
+    error.add_context(fmt::format("cannot substitute '{}' from '{}'", path, url));
+    return error;
+}
+
 ValidPathInfo to_valid_path_info(const NarInfo& info) {
     ValidPathInfo out(info.path, info.nar_hash, info.nar_size);
     out.references = info.references;
@@ -253,8 +261,7 @@ asio::awaitable<std::shared_ptr<const NarInfo>> BinaryCache::query(const StorePa
 
 void BinaryCache::check_signature(const NarInfo& info) const {
     if (!context_->require_sigs || info.verify(context_->store_dir, context_->trusted_keys)) return;
-    throw SubstituteError("cannot substitute '{}' from '{}': no signature by a trusted key",
-                          context_->store_dir.print(info.path), url_);
+    throw substitute_error(context_->store_dir.print(info.path), url_, "no signature by a trusted key");
 }
 
 std::string BinaryCache::nar_url(const NarInfo& info) const {
@@ -305,8 +312,7 @@ void BinaryCache::rethrow_as_substitute_error(std::exception_ptr error, const Na
     } catch (const SubstituteError&) {
         throw;
     } catch (const std::exception& e) {
-        throw SubstituteError("cannot substitute '{}' from '{}': {}", context_->store_dir.print(info.path),
-                              url_, e.what());
+        throw substitute_error(context_->store_dir.print(info.path), url_, e.what());
     }
 }
 

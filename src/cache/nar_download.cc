@@ -1,30 +1,14 @@
 #include "ferry/cache/nar_download.hh"
 
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "ferry/sched/offload.hh"
 #include "ferry/store/local_store.hh"
 
 namespace asio = boost::asio;
 
 namespace ferry {
-
-namespace {
-
-/// Runs `fn` on `strand` and resumes the caller on its own executor (exceptions included). `fn` is
-/// taken by reference: the awaiting frame outlives the call.
-template <typename Strand, typename Fn> asio::awaitable<void> run_on(Strand& strand, Fn& fn) {
-    co_await asio::co_spawn(
-        strand,
-        [&fn]() -> asio::awaitable<void> {
-            fn();
-            co_return;
-        },
-        asio::use_awaitable);
-}
-
-} // namespace
 
 std::shared_ptr<NarDownload> NarDownload::make(asio::thread_pool& pool, LocalStore& store,
                                                const NarInfo& info, std::shared_ptr<http::BodyGate> gate) {

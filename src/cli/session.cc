@@ -40,7 +40,8 @@ Session::Session(const GlobalOptions& global, Settings settings, bool print_buil
     : settings_(std::move(settings)), store_(open_local_store(global)),
       pool_(std::max(2u, std::thread::hardware_concurrency())),
       progress_(std::make_unique<ProgressLine>(io_, ::isatty(STDERR_FILENO) == 1, print_build_logs,
-                                               global.verbosity)) {}
+                                               global.verbosity)),
+      signals_(io_, SIGINT, SIGTERM) {}
 
 Session::~Session() {
     progress_->finish();
@@ -74,20 +75,39 @@ WorkerOptions Session::worker_options() const {
     options.timeout = settings_.timeout;
     options.keep_failed = settings_.keep_failed;
     options.max_queries = 2 * std::max(1u, settings_.http_connections);
+    options.platform = Platform::from(settings_);
     return options;
+}
+
+void Session::watch_signals() {
+    signals_.async_wait([this](const boost::system::error_code& ec, int sig) {
+        if (ec) return;
+        if (!signal_exit_) {
+            signal_exit_ = 128 + sig;
+            stop_reason_ = sig == SIGINT ? "interrupted by SIGINT" : "terminated by SIGTERM";
+        }
+        if (running_) running_->stop(stop_reason_);
+        // Keep catching: a second signal must not kill us while the worker cleans up.
+        watch_signals();
+    });
+}
+
+void Session::check_interrupted() {
+    if (!signal_exit_) {
+        // A signal that came while no one waited is queued in the signal set: a wait sees it at once.
+        watch_signals();
+        io_.restart();
+        io_.poll();
+        signals_.cancel();
+        io_.poll();
+        io_.restart();
+    }
+    if (signal_exit_) throw Interrupted("{}", stop_reason_);
 }
 
 asio::awaitable<void> Session::run_worker(std::function<asio::awaitable<void>(Worker&)> body,
                                           WorkerOptions options) {
-    Worker* running = nullptr;
-    std::string stop_reason;
-    asio::signal_set signals(io_, SIGINT, SIGTERM);
-    signals.async_wait([&](const boost::system::error_code& ec, int sig) {
-        if (ec) return;
-        signal_exit_ = 128 + sig;
-        stop_reason = sig == SIGINT ? "interrupted by SIGINT" : "terminated by SIGTERM";
-        if (running) running->stop(stop_reason);
-    });
+    watch_signals();
     // Once the body is done nothing else may keep the loop running: no signal wait, no substituter (their
     // HTTP client and background requests go with them).
     struct Cleanup {
@@ -98,20 +118,28 @@ asio::awaitable<void> Session::run_worker(std::function<asio::awaitable<void>(Wo
             signals.cancel(ec);
             substituters.clear();
         }
-    } cleanup{signals, substituters_};
+    } cleanup{signals_, substituters_};
     co_await open_substituters();
-    if (!stop_reason.empty()) throw Interrupted("{}", stop_reason);
+    if (signal_exit_) throw Interrupted("{}", stop_reason_);
 
     std::vector<Substituter*> subs;
     for (auto& s : substituters_)
         subs.push_back(s.get());
     Worker worker(io_, pool_, *store_, subs, builder_.get(), options, *progress_);
-    running = &worker;
-    struct Forget {
-        Worker*& running;
-        ~Forget() { running = nullptr; }
-    } forget{running};
-    co_await body(worker);
+    running_ = &worker;
+    if (signal_exit_) worker.stop(stop_reason_);
+    std::exception_ptr failure;
+    try {
+        co_await body(worker);
+    } catch (...) {
+        failure = std::current_exception();
+    }
+    // Whatever the body left running (it threw early, say) is cancelled and waited for: its tasks and
+    // the pool work they await use the worker, the store and the substituters.
+    co_await worker.close();
+    running_ = nullptr;
+    if (failure) std::rethrow_exception(failure);
+    if (signal_exit_) throw Interrupted("{}", stop_reason_);
 }
 
 void Session::run(std::function<asio::awaitable<void>(Worker&)> body, bool need_builder) {
@@ -121,6 +149,7 @@ void Session::run(std::function<asio::awaitable<void>(Worker&)> body, bool need_
     io_.restart();
     progress_->finish();
     done.get();
+    check_interrupted();
 }
 
 } // namespace ferry::cli

@@ -8,6 +8,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <boost/asio/thread_pool.hpp>
 
 #include "command.hh"
@@ -38,12 +39,16 @@ public:
 
     /// Runs `body(worker)` on the event loop with a worker over the configured substituters and builder.
     /// The substituters are opened first (open_substituters) and closed when the body is done.
-    /// SIGINT/SIGTERM stop the worker; then Interrupted rises and exit_code() says 130 or 143.
+    /// SIGINT/SIGTERM stop the worker, which waits for every task (builders killed, downloads and
+    /// staging removed); then Interrupted rises and signal_exit_code() says 130 or 143. A signal that
+    /// came before run() (from the Session's construction on) or while the body finished counts too.
     void run(std::function<boost::asio::awaitable<void>(Worker&)> body, bool need_builder);
     /// The substituters the worker uses, sorted by priority; only during run().
     const std::vector<std::unique_ptr<Substituter>>& substituters() const { return substituters_; }
     /// 130 after SIGINT, 143 after SIGTERM, 0 otherwise.
     int signal_exit_code() const { return signal_exit_; }
+    /// Throws Interrupted when SIGINT or SIGTERM has come (and not yet been reported by run()).
+    void check_interrupted();
 
 private:
     /// Opens the configured substituters (dropping those that fail, with a warning).
@@ -51,6 +56,8 @@ private:
     boost::asio::awaitable<void> run_worker(std::function<boost::asio::awaitable<void>(Worker&)> body,
                                             WorkerOptions options);
     WorkerOptions worker_options() const;
+    /// Waits for the next SIGINT/SIGTERM: records it and stops the running worker, if any.
+    void watch_signals();
     /// The builder `sandbox` and `sandbox-fallback` ask for.
     std::unique_ptr<Builder> make_session_builder();
 
@@ -61,6 +68,11 @@ private:
     std::unique_ptr<ProgressLine> progress_;
     std::vector<std::unique_ptr<Substituter>> substituters_;
     std::unique_ptr<Builder> builder_;
+    /// SIGINT and SIGTERM are caught from the Session's construction to its destruction: one that comes
+    /// while no one waits is queued and seen by the next wait.
+    boost::asio::signal_set signals_;
+    Worker* running_ = nullptr;
+    std::string stop_reason_;
     int signal_exit_ = 0;
 };
 

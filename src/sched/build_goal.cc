@@ -51,7 +51,7 @@ asio::awaitable<void> BuildGoal::realise_inputs(const Derivation& drv) {
     std::string first;
     for (const auto& g : inputs) {
         try {
-            co_await g->wait();
+            co_await g->wait(this);
         } catch (const Error& e) {
             if (!failed++) first = e.what();
         }
@@ -74,9 +74,7 @@ asio::awaitable<void> BuildGoal::run() {
 
 asio::awaitable<void> BuildGoal::build() {
     auto& store = worker_.store();
-    auto drv = co_await worker_.load_derivation(drv_);
-    co_await realise_inputs(*drv);
-
+    auto drv = co_await worker_.load_derivation(drv_, this);
     std::map<std::string, StorePath> outputs;
     StorePathSet output_paths;
     for (const auto& [name, _] : drv->outputs) {
@@ -85,6 +83,11 @@ asio::awaitable<void> BuildGoal::build() {
     }
     auto all_valid = [&] { return store.query_valid_paths(output_paths).size() == output_paths.size(); };
     bool check = mode_ == BuildMode::check;
+    if (!check && all_valid()) co_return;
+    // Before the inputs: a derivation this machine cannot build is refused at once.
+    check_platform(worker_.options().platform, *drv, store.print(drv_));
+    co_await realise_inputs(*drv);
+
     if (check && !all_valid())
         throw BuildError("some outputs of '{}' are not valid, so checking is not possible", store.print(drv_));
     if (!check && all_valid()) co_return;
@@ -100,7 +103,7 @@ asio::awaitable<void> BuildGoal::build() {
 
     StorePathSet inputs = drv->input_srcs;
     for (const auto& [input, wanted] : drv->input_drvs) {
-        auto in = co_await worker_.load_derivation(input);
+        auto in = co_await worker_.load_derivation(input, this);
         for (const auto& o : wanted) inputs.insert(in->output_path(store.store_dir(), o));
     }
     // Lambdas given to co_await capture by reference only: g++ 12 may destroy a temporary of a

@@ -14,11 +14,15 @@ public:
     PathGoal(Worker& worker, StorePath path);
     /// A waiter that can build instead recovers from this.
     bool failure_is_final() const override { return false; }
+    const StorePath& subject() const override { return path_; }
 
 protected:
     boost::asio::awaitable<void> run() override;
 
 private:
+    /// Fetches the path from `sub`'s substituter, its references first. Sets `references_failed` when
+    /// the failure is theirs rather than the substituter's.
+    boost::asio::awaitable<void> fetch_from(const SubstituteInfo& sub, bool& references_failed);
     StorePath path_;
 };
 
@@ -26,6 +30,7 @@ private:
 class OutputGoal final : public Goal {
 public:
     OutputGoal(Worker& worker, StorePath drv, std::string output);
+    const StorePath& subject() const override { return drv_; }
 
 protected:
     boost::asio::awaitable<void> run() override;
@@ -39,6 +44,7 @@ private:
 class BuildGoal final : public Goal {
 public:
     BuildGoal(Worker& worker, StorePath drv, BuildMode mode = BuildMode::normal);
+    const StorePath& subject() const override { return drv_; }
 
 protected:
     boost::asio::awaitable<void> run() override;

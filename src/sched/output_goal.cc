@@ -15,7 +15,7 @@ OutputGoal::OutputGoal(Worker& worker, StorePath drv, std::string output)
 
 asio::awaitable<void> OutputGoal::run() {
     auto& store = worker_.store();
-    auto drv = co_await worker_.load_derivation(drv_);
+    auto drv = co_await worker_.load_derivation(drv_, this);
     auto out = drv->output_path(store.store_dir(), output_);
     if (store.is_valid_path(out)) co_return;
 
@@ -23,7 +23,7 @@ asio::awaitable<void> OutputGoal::run() {
     if (substitute) {
         try {
             auto goal = worker_.path_goal(out);
-            co_await goal->wait();
+            co_await goal->wait(this);
             co_return;
         } catch (const Error& e) {
             if (!worker_.options().fallback) throw;
@@ -31,7 +31,7 @@ asio::awaitable<void> OutputGoal::run() {
         }
     }
     auto build = worker_.build_goal(drv_);
-    co_await build->wait();
+    co_await build->wait(this);
     if (!store.is_valid_path(out))
         throw BuildError("building '{}' did not make its output '{}' valid", store.print(drv_), output_);
 }

@@ -4,6 +4,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 
+#include "ferry/sched/cycle.hh"
 #include "ferry/sched/worker.hh"
 #include "ferry/store/local_store.hh"
 
@@ -100,6 +101,7 @@ struct MissingSearch : std::enable_shared_from_this<MissingSearch> {
 } // namespace
 
 asio::awaitable<MissingPaths> Worker::query_missing(std::vector<Target> targets) {
+    begin();
     auto search = std::make_shared<MissingSearch>(*this);
     for (const auto& t : targets) {
         if (!t.is_build())
@@ -112,7 +114,27 @@ asio::awaitable<MissingPaths> Worker::query_missing(std::vector<Target> targets)
     co_await wait_idle();
     if (!stop_reason_.empty()) throw Interrupted("{}", stop_reason_);
     if (search->error) std::rethrow_exception(search->error);
+    check_missing_cycles(search->result);
     co_return std::move(search->result);
+}
+
+void Worker::check_missing_cycles(const MissingPaths& missing) {
+    // Discovery visits each path once, so a cycle ends it like anything else; realising the paths
+    // would find it too, but a dry run must say so as well.
+    auto fetched = find_cycle(missing.will_substitute, [this](const StorePath& p, const auto& add) {
+        auto it = answers_.find(p);
+        if (it != answers_.end() && it->second)
+            for (const auto& r : it->second->info->references)
+                add(r);
+    });
+    if (!fetched.empty()) throw CycleError(store_.store_dir(), fetched);
+    auto built = find_cycle(missing.will_build, [this](const StorePath& drv, const auto& add) {
+        auto it = derivations_.find(drv);
+        if (it != derivations_.end())
+            for (const auto& [input, _] : it->second->input_drvs)
+                add(input);
+    });
+    if (!built.empty()) throw CycleError(store_.store_dir(), built);
 }
 
 } // namespace ferry

@@ -9,6 +9,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/system/system_error.hpp>
 
+#include "ferry/http/error.hh"
 #include "ferry/store/local_store.hh"
 #include "ferry/util/file.hh"
 #include "goals.hh"
@@ -25,6 +26,8 @@ struct Worker::Query {
 
 struct Worker::Task {
     asio::cancellation_signal signal;
+    /// Its coroutine has completed; the entry goes at the next turn of the loop.
+    bool finished = false;
 };
 
 namespace {
@@ -34,6 +37,8 @@ bool is_cancellation(const std::exception_ptr& e) {
         std::rethrow_exception(e);
     } catch (const boost::system::system_error& se) {
         return se.code() == asio::error::operation_aborted;
+    } catch (const http::HttpError& he) {
+        return he.kind() == http::HttpError::Kind::cancelled || he.kind() == http::HttpError::Kind::shut_down;
     } catch (...) {
         return false;
     }
@@ -62,52 +67,73 @@ Worker::Worker(asio::io_context& io, asio::thread_pool& pool, LocalStore& store,
 
 Worker::~Worker() = default;
 
-void Worker::spawn(std::function<asio::awaitable<void>()> task) {
+void Worker::spawn(std::function<asio::awaitable<void>()> task, std::function<void()> on_abort) {
     tasks_.push_back(std::make_unique<Task>());
     auto it = std::prev(tasks_.end());
     auto slot = (*it)->signal.slot();
     // The task starts from the loop, never inline: co_spawn would otherwise run it inside the caller (deep
     // recursion through a large graph, and cancellations emitted into half-started frames).
-    asio::co_spawn(io_,
-                   [this, task = std::move(task)]() -> asio::awaitable<void> {
-                       co_await asio::post(io_, asio::use_awaitable);
-                       co_await task();
-                   },
-                   asio::bind_cancellation_slot(slot, [this, it](std::exception_ptr) {
-                       // The signal must outlive the operation it is bound to: drop it afterwards.
-                       asio::post(io_, [this, it] {
-                           tasks_.erase(it);
-                           if (tasks_.empty() && idle_) idle_->set();
-                       });
-                   }));
+    asio::co_spawn(
+        io_,
+        [this, task = std::move(task)]() -> asio::awaitable<void> {
+            co_await asio::post(io_, asio::use_awaitable);
+            co_await task();
+        },
+        asio::bind_cancellation_slot(slot, [this, it, on_abort = std::move(on_abort)](std::exception_ptr e) {
+            // Cancelled before it started (or it let an exception out): what it would have
+            // finished must still finish, or its waiters would wait for ever.
+            if (e && on_abort) on_abort();
+            // The signal must outlive the operation it is bound to: drop it afterwards, and
+            // emit nothing into it meanwhile.
+            (*it)->finished = true;
+            asio::post(io_, [this, it] {
+                tasks_.erase(it);
+                if (tasks_.empty() && idle_) idle_->set();
+            });
+        }));
     if (stopped_) (*it)->signal.emit(asio::cancellation_type::terminal);
 }
 
+void Worker::cancel_all() {
+    stopped_ = true;
+    for (auto& t : tasks_)
+        if (!t->finished) t->signal.emit(asio::cancellation_type::terminal);
+}
+
 void Worker::start(const std::shared_ptr<Goal>& goal) {
-    spawn([this, goal]() -> asio::awaitable<void> {
-        try {
-            co_await goal->run();
-        } catch (...) {
-            goal->error_ = std::current_exception();
-        }
-        goal->done_.set();
-        if (goal->error_ && goal->failure_is_final() && !is_cancellation(goal->error_)) hard_failure(*goal);
-    });
+    spawn(
+        [this, goal]() -> asio::awaitable<void> {
+            try {
+                co_await goal->run();
+            } catch (...) {
+                goal->error_ = std::current_exception();
+            }
+            goal->done_.set();
+            if (goal->error_ && goal->failure_is_final() && !is_cancellation(goal->error_))
+                hard_failure(*goal);
+        },
+        [goal] {
+            if (goal->done()) return;
+            goal->error_ =
+                std::make_exception_ptr(boost::system::system_error(asio::error::operation_aborted));
+            goal->done_.set();
+        });
 }
 
 void Worker::hard_failure(const Goal& goal) {
     if (!first_failure_) first_failure_ = goal.error();
-    if (!options_.keep_going && !stopped_) {
-        stopped_ = true;
-        for (auto& t : tasks_) t->signal.emit(asio::cancellation_type::terminal);
-    }
+    if (!options_.keep_going && !stopped_) cancel_all();
 }
 
 void Worker::stop(std::string reason) {
     if (!stop_reason_.empty()) return;
     stop_reason_ = reason.empty() ? "interrupted" : std::move(reason);
-    stopped_ = true;
-    for (auto& t : tasks_) t->signal.emit(asio::cancellation_type::terminal);
+    cancel_all();
+}
+
+asio::awaitable<void> Worker::close() {
+    if (!tasks_.empty() && !stopped_) cancel_all();
+    co_await wait_idle();
 }
 
 template <typename G, typename Key, typename... Args>
@@ -138,7 +164,8 @@ asio::awaitable<std::optional<SubstituteInfo>> Worker::query_substitute(const St
     auto& q = queries_[path];
     if (!q) {
         q = std::make_shared<Query>(executor());
-        spawn([this, q, path] { return run_query(q, path); });
+        spawn([this, q, path] { return run_query(q, path); },
+              [this, q, path] { finish_query(*q, path, false); });
     }
     auto keep = q;
     co_await keep->ready.wait();
@@ -146,37 +173,66 @@ asio::awaitable<std::optional<SubstituteInfo>> Worker::query_substitute(const St
 }
 
 asio::awaitable<void> Worker::run_query(std::shared_ptr<Query> q, StorePath path) {
-    // However it ends, the answer moves to answers_ and the waiters wake.
+    // However it ends, the waiters wake; a complete answer is kept for later askers (a cancelled query
+    // is asked again next time).
     struct SetOnExit {
         Worker& w;
         Query& q;
         const StorePath& path;
-        ~SetOnExit() {
-            w.answers_.emplace(path, q.result);
-            w.queries_.erase(path);
-            q.ready.set();
-        }
+        bool answered = false;
+        ~SetOnExit() { w.finish_query(q, path, answered); }
     } set_on_exit{*this, *q, path};
     auto slot = co_await query_slots_.acquire();
-    for (auto* sub : substituters_) {
+    q->result = co_await ask_substituters(path, 0);
+    set_on_exit.answered = true;
+}
+
+void Worker::finish_query(Query& q, const StorePath& path, bool answered) {
+    if (q.ready.is_set()) return;
+    if (answered) answers_.emplace(path, q.result);
+    queries_.erase(path);
+    q.ready.set();
+}
+
+asio::awaitable<std::optional<SubstituteInfo>> Worker::ask_substituters(const StorePath& path, size_t first) {
+    for (size_t i = first; i < substituters_.size(); ++i) {
+        auto* sub = substituters_[i];
         try {
             auto info = co_await sub->query(path);
-            if (info) {
-                q->result = SubstituteInfo{sub, std::move(info)};
-                co_return;
-            }
+            if (info) co_return SubstituteInfo{sub, std::move(info)};
         } catch (const Error& e) {
             // A cache that cannot answer is skipped, as Nix does; the path may come from elsewhere.
             progress_.message(fmt::format("warning: {}", e.what()));
         }
     }
+    co_return std::nullopt;
 }
 
-asio::awaitable<std::shared_ptr<const Derivation>> Worker::load_derivation(const StorePath& drv) {
+asio::awaitable<std::optional<SubstituteInfo>> Worker::query_next_substitute(const StorePath& path,
+                                                                             const Substituter* after) {
+    auto it = std::find(substituters_.begin(), substituters_.end(), after);
+    if (!options_.substitute || it == substituters_.end()) co_return std::nullopt;
+    auto slot = co_await query_slots_.acquire();
+    auto next = co_await ask_substituters(path, size_t(it - substituters_.begin()) + 1);
+    co_return next;
+}
+
+asio::awaitable<std::shared_ptr<const Derivation>> Worker::load_derivation(const StorePath& drv,
+                                                                           Goal* waiter) {
     if (auto it = derivations_.find(drv); it != derivations_.end()) co_return it->second;
     if (!store_.is_valid_path(drv)) {
+        // As Nix: a derivation that is not valid may come from a substituter.
+        auto sub = co_await query_substitute(drv);
+        if (!sub)
+            throw Error("cannot build missing derivation '{}': it is not valid, and no substituter has it",
+                        store_.print(drv));
         auto goal = path_goal(drv);
-        co_await goal->wait();
+        try {
+            co_await goal->wait(waiter);
+        } catch (const Error& e) {
+            if (is_cancellation(std::current_exception())) throw;
+            throw Error("cannot build missing derivation '{}': {}", store_.print(drv), e.what());
+        }
     }
     auto text = read_file(store_.real_path(drv));
     auto name = std::string(drv.name());
@@ -195,8 +251,9 @@ asio::awaitable<void> Worker::wait_idle() {
     }
 }
 
-asio::awaitable<void> Worker::realise(std::vector<Target> targets, BuildMode mode) {
-    std::vector<std::pair<std::string, std::shared_ptr<Goal>>> tops;
+asio::awaitable<void> Worker::start_targets(const std::vector<Target>& targets, BuildMode mode,
+                                            std::vector<std::pair<std::string, std::shared_ptr<Goal>>>& tops,
+                                            std::vector<std::string>& failures) {
     for (const auto& t : targets) {
         if (!t.is_build()) {
             tops.emplace_back(store_.print(t.path), path_goal(t.path));
@@ -208,21 +265,54 @@ asio::awaitable<void> Worker::realise(std::vector<Target> targets, BuildMode mod
         }
         auto outputs = t.outputs;
         if (outputs.empty()) {
-            auto drv = co_await load_derivation(t.path);
+            std::shared_ptr<const Derivation> drv;
+            std::exception_ptr error;
+            try {
+                drv = co_await load_derivation(t.path);
+            } catch (const Error&) {
+                error = std::current_exception();
+            }
+            if (error) {
+                if (!is_cancellation(error)) failures.push_back(describe(error));
+                continue;
+            }
             for (const auto& [name, _] : drv->outputs) outputs.insert(name);
         }
         for (const auto& o : outputs) tops.emplace_back(t.to_string(store_.store_dir()), output_goal(t.path, o));
     }
+}
+
+void Worker::begin() {
+    // A failure of an earlier call stopped everything then; a stop() (a signal) stays in force.
+    if (!stop_reason_.empty()) return;
+    stopped_ = false;
+    first_failure_ = nullptr;
+}
+
+asio::awaitable<void> Worker::realise(std::vector<Target> targets, BuildMode mode) {
+    begin();
+    std::vector<std::pair<std::string, std::shared_ptr<Goal>>> tops;
+    std::vector<std::string> failures;
+    std::exception_ptr unexpected;
+    try {
+        co_await start_targets(targets, mode, tops, failures);
+    } catch (...) {
+        // Cancelled while loading a derivation, or worse: nothing may outlive this call either way.
+        unexpected = std::current_exception();
+        if (!stopped_) cancel_all();
+    }
+    if (!failures.empty() && !options_.keep_going && !stopped_) cancel_all();
     co_await wait_idle();
 
     if (!stop_reason_.empty()) throw Interrupted("{}", stop_reason_);
-    std::vector<std::string> failures;
+    if (unexpected && !is_cancellation(unexpected)) std::rethrow_exception(unexpected);
     for (const auto& [name, goal] : tops) {
         if (!goal->failed()) continue;
         if (is_cancellation(goal->error())) continue;
         failures.push_back(describe(goal->error()));
     }
     if (failures.empty() && first_failure_) failures.push_back(describe(first_failure_));
+    if (failures.empty() && unexpected) std::rethrow_exception(unexpected);
     if (failures.empty()) co_return;
     auto error = failures.size() == 1 ? RealiseError("{}", failures.front())
                                       : RealiseError("{} targets failed; the first: {}", failures.size(),

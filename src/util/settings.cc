@@ -116,6 +116,8 @@ const std::map<std::string, Binding, std::less<>>& bindings() {
         {"timeout", bind_field(&Settings::timeout)},
         {"impersonate-linux-26", bind_field(&Settings::impersonate_linux_26)},
         {"system", bind_field(&Settings::system)},
+        {"extra-platforms", bind_field(&Settings::extra_platforms)},
+        {"system-features", bind_field(&Settings::system_features)},
     };
     return table;
 }
@@ -242,6 +244,26 @@ unsigned Settings::effective_max_jobs() const {
     unsigned n = std::thread::hardware_concurrency();
     return n ? n : 1;
 }
+
+std::vector<std::string> default_extra_platforms() {
+    std::vector<std::string> platforms;
+#if defined(__x86_64__) && defined(__linux__)
+    platforms.push_back("i686-linux");
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("x86-64")) platforms.push_back("x86_64-v1-linux");
+    if (__builtin_cpu_supports("x86-64-v2")) platforms.push_back("x86_64-v2-linux");
+    if (__builtin_cpu_supports("x86-64-v3")) platforms.push_back("x86_64-v3-linux");
+    if (__builtin_cpu_supports("x86-64-v4")) platforms.push_back("x86_64-v4-linux");
+#endif
+    return platforms;
+}
+
+std::vector<std::string> default_system_features() {
+    std::vector<std::string> features{"benchmark", "big-parallel", "nixos-test"};
+    if (::access("/dev/kvm", R_OK | W_OK) == 0) features.insert(features.begin() + 2, "kvm");
+    return features;
+}
+
 
 std::filesystem::path default_config_file() { return xdg_config_home() / "ferry" / "ferry.conf"; }
 std::filesystem::path xdg_config_home() { return xdg_dir("XDG_CONFIG_HOME", ".config"); }

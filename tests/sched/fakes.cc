@@ -55,9 +55,12 @@ asio::awaitable<void> FakeSubstituter::fetch(const NarInfo& info, LocalStore& st
                                              std::function<asio::awaitable<void>()> before_commit) {
     ++fetches;
     co_await sleep();
-    if (failing_.count(info.path))
-        throw SubstituteError("cannot substitute '{}' from '{}': NAR is corrupt (injected by the test)",
-                              dir_.print(info.path), uri_);
+    if (failing_.count(info.path)) {
+        // As BinaryCache: the reason, in the context of the path and the cache.
+        SubstituteError error("NAR is corrupt (injected by the test)");
+        error.add_context(fmt::format("cannot substitute '{}' from '{}'", dir_.print(info.path), uri_));
+        throw error;
+    }
     const auto& nar = paths_.at(info.path).second;
     if (progress.on_download) progress.on_download(nar.size());
     co_await before_commit();

@@ -13,6 +13,7 @@
 
 #include "ferry/cache/substituter.hh"
 #include "ferry/sched/builder.hh"
+#include "ferry/sched/progress.hh"
 #include "ferry/store/derivation_hash.hh"
 #include "ferry/store/local_store.hh"
 #include "ferry/util/file.hh"
@@ -26,8 +27,9 @@ class FakeSubstituter : public Substituter {
 public:
     using Clock = std::chrono::steady_clock;
 
-    explicit FakeSubstituter(StoreDir dir, std::chrono::milliseconds delay = std::chrono::milliseconds(0))
-        : dir_(std::move(dir)), delay_(delay), uri_("fake://cache") {}
+    explicit FakeSubstituter(StoreDir dir, std::chrono::milliseconds delay = std::chrono::milliseconds(0),
+                             std::string uri = "fake://cache", int priority = 40)
+        : dir_(std::move(dir)), delay_(delay), uri_(std::move(uri)), priority_(priority) {}
 
     /// Offers `path` with `references`; its contents mention every reference.
     void add(const StorePath& path, const StorePathSet& references);
@@ -35,7 +37,7 @@ public:
     void fail_fetch(const StorePath& path) { failing_.insert(path); }
 
     const std::string& uri() const override { return uri_; }
-    int priority() const override { return 40; }
+    int priority() const override { return priority_; }
     boost::asio::awaitable<void> init() override { co_return; }
     boost::asio::awaitable<std::shared_ptr<const NarInfo>> query(const StorePath& path) override;
     boost::asio::awaitable<void> fetch(const NarInfo& info, LocalStore& store, FetchProgress& progress,
@@ -51,9 +53,16 @@ private:
     StoreDir dir_;
     std::chrono::milliseconds delay_;
     std::string uri_;
+    int priority_;
     std::map<StorePath, std::pair<std::shared_ptr<NarInfo>, std::string>> paths_;
     std::set<StorePath> failing_;
     std::optional<Clock::time_point> first_query_;
+};
+
+/// Progress that keeps the messages.
+struct RecordingProgress : Progress {
+    void message(std::string_view m) override { messages.emplace_back(m); }
+    std::vector<std::string> messages;
 };
 
 class FakeBuilder : public Builder {

@@ -14,42 +14,12 @@
 #include "ferry/store/derivation_store.hh"
 #include "ferry/util/encoding.hh"
 #include "support/store_support.hh"
+#include "worker_fixture.hh"
 
 namespace asio = boost::asio;
 using namespace ferry;
 using namespace ferry::test;
 using namespace std::chrono_literals;
-
-namespace {
-
-struct WorkerTest : ::testing::Test {
-    TempStore store;
-    asio::io_context io;
-    asio::thread_pool pool{2};
-    Progress progress;
-    FakeBuilder builder;
-    WorkerOptions options{.max_jobs = 2};
-
-    /// Runs `fn(worker)` on the io_context until it completes; rethrows what it throws.
-    template <typename Fn>
-    auto run(Worker& worker, Fn fn) {
-        auto fut = asio::co_spawn(io, fn(worker), asio::use_future);
-        io.run();
-        io.restart();
-        return fut.get();
-    }
-
-    void realise(Worker& worker, std::vector<Target> targets) {
-        run(worker, [&](Worker& w) { return w.realise(targets); });
-    }
-
-    Target out(const StorePath& drv) { return Target{drv, {"out"}}; }
-    StorePath out_path(const StorePath& drv, const std::string& o = "out") {
-        return read_derivation(*store.store, drv).output_path(store->store_dir(), o);
-    }
-};
-
-} // namespace
 
 TEST_F(WorkerTest, DiamondBuildsTheSharedDependencyOnce) {
     auto a = add_test_derivation(*store.store, "a", {});

@@ -10,6 +10,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include "ferry/sched/event.hh"
+#include "ferry/store/store_path.hh"
 
 namespace ferry {
 
@@ -28,8 +29,12 @@ public:
     bool failed() const noexcept { return done() && error_ != nullptr; }
     std::exception_ptr error() const noexcept { return error_; }
 
-    /// Waits until the goal has finished; rethrows its failure.
-    boost::asio::awaitable<void> wait();
+    /// Waits until the goal has finished; rethrows its failure. `waiter` is the goal whose coroutine
+    /// waits (null for anything else): a wait that would close a cycle of goals waiting for each other
+    /// throws CycleError naming their paths instead of hanging. Each goal waits for one goal at a time.
+    boost::asio::awaitable<void> wait(Goal* waiter = nullptr);
+    /// The store path the goal is about (the path, or the derivation), for cycle messages.
+    virtual const StorePath& subject() const = 0;
     /// Whether a failure of this goal is final (a build, a wanted output) rather than one a waiter may
     /// recover from (a substitution, which can fall back to building).
     virtual bool failure_is_final() const { return true; }
@@ -42,9 +47,14 @@ protected:
 
 private:
     friend class Worker;
+    /// Throws CycleError when `waiter` waiting for this goal would close a cycle.
+    void check_no_cycle(const Goal& waiter) const;
+
     std::string name_;
     Event done_;
     std::exception_ptr error_;
+    /// The goal this one's coroutine is waiting for, if any (the edges of the wait-for graph).
+    const Goal* waiting_on_ = nullptr;
 };
 
 } // namespace ferry

@@ -25,6 +25,7 @@
 #include "ferry/sched/builder.hh"
 #include "ferry/sched/event.hh"
 #include "ferry/sched/goal.hh"
+#include "ferry/sched/platform.hh"
 #include "ferry/sched/progress.hh"
 #include "ferry/sched/target.hh"
 #include "ferry/store/derivation.hh"
@@ -47,6 +48,9 @@ struct WorkerOptions {
     /// client's connections keeps it saturated, while the rest of a large closure waits here as a few
     /// hundred bytes a path rather than as queued transfers.
     unsigned max_queries = 0;
+    /// What this machine builds: a derivation for another system, or requiring a feature it lacks, is
+    /// refused before its build (a BuildError with Nix's message).
+    Platform platform = Platform::native();
 };
 
 /// How realise() treats the derivations named as targets (Nix's BuildMode).
@@ -103,8 +107,13 @@ public:
     boost::asio::awaitable<void> realise(std::vector<Target> targets, BuildMode mode = BuildMode::normal);
     /// What realise() would fetch and build, without doing it.
     boost::asio::awaitable<MissingPaths> query_missing(std::vector<Target> targets);
-    /// Cancels every goal (builders are killed, downloads aborted, temporaries removed).
+    /// Cancels every goal (builders are killed, downloads aborted, temporaries removed). Goals finish
+    /// asynchronously: realise(), query_missing() and close() wait for them.
     void stop(std::string reason);
+    /// Cancels whatever still runs and waits until every task (and the pool work it awaits) has
+    /// finished. The worker may be destroyed only after this, or after realise() or query_missing()
+    /// returned or threw (they leave nothing running).
+    boost::asio::awaitable<void> close();
     bool stopped() const noexcept { return stopped_; }
 
     // --- For goals -------------------------------------------------------------------------------
@@ -118,14 +127,23 @@ public:
     /// Builds `drv` again, its outputs being valid, and compares (BuildMode::check).
     std::shared_ptr<Goal> check_goal(const StorePath& drv);
 
-    /// Where `path` can be substituted from, asked once per path and shared. Null when no substituter
-    /// has it (or substitution is off).
+    /// Where `path` can be substituted from: the first substituter in priority order that has it, asked
+    /// once per path and shared. Null when no substituter has it (or substitution is off).
     boost::asio::awaitable<std::optional<SubstituteInfo>> query_substitute(const StorePath& path);
-    /// The derivation at `drv`, substituting the `.drv` first when it is not valid. Parsed once.
-    boost::asio::awaitable<std::shared_ptr<const Derivation>> load_derivation(const StorePath& drv);
+    /// The next substituter after `after` in priority order that has `path`, asked now (not shared): for
+    /// a fetch from `after` that failed. Null when none has it.
+    boost::asio::awaitable<std::optional<SubstituteInfo>> query_next_substitute(const StorePath& path,
+                                                                                const Substituter* after);
+    /// The derivation at `drv`, substituting the `.drv` first when it is not valid. Parsed once. Throws
+    /// Error "cannot build missing derivation" when it is neither valid nor substitutable. `waiter`: the
+    /// goal that asks (see Goal::wait).
+    boost::asio::awaitable<std::shared_ptr<const Derivation>> load_derivation(const StorePath& drv,
+                                                                              Goal* waiter = nullptr);
 
-    /// Runs `task` as a tracked coroutine: stop() cancels it, realise() waits for it.
-    void spawn(std::function<boost::asio::awaitable<void>()> task);
+    /// Runs `task` as a tracked coroutine: stop() cancels it, realise() waits for it. `on_abort` runs
+    /// instead of what the task's end would do when it fails with an exception, cancelled before it
+    /// started included.
+    void spawn(std::function<boost::asio::awaitable<void>()> task, std::function<void()> on_abort = {});
     /// A goal failed in a way no one can recover from: without keep-going, stop everything.
     void hard_failure(const Goal& goal);
 
@@ -146,7 +164,24 @@ private:
     template <typename G, typename Key, typename... Args>
     std::shared_ptr<Goal> get_goal(std::map<Key, std::shared_ptr<Goal>>& goals, const Key& key, Args&&... args);
     void start(const std::shared_ptr<Goal>& goal);
+    /// Emits a terminal cancellation into every running task.
+    void cancel_all();
+    /// Before realise() or query_missing(): forgets the failure that stopped an earlier call.
+    void begin();
     boost::asio::awaitable<void> run_query(std::shared_ptr<Query> q, StorePath path);
+    /// The query is over: its waiters wake, and its answer, when `answered`, is kept. Idempotent.
+    void finish_query(Query& q, const StorePath& path, bool answered);
+    /// Asks substituters_[first…] in order; the first that has `path`.
+    boost::asio::awaitable<std::optional<SubstituteInfo>> ask_substituters(const StorePath& path,
+                                                                           size_t first);
+    /// The goals of `targets` (derivations are loaded for "all outputs"); a target that cannot even be
+    /// loaded goes to `failures`.
+    boost::asio::awaitable<void>
+    start_targets(const std::vector<Target>& targets, BuildMode mode,
+                  std::vector<std::pair<std::string, std::shared_ptr<Goal>>>& tops,
+                  std::vector<std::string>& failures);
+    /// Raises a cycle among the paths query_missing() found (CycleError).
+    void check_missing_cycles(const MissingPaths& missing);
     boost::asio::awaitable<void> wait_idle();
 
     boost::asio::io_context& io_;

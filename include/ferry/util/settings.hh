@@ -30,6 +30,13 @@ struct IgnoredSetting {
     std::string where; ///< "FILE:LINE"
 };
 
+/// Nix's default of `extra-platforms` on this machine: i686-linux on x86_64-linux, and the x86-64
+/// micro-architecture levels the processor supports ("x86_64-v1-linux" …), as Nix built with libcpuid.
+std::vector<std::string> default_extra_platforms();
+/// Nix's default of `system-features`: nixos-test, benchmark, big-parallel, and kvm when /dev/kvm is
+/// readable and writable.
+std::vector<std::string> default_system_features();
+
 struct Settings {
     // Binary caches.
     std::vector<std::string> substituters;
@@ -58,6 +65,10 @@ struct Settings {
     unsigned timeout = 0;         ///< seconds; 0: none
     bool impersonate_linux_26 = false;
     std::string system = "x86_64-linux";
+    /// Other platforms this machine builds for (derivations' `system`).
+    std::vector<std::string> extra_platforms = default_extra_platforms();
+    /// What derivations may require through `requiredSystemFeatures`.
+    std::vector<std::string> system_features = default_system_features();
 
     /// Sets one option by its Nix name (or one of Nix's old aliases: `binary-caches`, `build-max-jobs`,
     /// …); `extra-NAME` appends to the list setting NAME. `origin` says where the value comes from (for

@@ -1,0 +1,44 @@
+#pragma once
+// The scheduler's test fixture: a temporary store, an io_context with a thread pool, a fake builder, and
+// shortcuts to run a worker and to name derivation outputs.
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_future.hpp>
+#include <gtest/gtest.h>
+
+#include "fakes.hh"
+#include "ferry/sched/worker.hh"
+#include "ferry/store/derivation_store.hh"
+#include "support/store_support.hh"
+
+namespace ferry::test {
+
+struct WorkerTest : ::testing::Test {
+    TempStore store;
+    boost::asio::io_context io;
+    boost::asio::thread_pool pool{2};
+    Progress progress;
+    FakeBuilder builder;
+    WorkerOptions options{.max_jobs = 2};
+
+    /// Runs `fn(worker)` on the io_context until it completes; rethrows what it throws.
+    template <typename Fn> auto run(Worker& worker, Fn fn) {
+        auto fut = boost::asio::co_spawn(io, fn(worker), boost::asio::use_future);
+        io.run();
+        io.restart();
+        return fut.get();
+    }
+
+    void realise(Worker& worker, std::vector<Target> targets) {
+        run(worker, [&](Worker& w) { return w.realise(targets); });
+    }
+
+    Target out(const StorePath& drv) { return Target{drv, {"out"}}; }
+    StorePath out_path(const StorePath& drv, const std::string& o = "out") {
+        return read_derivation(*store.store, drv).output_path(store->store_dir(), o);
+    }
+};
+
+} // namespace ferry::test
