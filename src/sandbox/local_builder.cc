@@ -23,10 +23,11 @@ namespace {
 /// until the caller has moved them.
 class LocalBuiltOutputs final : public BuiltOutputs {
 public:
-    explicit LocalBuiltOutputs(TempDir build) : build_(std::move(build)) {}
+    LocalBuiltOutputs(TempDir build, std::shared_ptr<BuildIds> ids) : build_(std::move(build)), ids_(std::move(ids)) {}
 
 private:
     TempDir build_;
+    std::shared_ptr<BuildIds> ids_; ///< held until the outputs are registered (made the store owner's)
 };
 
 std::map<std::string, std::string> host_environment() {
@@ -43,10 +44,16 @@ bool diverted(const BuildJob& job) { return job.real_store_dir != fs::path(job.s
 
 /// The child's program: no isolation, except the mount that makes the logical store dir show the
 /// physical one.
-ChildProgram make_program(const BuildJob& job, const fs::path& build_dir, const BuildEnvironment& env) {
+ChildProgram make_program(const BuildJob& job, const fs::path& build_dir, const BuildEnvironment& env,
+                          const BuildIds* ids) {
     ChildProgram p;
     p.uts_namespace = false;
-    p.switch_user = false;
+    p.switch_user = ids != nullptr;
+    if (ids) {
+        p.uid = ids->uid();
+        p.gid = ids->gid();
+        p.clear_groups = true;
+    }
     p.private_network = false;
     p.user_namespace = diverted(job) && ::geteuid() != 0;
     p.uid_map = fmt::format("{} {} 1", ::geteuid(), ::geteuid());
@@ -81,6 +88,17 @@ void ensure_mount_point(const BuildJob& job) {
     fs::create_directories(logical);
 }
 
+/// As Nix's store as root: owned by root, group-writable by the build users, sticky (they can create
+/// their outputs but not remove or rename anything of another).
+void let_group_create_outputs(const fs::path& store, gid_t gid) {
+    struct stat st;
+    check_sys(::stat(store.c_str(), &st), "getting status of '" + store.string() + "'");
+    if (st.st_gid != gid && ::chown(store.c_str(), st.st_uid, gid) != 0)
+        throw SysError("changing the group of '" + store.string() + "'");
+    if ((st.st_mode & 07777) != 01775 && ::chmod(store.c_str(), 01775) != 0)
+        throw SysError("changing the mode of '" + store.string() + "'");
+}
+
 } // namespace
 
 asio::awaitable<std::unique_ptr<BuiltOutputs>> LocalBuilder::build(BuildJob& job) {
@@ -89,6 +107,11 @@ asio::awaitable<std::unique_ptr<BuiltOutputs>> LocalBuilder::build(BuildJob& job
         throw BuildError("cannot check '{}' without the sandbox: the unsandboxed builder builds at the outputs' "
                          "own paths, which are valid; use 'sandbox = true'",
                          drv);
+    std::shared_ptr<BuildIds> ids;
+    if (::geteuid() == 0) {
+        ids = co_await acquire_job_ids(job, build_users_, false);
+        let_group_create_outputs(job.real_store_dir, ids->gid());
+    }
     if (diverted(job)) ensure_mount_point(job);
     remove_outputs(job);
 
@@ -100,12 +123,17 @@ asio::awaitable<std::unique_ptr<BuiltOutputs>> LocalBuilder::build(BuildJob& job
     auto env = make_build_environment(*job.drv, env_options);
     for (const auto& [name, contents] : env.files) write_file_atomic(build_dir.path() / name, contents);
 
-    auto program = make_program(job, build_dir.path(), env);
+    if (ids) chown_tree(build_dir.path(), ids->uid(), ids->gid());
+    auto program = make_program(job, build_dir.path(), env, ids.get());
     SupervisedRunOptions options;
     options.namespaces = diverted(job) ? CLONE_NEWNS | (program.user_namespace ? CLONE_NEWUSER : 0) : 0;
     options.what = "build process";
     // The builder leads its own session: its process group holds whatever it left running.
-    options.on_exit = [](pid_t pid) { ::kill(-pid, SIGKILL); };
+    options.on_exit = [&ids](pid_t pid) {
+        ::kill(-pid, SIGKILL);
+        // Also what left the group: the uid is this build's alone.
+        if (ids) kill_uid_processes(ids->uid());
+    };
     try {
         auto outcome = co_await run_supervised(program, job, options);
         throw_on_failure(job, outcome, program, [&]() -> std::string {
@@ -116,7 +144,7 @@ asio::awaitable<std::unique_ptr<BuiltOutputs>> LocalBuilder::build(BuildJob& job
         remove_outputs(job);
         throw;
     }
-    auto out = std::make_unique<LocalBuiltOutputs>(std::move(build_dir));
+    auto out = std::make_unique<LocalBuiltOutputs>(std::move(build_dir), std::move(ids));
     for (const auto& [name, path] : job.outputs) out->locations[name] = job.real_store_dir / path.to_string();
     co_return out;
 }

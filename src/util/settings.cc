@@ -99,6 +99,10 @@ const std::map<std::string, Binding, std::less<>>& bindings() {
         {"timeout", bind_field(&Settings::timeout)},
         {"impersonate-linux-26", bind_field(&Settings::impersonate_linux_26)},
         {"system", bind_field(&Settings::system)},
+        {"auto-allocate-uids", bind_field(&Settings::auto_allocate_uids)},
+        {"build-users-group", bind_field(&Settings::build_users_group)},
+        {"start-id", bind_field(&Settings::start_id)},
+        {"id-count", bind_field(&Settings::id_count)},
     };
     return table;
 }

@@ -39,6 +39,12 @@ struct Settings {
     unsigned timeout = 0;         ///< seconds; 0: none
     bool impersonate_linux_26 = false;
     std::string system = "x86_64-linux";
+    /// As root, builds run under unprivileged host ids: a user-namespace range of otherwise unused ids
+    /// (`auto-allocate-uids`, `start-id`, `id-count`), or a free member of `build-users-group`.
+    bool auto_allocate_uids = true;
+    std::string build_users_group = "nixbld";
+    unsigned start_id = 872415232; ///< 0x34000000, Nix's
+    unsigned id_count = 8388608;   ///< 128 slots of 65536 ids
 
     /// Sets one option by its Nix name. Throws UsageError for an unknown name or a bad value.
     void set(std::string_view name, std::string_view value);
