@@ -7,8 +7,9 @@
 /// When the store's files are not at the logical store dir (a `--store DIR` root), the builder gets a
 /// private mount namespace (and a user namespace mapping the caller to itself when not root) in which
 /// the physical store dir is bind-mounted on the logical one, so `/nix/store/…` resolves for it and its
-/// outputs land in the real store. Nothing else is isolated. As root, the logical store dir is created
-/// on the host when missing (as the mount point).
+/// outputs land in the real store. Nothing else is isolated. Where the logical store dir does not exist
+/// on the host, the builder sees a host view (host_view.hh) instead of the host's root; nothing is
+/// created on the host for it.
 ///
 /// As root the builder is never root: as Nix, it runs under a build user's ids (build_user.hh; an
 /// auto-allocated uid in the gid of `build-users-group`, or a member of that group), dropped to with
