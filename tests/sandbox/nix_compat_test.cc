@@ -177,8 +177,12 @@ TEST(NixCompat, ProbeSeesWhatNixsSandboxShows) {
     TempDir work;
     make_busybox_tree(work.path());
     fs::create_directories(work.path() / "conf");
-    write_file_atomic(work.path() / "conf/nix.conf", "build-users-group =\nsandbox = true\ncores = 1\n"
-                                                     "experimental-features = nix-command\nsubstituters =\n");
+    // As root both build as an unprivileged user: Nix as a member of a build users group made for the
+    // test, ferry under an auto-allocated uid; the builder sees the same either way.
+    TestBuildUsers users(1);
+    write_file_atomic(work.path() / "conf/nix.conf", "build-users-group = " + users.group() +
+                                                         "\nsandbox = true\ncores = 1\n"
+                                                         "experimental-features = nix-command\nsubstituters =\n");
     HostListener listener;
     auto port = std::to_string(listener.port());
     fs::copy_file(test_data_dir() / "sandbox/probe.sh", work.path() / "probe.sh");

@@ -80,6 +80,10 @@ void expect_all_refused(Builder& builder, FakeStore& store, const Secret& secret
     EXPECT_EQ(results.size(), expected) << text;
     for (const auto& [attempt, result] : results) {
         if (attempt == "nested root") continue;
+        // Unprivileged, the sandbox's own generated /etc/hosts is the caller's, as all of its root is (a
+        // fixed-output build's copy of the host's is read-only); the host's stays untouched (below).
+        if (attempt == "write /etc/hosts" && !root() && !fixed && dynamic_cast<SandboxBuilder*>(&builder))
+            continue;
         EXPECT_EQ(result, "refused") << attempt;
     }
     EXPECT_EQ(results["nested root"], "yes") << "the nested attempts must start as root of a user namespace";
