@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -176,6 +177,8 @@ bool uid_has_processes(uid_t uid) {
         } catch (const Error&) {
             continue; // gone meanwhile
         }
+        // A zombie can do nothing more; its parent reaps it.
+        if (status.find("\nState:\tZ") != std::string::npos) continue;
         if (status_has_uid("\n" + status, uid)) return true;
     }
     return false;
@@ -187,16 +190,18 @@ bool kill_uid_processes(uid_t uid) noexcept {
     if (pid < 0) return false;
     if (pid == 0) {
         // Only system calls here (the parent may have threads). kill(-1) as `uid` reaches exactly the
-        // processes of that uid; repeat until none is left (they may be forking).
+        // processes of that uid, zombies included until they are reaped; repeat while some are left
+        // (they may be forking), for a second at most.
         if (::syscall(SYS_setuid, uid) != 0) ::_exit(1);
-        for (int round = 0; round < 10000; ++round)
-            if (::kill(-1, SIGKILL) != 0) ::_exit(errno == ESRCH ? 0 : 1);
-        ::_exit(1);
+        timespec pause{0, 1'000'000};
+        for (int round = 0; round < 1000 && ::kill(-1, SIGKILL) == 0; ++round)
+            ::nanosleep(&pause, nullptr);
+        ::_exit(0);
     }
     int status = 0;
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 && !uid_has_processes(uid);
 }
 
 void chown_tree(const fs::path& path, uid_t uid, gid_t gid) {

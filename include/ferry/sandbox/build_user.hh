@@ -83,7 +83,8 @@ boost::asio::awaitable<std::shared_ptr<BuildIds>> acquire_job_ids(const BuildJob
 /// The state directory (`<root>/nix/var/ferry`) of the store `job` builds for.
 std::filesystem::path build_state_dir(const BuildJob& job);
 
-/// Whether a process on this host has `uid` as its real, effective, saved or file-system uid.
+/// Whether a live process (zombies aside) on this host has `uid` as its real, effective, saved or file-system
+/// uid.
 bool uid_has_processes(uid_t uid);
 
 /// Kills every process running as `uid` (Nix's killUser): a helper process takes that uid and sends
