@@ -3,13 +3,18 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
+#include <cstring>
+#include <optional>
 #include <limits>
 #include <vector>
 
@@ -43,17 +48,55 @@ void check_range(const BuildUserOptions& options) {
                            options.start_id, options.id_count, kIdsPerBuildSlot);
 }
 
+/// The lock files are per store; two stores used at once by root would hand out the same ids. A listening
+/// abstract unix socket named after the uid claims it for the whole machine (its network namespace) and
+/// goes with the process. A name held by another root process means the uid is busy; one held by anybody
+/// else is a squatter, which must not be able to stop builds: the claim is then given up on (the lock
+/// file and the process check remain). std::nullopt: busy. (A squatter that fills its queue still looks
+/// busy: its owner cannot be asked then.)
+std::optional<UniqueFd> claim_machine_wide(uid_t uid) {
+    auto name = "ferry-build-uid-" + std::to_string(uid);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path + 1, name.data(), name.size()); // sun_path[0] = 0: abstract
+    auto len = socklen_t(offsetof(sockaddr_un, sun_path) + 1 + name.size());
+    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!fd) throw SysError("creating a socket to claim uid " + std::to_string(uid));
+    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) == 0) {
+        check_sys(::listen(fd.get(), 1), "listening on the claim of uid " + std::to_string(uid));
+        return fd;
+    }
+    if (errno != EADDRINUSE) throw SysError("claiming uid " + std::to_string(uid));
+    // Non-blocking: a claim never accepts, so its queue fills up with probes (EAGAIN: busy as well).
+    UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!probe) throw SysError("creating a socket to probe the claim of uid " + std::to_string(uid));
+    if (::connect(probe.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0)
+        return errno == EAGAIN ? std::nullopt : std::optional(UniqueFd());
+    ucred peer{};
+    socklen_t peer_len = sizeof peer;
+    if (::getsockopt(probe.get(), SOL_SOCKET, SO_PEERCRED, &peer, &peer_len) == 0 && peer.uid == 0)
+        return std::nullopt;
+    return UniqueFd();
+}
+
 const group& build_group(const std::string& name) {
     const group* gr = name.empty() ? nullptr : ::getgrnam(name.c_str());
     if (!gr) throw SandboxError("the group '{}' specified in 'build-users-group' does not exist", name);
     return *gr;
 }
 
+/// Without a user namespace the builder needs a group shared by the build users, which owns the store
+/// directory: `build-users-group` as in Nix, or, where that group does not exist (a fresh machine), the
+/// last id of the range, which no slot uses as its first.
+gid_t shared_gid(const BuildUserOptions& options) {
+    const group* gr = options.group.empty() ? nullptr : ::getgrnam(options.group.c_str());
+    return gr ? gr->gr_gid : gid_t(options.start_id + options.id_count - 1);
+}
+
 std::shared_ptr<BuildIds> try_auto(const BuildUserOptions& options, const fs::path& state_dir,
                                    bool user_namespace) {
     check_range(options);
-    gid_t gid = 0;
-    if (!user_namespace) gid = build_group(options.group).gr_gid;
+    gid_t gid = user_namespace ? 0 : shared_gid(options);
     auto pool = state_dir / "userpool2";
     make_pool_dir(pool);
     for (uint32_t slot = 0; slot < options.id_count / kIdsPerBuildSlot; ++slot) {
@@ -65,8 +108,11 @@ std::shared_ptr<BuildIds> try_auto(const BuildUserOptions& options, const fs::pa
                                "'start-id'",
                                uid, pw->pw_name);
         if (uid_has_processes(uid)) continue;
+        auto claim = claim_machine_wide(uid);
+        if (!claim) continue;
         return std::make_shared<BuildIds>(uid, user_namespace ? gid_t(uid) : gid,
-                                          "auto-allocated uid " + std::to_string(uid), std::move(*lock));
+                                          "auto-allocated uid " + std::to_string(uid), std::move(*lock),
+                                          std::move(*claim));
     }
     return nullptr;
 }
@@ -89,8 +135,10 @@ std::shared_ptr<BuildIds> try_group(const BuildUserOptions& options, const fs::p
             throw SandboxError("ferry's own user (and root) must not be a member of '{}'", options.group);
         auto lock = PathLock::try_acquire(pool / std::to_string(uid));
         if (!lock || uid_has_processes(uid)) continue;
+        auto claim = claim_machine_wide(uid);
+        if (!claim) continue;
         return std::make_shared<BuildIds>(uid, gid, fmt::format("build user '{}' (uid {})", name, uid),
-                                          std::move(*lock));
+                                          std::move(*lock), std::move(*claim));
     }
     return nullptr;
 }

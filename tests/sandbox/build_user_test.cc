@@ -73,12 +73,34 @@ TEST(BuildIds, ConfigurationsThatCannotWorkAreOneLineErrors) {
               std::string::npos);
     options = private_range();
     options.group = "ferry-absent-" + std::to_string(::getpid());
-    // Without a user namespace (the unsandboxed builder), the gid is the group's.
-    EXPECT_EQ(message_of([&] { try_acquire_build_ids(options, state.path(), false); }),
-              "the group '" + options.group + "' specified in 'build-users-group' does not exist");
     options.auto_allocate = false;
     EXPECT_EQ(message_of([&] { try_acquire_build_ids(options, state.path(), true); }),
               "the group '" + options.group + "' specified in 'build-users-group' does not exist");
+}
+
+TEST(BuildIds, TwoStoresNeverShareAnId) {
+    TempDir first, second;
+    auto options = private_range();
+    auto a = try_acquire_build_ids(options, first.path(), true);
+    auto b = try_acquire_build_ids(options, second.path(), true);
+    ASSERT_TRUE(a && b);
+    EXPECT_EQ(a->uid(), options.start_id);
+    EXPECT_EQ(b->uid(), options.start_id + kIdsPerBuildSlot) << "slot 0 is claimed for the whole machine";
+    a.reset();
+    auto c = try_acquire_build_ids(options, second.path(), true);
+    ASSERT_TRUE(c);
+    EXPECT_EQ(c->uid(), options.start_id);
+}
+
+TEST(BuildIds, WithoutAUserNamespaceAutoAllocatedUidsShareAGid) {
+    TempDir state;
+    auto options = private_range();
+    options.group = "ferry-absent-" + std::to_string(::getpid());
+    // No such group (a fresh machine): the range's last id, which no slot starts with.
+    auto ids = try_acquire_build_ids(options, state.path(), false);
+    ASSERT_TRUE(ids);
+    EXPECT_EQ(ids->uid(), options.start_id);
+    EXPECT_EQ(ids->gid(), options.start_id + options.id_count - 1);
 }
 
 TEST(BuildIds, BuildUsersAreTheGroupsMembersOneBuildEach) {

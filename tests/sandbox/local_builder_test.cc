@@ -166,12 +166,27 @@ TEST(LocalBuilder, AsRootAMemberOfTheBuildUsersGroupWhenAutoAllocationIsOff) {
               std::to_string(local.users->uids()[0]) + "\n" + std::to_string(local.users->gid()) + "\n");
 }
 
+TEST(LocalBuilder, AsRootWithoutABuildUsersGroupAutoAllocatedUidsShareTheRangesLastId) {
+    if (!root()) GTEST_SKIP() << "only root has build users";
+    FakeStore store;
+    BuildUserOptions options;
+    options.group = "ferry-absent-" + std::to_string(::getpid());
+    LocalBuilder builder(options);
+    auto drv = store.shell_derivation("no-group", "{ id -u; id -g; } > $out");
+    auto job = store.job(drv);
+    auto ids = lines(read_file(run_build(builder, job)->locations.at("out")));
+    ASSERT_EQ(ids.size(), 2u);
+    EXPECT_NE(ids[0], "0");
+    EXPECT_EQ(ids[1], std::to_string(options.start_id + options.id_count - 1));
+}
+
 TEST(LocalBuilder, AsRootAMissingOrEmptyGroupIsAOneLineError) {
     if (!root()) GTEST_SKIP() << "only root has build users";
     FakeStore store;
     auto drv = store.shell_derivation("no-group", "echo built > $out");
     auto job = store.job(drv);
     BuildUserOptions options;
+    options.auto_allocate = false;
     options.group = "ferry-absent-" + std::to_string(::getpid());
     LocalBuilder missing(options);
     try {

@@ -194,7 +194,8 @@ TEST(NixCompat, ProbeSeesWhatNixsSandboxShows) {
             port + "\"; loPort = \"4242\"; }\n");
     auto w = work.path().string();
     auto nix_out =
-        run_command("cd " + w + " && NIX_CONF_DIR=" + w + "/conf HOME=" + w + " XDG_CACHE_HOME=" + w +
+        run_command("cd " + w + " && NIX_CONF_DIR=" + w + "/conf NIX_STATE_DIR=" + w + "/state HOME=" + w +
+                    " XDG_CACHE_HOME=" + w +
                     "/cache nix-build --store " + w + "/store probe.nix --no-out-link 2>/dev/null");
     ASSERT_TRUE(nix_out.has_value()) << "nix-build of the probe failed";
     while (!nix_out->empty() && nix_out->back() == '\n')

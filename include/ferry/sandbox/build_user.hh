@@ -8,8 +8,12 @@
 /// - a free member of `build-users-group` (when `auto-allocate-uids = false`), locked through
 ///   `<state dir>/userpool/<uid>`, with the group's gid.
 /// A lock is held for the whole build and until its outputs are registered; ids that a running process
-/// already uses (another store's build, a process left behind) are skipped. An unprivileged ferry keeps
-/// its own ids: it has no others.
+/// already uses (a process left behind) are skipped. The lock files are the store's, so an id is also
+/// claimed for the whole machine, through a listening abstract unix socket `@ferry-build-uid-<uid>`
+/// that goes with the process: two stores used at once never hand out the same id. Without a user
+/// namespace (the unsandboxed builder), auto-allocated uids share the gid of `build-users-group`, or
+/// where that group does not exist, the last id of the range. An unprivileged ferry keeps its own ids:
+/// it has no others.
 
 #include <sys/types.h>
 
@@ -47,8 +51,9 @@ struct BuildUserOptions {
 /// with the same ids before they are registered). Immutable; any thread.
 class BuildIds {
 public:
-    BuildIds(uid_t uid, gid_t gid, std::string description, PathLock lock)
-        : uid_(uid), gid_(gid), description_(std::move(description)), lock_(std::move(lock)) {}
+    BuildIds(uid_t uid, gid_t gid, std::string description, PathLock lock, UniqueFd claim = {})
+        : uid_(uid), gid_(gid), description_(std::move(description)), lock_(std::move(lock)),
+          claim_(std::move(claim)) {}
 
     uid_t uid() const { return uid_; }
     gid_t gid() const { return gid_; }
@@ -60,6 +65,7 @@ private:
     gid_t gid_;
     std::string description_;
     PathLock lock_;
+    UniqueFd claim_; ///< the machine-wide claim (see try_acquire_build_ids)
 };
 
 /// Tries to reserve ids for one build: null when every candidate is busy. `user_namespace`: the build
