@@ -5,8 +5,8 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -14,8 +14,8 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
-#include <optional>
 #include <limits>
+#include <optional>
 #include <vector>
 
 #include <boost/asio/steady_timer.hpp>
@@ -50,8 +50,8 @@ void check_range(const BuildUserOptions& options) {
 
 /// The lock files are per store; two stores used at once by root would hand out the same ids. A listening
 /// abstract unix socket named after the uid claims it for the whole machine (its network namespace) and
-/// goes with the process. A name held by another root process means the uid is busy; one held by anybody
-/// else is a squatter, which must not be able to stop builds: the claim is then given up on (the lock
+/// goes with the process. A name held by a root process (or one of ours) means the uid is busy; one held
+/// by anybody else is a squatter, which must not be able to stop builds: the claim is then given up on (the lock
 /// file and the process check remain). std::nullopt: busy. (A squatter that fills its queue still looks
 /// busy: its owner cannot be asked then.)
 std::optional<UniqueFd> claim_machine_wide(uid_t uid) {
@@ -74,7 +74,8 @@ std::optional<UniqueFd> claim_machine_wide(uid_t uid) {
         return errno == EAGAIN ? std::nullopt : std::optional(UniqueFd());
     ucred peer{};
     socklen_t peer_len = sizeof peer;
-    if (::getsockopt(probe.get(), SOL_SOCKET, SO_PEERCRED, &peer, &peer_len) == 0 && peer.uid == 0)
+    if (::getsockopt(probe.get(), SOL_SOCKET, SO_PEERCRED, &peer, &peer_len) == 0 &&
+        (peer.uid == 0 || peer.uid == ::geteuid()))
         return std::nullopt;
     return UniqueFd();
 }
@@ -128,8 +129,7 @@ std::shared_ptr<BuildIds> try_group(const BuildUserOptions& options, const fs::p
     make_pool_dir(pool);
     for (const auto& name : members) {
         const passwd* pw = ::getpwnam(name.c_str());
-        if (!pw)
-            throw SandboxError("the user '{}' in the group '{}' does not exist", name, options.group);
+        if (!pw) throw SandboxError("the user '{}' in the group '{}' does not exist", name, options.group);
         uid_t uid = pw->pw_uid;
         if (uid == 0 || uid == ::getuid() || uid == ::geteuid())
             throw SandboxError("ferry's own user (and root) must not be a member of '{}'", options.group);
@@ -193,8 +193,8 @@ asio::awaitable<std::shared_ptr<BuildIds>> acquire_build_ids(const BuildUserOpti
     }
 }
 
-asio::awaitable<std::shared_ptr<BuildIds>> acquire_job_ids(const BuildJob& job, const BuildUserOptions& options,
-                                                           bool user_namespace) {
+asio::awaitable<std::shared_ptr<BuildIds>>
+acquire_job_ids(const BuildJob& job, const BuildUserOptions& options, bool user_namespace) {
     auto context = "while choosing the host ids to build '" + job.store_dir.print(job.drv_path) + "'";
     try {
         co_return co_await acquire_build_ids(options, build_state_dir(job), user_namespace, nullptr);
@@ -209,7 +209,8 @@ asio::awaitable<std::shared_ptr<BuildIds>> acquire_job_ids(const BuildJob& job, 
 fs::path build_state_dir(const BuildJob& job) {
     auto real = job.real_store_dir.string();
     const auto& logical = job.store_dir.dir();
-    if (real.size() < logical.size() || real.compare(real.size() - logical.size(), logical.size(), logical) != 0)
+    if (real.size() < logical.size() ||
+        real.compare(real.size() - logical.size(), logical.size(), logical) != 0)
         throw SandboxError("the store directory '{}' is not at '{}' under a root", real, logical);
     return fs::path(real.substr(0, real.size() - logical.size()) + "/nix/var/ferry");
 }
@@ -253,7 +254,8 @@ bool kill_uid_processes(uid_t uid) noexcept {
 }
 
 void chown_tree(const fs::path& path, uid_t uid, gid_t gid) {
-    if (::lchown(path.c_str(), uid, gid) != 0) throw SysError("changing the owner of '" + path.string() + "'");
+    if (::lchown(path.c_str(), uid, gid) != 0)
+        throw SysError("changing the owner of '" + path.string() + "'");
     if (!fs::is_directory(fs::symlink_status(path))) return;
     for (const auto& entry : fs::directory_iterator(path))
         chown_tree(entry.path(), uid, gid);

@@ -159,7 +159,8 @@ void enter_root(const ChildProgram& program) noexcept {
     if (::chdir(program.cwd.c_str()) != 0) fail(program, ChildStep::chdir);
     if (!program.switch_user) return;
     // Groups first: once the uid is unprivileged, nothing else can be changed.
-    if (program.clear_groups && ::syscall(SYS_setgroups, 0, nullptr) != 0) fail(program, ChildStep::drop_groups);
+    if (program.clear_groups && ::syscall(SYS_setgroups, 0, nullptr) != 0)
+        fail(program, ChildStep::drop_groups);
     if (::syscall(SYS_setgid, program.gid) != 0) fail(program, ChildStep::setgid);
     if (::syscall(SYS_setuid, program.uid) != 0) fail(program, ChildStep::setuid);
 }

@@ -11,8 +11,8 @@
 #include "ferry/sandbox/host_view.hh"
 #include "ferry/sandbox/sandbox_error.hh"
 #include "ferry/sandbox/sandbox_setup.hh"
-#include "ferry/store/staged_path.hh"
 #include "ferry/sandbox/supervised_run.hh"
+#include "ferry/store/staged_path.hh"
 #include "ferry/util/file.hh"
 
 extern char** environ;
@@ -28,7 +28,8 @@ namespace {
 /// until the caller has moved them.
 class LocalBuiltOutputs final : public BuiltOutputs {
 public:
-    LocalBuiltOutputs(TempDir build, std::shared_ptr<BuildIds> ids) : build_(std::move(build)), ids_(std::move(ids)) {}
+    LocalBuiltOutputs(TempDir build, std::shared_ptr<BuildIds> ids)
+        : build_(std::move(build)), ids_(std::move(ids)) {}
 
 private:
     TempDir build_;
@@ -45,13 +46,16 @@ std::map<std::string, std::string> host_environment() {
     return env;
 }
 
-bool diverted(const BuildJob& job) { return job.real_store_dir != fs::path(job.store_dir.dir()); }
+bool diverted(const BuildJob& job) {
+    return job.real_store_dir != fs::path(job.store_dir.dir());
+}
 
 /// The scratch directory of a host view (host_view.hh), a staging directory so that no store opened
 /// meanwhile cleans it away. It holds mount points only, so it is removed entry by entry first.
 class HostView {
 public:
-    explicit HostView(const BuildJob& job) : staging_(job.scratch_parent, "host-view"), dir_(staging_.path()) {
+    explicit HostView(const BuildJob& job)
+        : staging_(job.scratch_parent, "host-view"), dir_(staging_.path()) {
         check_sys(::mkdir(dir_.c_str(), 0755), "creating '" + dir_.string() + "'");
         try {
             auto spec = probe_host_view(job.store_dir.dir());
@@ -122,15 +126,16 @@ ChildProgram make_program(const BuildJob& job, const fs::path& build_dir, const 
     p.builder = job.drv->builder;
     p.args.push_back(fs::path(job.drv->builder).filename().string());
     p.args.insert(p.args.end(), job.drv->args.begin(), job.drv->args.end());
-    for (const auto& [k, v] : env.vars) p.env.push_back(k + "=" + v);
+    for (const auto& [k, v] : env.vars)
+        p.env.push_back(k + "=" + v);
     p.finalize();
     return p;
 }
 
 void remove_outputs(const BuildJob& job) {
-    for (const auto& [_, path] : job.outputs) delete_path(job.real_store_dir / path.to_string());
+    for (const auto& [_, path] : job.outputs)
+        delete_path(job.real_store_dir / path.to_string());
 }
-
 
 /// As Nix's store as root: owned by root, group-writable by the build users, sticky (they can create
 /// their outputs but not remove or rename anything of another).
@@ -148,9 +153,10 @@ void let_group_create_outputs(const fs::path& store, gid_t gid) {
 asio::awaitable<std::unique_ptr<BuiltOutputs>> LocalBuilder::build(BuildJob& job) {
     auto drv = job.store_dir.print(job.drv_path);
     if (job.check)
-        throw BuildError("cannot check '{}' without the sandbox: the unsandboxed builder builds at the outputs' "
-                         "own paths, which are valid; use 'sandbox = true'",
-                         drv);
+        throw BuildError(
+            "cannot check '{}' without the sandbox: the unsandboxed builder builds at the outputs' "
+            "own paths, which are valid; use 'sandbox = true'",
+            drv);
     std::shared_ptr<BuildIds> ids;
     if (::geteuid() == 0) {
         ids = co_await acquire_job_ids(job, build_users_, false);
@@ -164,7 +170,8 @@ asio::awaitable<std::unique_ptr<BuiltOutputs>> LocalBuilder::build(BuildJob& job
     env_options.build_top = build_dir.path().string();
     env_options.impure_env = host_environment();
     auto env = make_build_environment(*job.drv, env_options);
-    for (const auto& [name, contents] : env.files) write_file_atomic(build_dir.path() / name, contents);
+    for (const auto& [name, contents] : env.files)
+        write_file_atomic(build_dir.path() / name, contents);
 
     if (ids) chown_tree(build_dir.path(), ids->uid(), ids->gid());
     std::optional<HostView> view;
@@ -189,7 +196,8 @@ asio::awaitable<std::unique_ptr<BuiltOutputs>> LocalBuilder::build(BuildJob& job
         throw;
     }
     auto out = std::make_unique<LocalBuiltOutputs>(std::move(build_dir), std::move(ids));
-    for (const auto& [name, path] : job.outputs) out->locations[name] = job.real_store_dir / path.to_string();
+    for (const auto& [name, path] : job.outputs)
+        out->locations[name] = job.real_store_dir / path.to_string();
     co_return out;
 }
 

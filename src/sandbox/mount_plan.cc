@@ -22,12 +22,13 @@ constexpr unsigned long kReadOnlyFlags = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_N
 constexpr unsigned long kHostPathReadOnlyFlags = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID;
 
 /// What container runtimes make read-only in /proc: the kernel's knobs.
-constexpr const char* kProcReadOnly[] = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"};
+constexpr const char* kProcReadOnly[] = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
+                                         "/proc/sysrq-trigger"};
 /// Files of /proc that show the kernel's internals, hidden behind /dev/null.
-constexpr const char* kProcMaskedFiles[] = {"/proc/kcore",         "/proc/keys",        "/proc/latency_stats",
-                                            "/proc/timer_list",    "/proc/timer_stats", "/proc/sched_debug",
-                                            "/proc/kmsg",          "/proc/kpagecount",
-                                            "/proc/kpageflags",    "/proc/kpagecgroup", "/proc/config.gz"};
+constexpr const char* kProcMaskedFiles[] = {"/proc/kcore",       "/proc/keys",        "/proc/latency_stats",
+                                            "/proc/timer_list",  "/proc/timer_stats", "/proc/sched_debug",
+                                            "/proc/kmsg",        "/proc/kpagecount",  "/proc/kpageflags",
+                                            "/proc/kpagecgroup", "/proc/config.gz"};
 /// Directories of /proc hidden behind an empty read-only tmpfs.
 constexpr const char* kProcMaskedDirs[] = {"/proc/acpi", "/proc/asound", "/proc/scsi"};
 
@@ -211,8 +212,8 @@ private:
         for (const char* path : kProcMaskedFiles)
             ops.push_back({MountOp::Kind::bind, "/dev/null", host(path), MS_BIND, "", true});
         for (const char* path : kProcMaskedDirs)
-            ops.push_back({MountOp::Kind::mount_fs, "tmpfs", host(path), MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                           "size=4k,mode=555", true});
+            ops.push_back({MountOp::Kind::mount_fs, "tmpfs", host(path),
+                           MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=555", true});
     }
 
     const SandboxSpec& spec_;

@@ -41,7 +41,7 @@ SandboxBuilder::SandboxBuilder(SandboxOptions options)
     : options_(std::move(options)), host_(probe_host_facts()) {}
 
 std::unique_ptr<PreparedSandbox> SandboxBuilder::prepare(const BuildJob& job, const std::string& drv,
-                                                        std::shared_ptr<BuildIds> ids) const {
+                                                         std::shared_ptr<BuildIds> ids) const {
     auto context = "while preparing the sandbox for '" + drv + "'";
     try {
         return prepare_sandbox(job, options_, host_, std::move(ids));
@@ -67,9 +67,10 @@ asio::awaitable<std::unique_ptr<BuiltOutputs>> SandboxBuilder::build(BuildJob& j
 
     auto root = prepared->root;
     // As Nix, the build directory goes as soon as the build succeeded; the root holds the outputs.
-    auto out =
-        std::make_unique<SandboxBuiltOutputs>(std::move(prepared->staging), outcome.setup_time, prepared->ids);
-    for (const auto& [name, path] : job.outputs) out->locations[name] = root.string() + job.store_dir.print(path);
+    auto out = std::make_unique<SandboxBuiltOutputs>(std::move(prepared->staging), outcome.setup_time,
+                                                     prepared->ids);
+    for (const auto& [name, path] : job.outputs)
+        out->locations[name] = root.string() + job.store_dir.print(path);
     co_return out;
 }
 

@@ -69,8 +69,9 @@ TEST(BuildIds, ConfigurationsThatCannotWorkAreOneLineErrors) {
     TempDir state;
     auto options = private_range();
     options.start_id = 1000;
-    EXPECT_NE(message_of([&] { try_acquire_build_ids(options, state.path(), true); }).find("'start-id' (1000)"),
-              std::string::npos);
+    EXPECT_NE(
+        message_of([&] { try_acquire_build_ids(options, state.path(), true); }).find("'start-id' (1000)"),
+        std::string::npos);
     options = private_range();
     options.group = "ferry-absent-" + std::to_string(::getpid());
     options.auto_allocate = false;
@@ -175,16 +176,20 @@ TEST(BuildIds, OptionsComeFromSettings) {
 }
 
 TEST(HostView, BindsTheParentsEntriesAndTheStoreThenPivots) {
-    HostViewSpec spec{"/s/view", "/", {{"bin", HostDirEntry::Kind::symlink, "usr/bin"},
-                                       {"etc", HostDirEntry::Kind::directory, ""},
-                                       {"vmlinuz", HostDirEntry::Kind::file, ""}},
-                      "/nix/store", "/data/root/nix/store"};
+    HostViewSpec spec{"/s/view",
+                      "/",
+                      {{"bin", HostDirEntry::Kind::symlink, "usr/bin"},
+                       {"etc", HostDirEntry::Kind::directory, ""},
+                       {"vmlinuz", HostDirEntry::Kind::file, ""}},
+                      "/nix/store",
+                      "/data/root/nix/store"};
     auto plan = plan_host_view(spec);
-    EXPECT_EQ(plan.entries, (std::vector<FsEntry>{{FsEntry::Kind::symlink, "/s/view/bin", "usr/bin", 0},
-                                                  {FsEntry::Kind::directory, "/s/view/etc", "", 0755},
-                                                  {FsEntry::Kind::file, "/s/view/vmlinuz", "", 0644},
-                                                  {FsEntry::Kind::directory, "/s/view/nix", "", 0755},
-                                                  {FsEntry::Kind::directory, "/s/view/nix/store", "", 0755}}));
+    EXPECT_EQ(plan.entries,
+              (std::vector<FsEntry>{{FsEntry::Kind::symlink, "/s/view/bin", "usr/bin", 0},
+                                    {FsEntry::Kind::directory, "/s/view/etc", "", 0755},
+                                    {FsEntry::Kind::file, "/s/view/vmlinuz", "", 0644},
+                                    {FsEntry::Kind::directory, "/s/view/nix", "", 0755},
+                                    {FsEntry::Kind::directory, "/s/view/nix/store", "", 0755}}));
     std::vector<std::string> ops;
     for (const auto& op : plan.mounts)
         ops.push_back(op.describe());
@@ -196,7 +201,8 @@ TEST(HostView, BindsTheParentsEntriesAndTheStoreThenPivots) {
 }
 
 TEST(HostView, BelowAnotherParentTheViewIsBoundOverIt) {
-    HostViewSpec spec{"/s/view", "/opt", {{"x", HostDirEntry::Kind::directory, ""}}, "/opt/ferry/store", "/r"};
+    HostViewSpec spec{
+        "/s/view", "/opt", {{"x", HostDirEntry::Kind::directory, ""}}, "/opt/ferry/store", "/r"};
     auto plan = plan_host_view(spec);
     ASSERT_FALSE(plan.mounts.empty());
     EXPECT_EQ(plan.mounts.back().describe(), "bind-mounting '/s/view' on '/opt'");

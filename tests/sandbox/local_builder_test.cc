@@ -21,7 +21,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-bool root() { return ::geteuid() == 0; }
+bool root() {
+    return ::geteuid() == 0;
+}
 
 /// The builder under test: as root with a build users group made for the test (auto-allocated uids in
 /// its gid, ferry's default), unprivileged as the caller.
@@ -57,10 +59,10 @@ bool gone(pid_t pid) {
 
 /// Builds a probe of identity and store visibility with `store`; checks what only depends on the caller.
 void expect_identity_and_store(FakeStore& store, Local& local) {
-    auto drv = store.shell_derivation("local-probe", "{ id -u; id -g; id -G; echo \"$NIX_BUILD_TOP\"; pwd; cat " +
-                                                         store.busybox_sh() +
-                                                         " > /dev/null && echo store-visible; test -d /etc && "
-                                                         "echo host-etc; } > $out");
+    auto drv = store.shell_derivation(
+        "local-probe", "{ id -u; id -g; id -G; echo \"$NIX_BUILD_TOP\"; pwd; cat " + store.busybox_sh() +
+                           " > /dev/null && echo store-visible; test -d /etc && "
+                           "echo host-etc; } > $out");
     auto job = store.job(drv);
     auto out = run_build(*local.builder, job);
     auto text = read_file(out->locations.at("out"));

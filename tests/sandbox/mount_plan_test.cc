@@ -190,7 +190,8 @@ TEST(MountPlan, NothingOfTheHostIsBoundWritable) {
     // sandbox-paths may be devices: read-only and nosuid, but not nodev.
     int data = find_op(plan, MountOp::Kind::remount_read_only, in_root("/opt/data"));
     ASSERT_GE(data, 0);
-    EXPECT_EQ(plan.mounts[size_t(data)].flags, static_cast<unsigned long>(MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID));
+    EXPECT_EQ(plan.mounts[size_t(data)].flags,
+              static_cast<unsigned long>(MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID));
 }
 
 TEST(MountPlan, ProcKnobsAreReadOnlyAndInternalsMasked) {
@@ -206,7 +207,8 @@ TEST(MountPlan, ProcKnobsAreReadOnlyAndInternalsMasked) {
                            MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, "", true}))
             << path;
     }
-    for (const char* path : {"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/latency_stats", "/proc/sched_debug"}) {
+    for (const char* path :
+         {"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/latency_stats", "/proc/sched_debug"}) {
         int mask = find_op(plan, MountOp::Kind::bind, in_root(path));
         ASSERT_GT(mask, proc) << path;
         EXPECT_EQ(plan.mounts[size_t(mask)].source, "/dev/null");

@@ -24,7 +24,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-bool root() { return ::geteuid() == 0; }
+bool root() {
+    return ::geteuid() == 0;
+}
 
 /// What the host must still have after the builds.
 struct HostState {
@@ -123,8 +125,8 @@ TEST(Safety, AsRootTheUnsandboxedBuilderRefusesEveryHostileAttempt) {
 TEST(Safety, FixedOutputBuildsSeeCopiesNotTheHostsEtcFiles) {
     FakeStore store;
     auto drv = store.fixed_output_derivation(
-        "etc-copies", "{ cat /etc/hosts; grep -c ' /etc/' /proc/self/mountinfo; stat -c '%a' /etc/hosts; } > $out",
-        "");
+        "etc-copies",
+        "{ cat /etc/hosts; grep -c ' /etc/' /proc/self/mountinfo; stat -c '%a' /etc/hosts; } > $out", "");
     auto job = store.job(drv);
     SandboxBuilder builder(store.options());
     std::string hosts = fs::exists("/etc/hosts") ? read_file("/etc/hosts") : "";

@@ -38,10 +38,10 @@ inline constexpr uint32_t kIdsPerBuildSlot = 65536;
 
 /// Where builds get their host ids from (Nix's option names).
 struct BuildUserOptions {
-    bool auto_allocate = true;        ///< `auto-allocate-uids`
-    std::string group = "nixbld";     ///< `build-users-group`
-    uint32_t start_id = 872415232;    ///< `start-id`
-    uint32_t id_count = 8388608;      ///< `id-count`
+    bool auto_allocate = true;     ///< `auto-allocate-uids`
+    std::string group = "nixbld";  ///< `build-users-group`
+    uint32_t start_id = 872415232; ///< `start-id`
+    uint32_t id_count = 8388608;   ///< `id-count`
 
     static BuildUserOptions from_settings(const Settings& settings);
 };
@@ -82,9 +82,8 @@ acquire_build_ids(const BuildUserOptions& options, std::filesystem::path state_d
                   std::function<void(std::string_view)> waiting);
 
 /// acquire_build_ids() in the state directory of `job`'s store; a SandboxError names the derivation.
-boost::asio::awaitable<std::shared_ptr<BuildIds>> acquire_job_ids(const BuildJob& job,
-                                                                  const BuildUserOptions& options,
-                                                                  bool user_namespace);
+boost::asio::awaitable<std::shared_ptr<BuildIds>>
+acquire_job_ids(const BuildJob& job, const BuildUserOptions& options, bool user_namespace);
 
 /// The state directory (`<root>/nix/var/ferry`) of the store `job` builds for.
 std::filesystem::path build_state_dir(const BuildJob& job);

@@ -22,8 +22,8 @@ struct HostDirEntry {
 };
 
 struct HostViewSpec {
-    std::string view;           ///< empty directory in scratch space that stands in for `parent`
-    std::string parent;         ///< deepest existing parent of store_dir on the host ("/" for /nix/store)
+    std::string view;   ///< empty directory in scratch space that stands in for `parent`
+    std::string parent; ///< deepest existing parent of store_dir on the host ("/" for /nix/store)
     std::vector<HostDirEntry> parent_entries;
     std::string store_dir;      ///< logical store dir, under parent
     std::string real_store_dir; ///< what it shows
