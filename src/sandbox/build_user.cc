@@ -51,8 +51,8 @@ void check_range(const BuildUserOptions& options) {
 /// The lock files are per store; two stores used at once by root would hand out the same ids. A listening
 /// abstract unix socket named after the uid claims it for the whole machine (its network namespace) and
 /// goes with the process. A name held by a root process (or one of ours) means the uid is busy; one held
-/// by anybody else is a squatter, which must not be able to stop builds: the claim is then given up on (the lock
-/// file and the process check remain). std::nullopt: busy. (A squatter that fills its queue still looks
+/// by anybody else is a squatter, which must not be able to stop builds: the claim is then given up on (the
+/// lock file and the process check remain). std::nullopt: busy. (A squatter that fills its queue still looks
 /// busy: its owner cannot be asked then.)
 std::optional<UniqueFd> claim_machine_wide(uid_t uid) {
     auto name = "ferry-build-uid-" + std::to_string(uid);
@@ -233,24 +233,40 @@ bool uid_has_processes(uid_t uid) {
     return false;
 }
 
-bool kill_uid_processes(uid_t uid) noexcept {
-    if (uid == 0) return false;
+namespace {
+
+/// One mass kill by a helper that takes `uid`: kill(-1) then reaches exactly the processes of that uid
+/// (it succeeds whenever any other process exists, so its result says nothing).
+bool kill_once_as(uid_t uid) noexcept {
     pid_t pid = ::fork();
     if (pid < 0) return false;
     if (pid == 0) {
-        // Only system calls here (the parent may have threads). kill(-1) as `uid` reaches exactly the
-        // processes of that uid, zombies included until they are reaped; repeat while some are left
-        // (they may be forking), for a second at most.
+        // Only system calls here: the parent may have threads.
         if (::syscall(SYS_setuid, uid) != 0) ::_exit(1);
-        timespec pause{0, 1'000'000};
-        for (int round = 0; round < 1000 && ::kill(-1, SIGKILL) == 0; ++round)
-            ::nanosleep(&pause, nullptr);
+        ::kill(-1, SIGKILL);
         ::_exit(0);
     }
     int status = 0;
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0 && !uid_has_processes(uid);
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+} // namespace
+
+bool kill_uid_processes(uid_t uid) noexcept {
+    if (uid == 0) return false;
+    try {
+        // Again while some are left (they may have been forking), for about a second at most.
+        for (int round = 0; round < 100; ++round) {
+            if (!uid_has_processes(uid)) return true;
+            if (!kill_once_as(uid)) return false;
+            if (!uid_has_processes(uid)) return true;
+            ::usleep(10000);
+        }
+    } catch (...) {
+    }
+    return false;
 }
 
 void chown_tree(const fs::path& path, uid_t uid, gid_t gid) {
