@@ -78,8 +78,18 @@ void reset_signals(const ChildProgram& program) noexcept {
     if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(program, ChildStep::death_signal);
 }
 
-void map_user(const ChildProgram& program) noexcept {
+void map_user(const ChildProgram& program, int id_map_fd) noexcept {
     if (!program.user_namespace) return;
+    if (id_map_fd >= 0) {
+        char byte = 0;
+        ssize_t n;
+        do {
+            n = ::read(id_map_fd, &byte, 1);
+        } while (n < 0 && errno == EINTR);
+        if (n == 1) return;
+        if (n == 0) errno = EPIPE;
+        fail(program, ChildStep::uid_map);
+    }
     if (!write_proc_file("/proc/self/uid_map", program.uid_map)) fail(program, ChildStep::uid_map);
     if (!write_proc_file("/proc/self/setgroups", "deny")) fail(program, ChildStep::setgroups);
     if (!write_proc_file("/proc/self/gid_map", program.gid_map)) fail(program, ChildStep::gid_map);
@@ -144,11 +154,15 @@ bool carry_out(const MountOp& op) noexcept {
 
 void enter_root(const ChildProgram& program) noexcept {
     for (size_t i = 0; i < program.mounts.size(); ++i)
-        if (!carry_out(program.mounts[i])) fail(program, ChildStep::mount, int(i));
+        if (!carry_out(program.mounts[i]) && !(program.mounts[i].optional && errno == ENOENT))
+            fail(program, ChildStep::mount, int(i));
     if (::chdir(program.cwd.c_str()) != 0) fail(program, ChildStep::chdir);
     if (!program.switch_user) return;
-    if (::syscall(SYS_setgid, kSandboxGid) != 0) fail(program, ChildStep::setgid);
-    if (::syscall(SYS_setuid, kSandboxUid) != 0) fail(program, ChildStep::setuid);
+    // Groups first: once the uid is unprivileged, nothing else can be changed.
+    if (program.clear_groups && ::syscall(SYS_setgroups, 0, nullptr) != 0)
+        fail(program, ChildStep::drop_groups);
+    if (::syscall(SYS_setgid, program.gid) != 0) fail(program, ChildStep::setgid);
+    if (::syscall(SYS_setuid, program.uid) != 0) fail(program, ChildStep::setuid);
 }
 
 void set_stdio(const ChildProgram& program) noexcept {
@@ -193,9 +207,9 @@ void ChildProgram::finalize() {
     envp.push_back(nullptr);
 }
 
-void run_child(const ChildProgram& program) noexcept {
+void run_child(const ChildProgram& program, int id_map_fd) noexcept {
     reset_signals(program);
-    map_user(program);
+    map_user(program, id_map_fd);
     set_names(program);
     bring_up_loopback(program);
     enter_root(program);
@@ -214,7 +228,7 @@ std::string describe_child_step(const ChildReport& report, const ChildProgram& p
     case ChildStep::death_signal:
         return "setting the parent-death signal";
     case ChildStep::uid_map:
-        return "writing '/proc/self/uid_map'";
+        return "mapping the sandbox's uid ('/proc/self/uid_map')";
     case ChildStep::setgroups:
         return "writing '/proc/self/setgroups'";
     case ChildStep::gid_map:
@@ -231,10 +245,12 @@ std::string describe_child_step(const ChildReport& report, const ChildProgram& p
         return "mounting";
     case ChildStep::chdir:
         return "changing into '" + program.cwd + "'";
+    case ChildStep::drop_groups:
+        return "dropping the supplementary groups";
     case ChildStep::setgid:
-        return "switching to gid " + std::to_string(kSandboxGid);
+        return "switching to gid " + std::to_string(program.gid);
     case ChildStep::setuid:
-        return "switching to uid " + std::to_string(kSandboxUid);
+        return "switching to uid " + std::to_string(program.uid);
     case ChildStep::setsid:
         return "creating a new session";
     case ChildStep::stdio:

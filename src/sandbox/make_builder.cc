@@ -38,15 +38,15 @@ private:
     std::unique_ptr<Builder> unsandboxed_;
 };
 
-std::unique_ptr<Builder> unsandboxed(const BuilderContext& context) {
-    return context.unsandboxed ? context.unsandboxed() : std::make_unique<LocalBuilder>();
+std::unique_ptr<Builder> unsandboxed(const BuilderContext& context, const BuildUserOptions& build_users) {
+    return context.unsandboxed ? context.unsandboxed() : std::make_unique<LocalBuilder>(build_users);
 }
 
 } // namespace
 
 std::unique_ptr<Builder> make_builder(const Settings& settings, const BuilderContext& context) {
     const auto& mode = settings.sandbox;
-    if (mode == "false") return unsandboxed(context);
+    if (mode == "false") return unsandboxed(context, BuildUserOptions::from_settings(settings));
 
     const auto& support = sandbox_namespace_support();
     if (!support.available) {
@@ -57,7 +57,7 @@ std::unique_ptr<Builder> make_builder(const Settings& settings, const BuilderCon
         if (!settings.sandbox_fallback)
             throw SandboxError("{}; set 'sandbox-fallback = true' to build without a sandbox",
                                support.problem);
-        auto builder = unsandboxed(context);
+        auto builder = unsandboxed(context, BuildUserOptions::from_settings(settings));
         auto message = support.problem + "; building without a sandbox ('sandbox-fallback' is true)";
         if (context.warn)
             context.warn(message);
@@ -68,7 +68,7 @@ std::unique_ptr<Builder> make_builder(const Settings& settings, const BuilderCon
 
     auto options = SandboxOptions::from_settings(settings);
     if (mode == "relaxed")
-        return std::make_unique<RelaxedBuilder>(std::make_unique<SandboxBuilder>(options), unsandboxed(context));
+        return std::make_unique<RelaxedBuilder>(std::make_unique<SandboxBuilder>(options), unsandboxed(context, BuildUserOptions::from_settings(settings)));
     if (context.diverted_store) options.reject_no_chroot = false;
     return std::make_unique<SandboxBuilder>(options);
 }

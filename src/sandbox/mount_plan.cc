@@ -18,11 +18,25 @@ constexpr const char* kDevNodes[] = {"/dev/full", "/dev/null",    "/dev/random",
 
 constexpr unsigned long kBindFlags = MS_BIND | MS_REC;
 constexpr unsigned long kReadOnlyFlags = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV;
+/// `sandbox-paths` may be device nodes (or hold them), which a read-only mount leaves usable.
+constexpr unsigned long kHostPathReadOnlyFlags = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID;
+
+/// What container runtimes make read-only in /proc: the kernel's knobs.
+constexpr const char* kProcReadOnly[] = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
+                                         "/proc/sysrq-trigger"};
+/// Files of /proc that show the kernel's internals, hidden behind /dev/null.
+constexpr const char* kProcMaskedFiles[] = {"/proc/kcore",       "/proc/keys",        "/proc/latency_stats",
+                                            "/proc/timer_list",  "/proc/timer_stats", "/proc/sched_debug",
+                                            "/proc/kmsg",        "/proc/kpagecount",  "/proc/kpageflags",
+                                            "/proc/kpagecgroup", "/proc/config.gz"};
+/// Directories of /proc hidden behind an empty read-only tmpfs.
+constexpr const char* kProcMaskedDirs[] = {"/proc/acpi", "/proc/asound", "/proc/scsi"};
 
 struct Bind {
     std::string source;
     bool is_directory = true;
-    bool read_only = false;
+    /// Remount flags making the bind read-only; 0: writable.
+    unsigned long read_only = 0;
 };
 
 /// Whether `path` is absolute and has no ".", ".." or empty components.
@@ -85,10 +99,14 @@ private:
     void etc_files() {
         directory("/etc", 0755);
         file("/etc/group", sandbox_etc_group());
-        if (spec_.private_network)
+        if (spec_.private_network) {
             file("/etc/hosts", sandbox_etc_hosts());
-        else
+        } else {
             file("/etc/nsswitch.conf", sandbox_etc_nsswitch());
+            // Copies, read-only: a bind of the host's files would let the builder write them.
+            for (const auto& [inside, content] : spec_.network_etc)
+                file(inside, content, 0444);
+        }
         file("/etc/passwd", sandbox_etc_passwd(spec_.build_dir_in_sandbox));
     }
 
@@ -104,9 +122,9 @@ private:
         for (const auto& extra : spec_.extra_binds) {
             if (!is_clean_absolute(extra.target))
                 throw SandboxError("sandbox path '{}' is not a clean absolute path", extra.target);
-            binds_[extra.target] = {extra.source, extra.is_directory, false};
+            binds_[extra.target] = {extra.source, extra.is_directory, kHostPathReadOnlyFlags};
         }
-        binds_[spec_.build_dir_in_sandbox] = {spec_.build_dir, true, false};
+        binds_[spec_.build_dir_in_sandbox] = {spec_.build_dir, true, 0};
         for (const auto& input : spec_.inputs) {
             auto inside = spec_.store_dir + "/" + input.base_name;
             if (!is_clean_absolute(inside) || input.base_name.find('/') != std::string::npos)
@@ -117,16 +135,13 @@ private:
                 continue;
             }
             binds_[inside] = {spec_.real_store_dir + "/" + input.base_name,
-                              input.kind == SandboxInput::Kind::directory, true};
+                              input.kind == SandboxInput::Kind::directory, kReadOnlyFlags};
         }
         if (!binds_.count("/dev")) {
             for (const char* node : kDevNodes)
-                binds_.emplace(node, Bind{node, false, false});
-            if (spec_.host.has_kvm) binds_.emplace("/dev/kvm", Bind{"/dev/kvm", false, false});
+                binds_.emplace(node, Bind{node, false, 0});
+            if (spec_.host.has_kvm) binds_.emplace("/dev/kvm", Bind{"/dev/kvm", false, 0});
         }
-        if (!spec_.private_network)
-            for (const auto& path : spec_.host.network_etc_files)
-                binds_.emplace(path, Bind{path, false, false});
     }
 
     void dev_entries() {
@@ -172,9 +187,10 @@ private:
         for (const auto& [inside, bind] : binds_) {
             ops.push_back({MountOp::Kind::bind, bind.source, host(inside), kBindFlags, ""});
             if (bind.read_only)
-                ops.push_back({MountOp::Kind::remount_read_only, "", host(inside), kReadOnlyFlags, ""});
+                ops.push_back({MountOp::Kind::remount_read_only, "", host(inside), bind.read_only, ""});
         }
         ops.push_back({MountOp::Kind::mount_fs, "proc", host("/proc"), 0, ""});
+        protect_proc();
         if (own_dev && spec_.host.has_dev_shm)
             ops.push_back({MountOp::Kind::mount_fs, "tmpfs", host("/dev/shm"), 0, "size=" + spec_.shm_size});
         if (use_devpts(own_dev)) {
@@ -183,6 +199,21 @@ private:
             ops.push_back({MountOp::Kind::chmod, "", host("/dev/pts/ptmx"), 0666, ""});
         }
         ops.push_back({MountOp::Kind::pivot_root, "", spec_.root, 0, ""});
+    }
+
+    /// Binds over the fresh /proc: a builder that becomes root of a nested user namespace cannot undo
+    /// them (they are locked), and cannot mount another /proc while this one has them.
+    void protect_proc() {
+        auto& ops = plan_.mounts;
+        for (const char* path : kProcReadOnly) {
+            ops.push_back({MountOp::Kind::bind, host(path), host(path), MS_BIND | MS_REC, "", true});
+            ops.push_back({MountOp::Kind::remount_read_only, "", host(path), kReadOnlyFlags, "", true});
+        }
+        for (const char* path : kProcMaskedFiles)
+            ops.push_back({MountOp::Kind::bind, "/dev/null", host(path), MS_BIND, "", true});
+        for (const char* path : kProcMaskedDirs)
+            ops.push_back({MountOp::Kind::mount_fs, "tmpfs", host(path),
+                           MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=555", true});
     }
 
     const SandboxSpec& spec_;

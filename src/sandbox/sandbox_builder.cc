@@ -40,10 +40,11 @@ void check_no_chroot(const BuildJob& job, const SandboxOptions& options) {
 SandboxBuilder::SandboxBuilder(SandboxOptions options)
     : options_(std::move(options)), host_(probe_host_facts()) {}
 
-std::unique_ptr<PreparedSandbox> SandboxBuilder::prepare(const BuildJob& job, const std::string& drv) const {
+std::unique_ptr<PreparedSandbox> SandboxBuilder::prepare(const BuildJob& job, const std::string& drv,
+                                                         std::shared_ptr<BuildIds> ids) const {
     auto context = "while preparing the sandbox for '" + drv + "'";
     try {
-        return prepare_sandbox(job, options_, host_);
+        return prepare_sandbox(job, options_, host_, std::move(ids));
     } catch (BuildError& e) {
         e.add_context(context);
         throw;
@@ -56,15 +57,20 @@ std::unique_ptr<PreparedSandbox> SandboxBuilder::prepare(const BuildJob& job, co
 asio::awaitable<std::unique_ptr<BuiltOutputs>> SandboxBuilder::build(BuildJob& job) {
     auto drv = job.store_dir.print(job.drv_path);
     check_no_chroot(job, options_);
-    auto prepared = prepare(job, drv);
+    // As root, the builder runs under ids of its own, never as host root; unprivileged, as the caller.
+    std::shared_ptr<BuildIds> ids;
+    if (::geteuid() == 0) ids = co_await acquire_job_ids(job, options_.build_users, true);
+    auto prepared = prepare(job, drv, std::move(ids));
     SupervisedRunOptions run_options{.namespaces = prepared->namespaces};
     auto outcome = co_await run_supervised(prepared->program, job, run_options);
     throw_on_failure(job, outcome, prepared->program, [&] { return keep_if_wanted(job, *prepared); });
 
     auto root = prepared->root;
     // As Nix, the build directory goes as soon as the build succeeded; the root holds the outputs.
-    auto out = std::make_unique<SandboxBuiltOutputs>(std::move(prepared->staging), outcome.setup_time);
-    for (const auto& [name, path] : job.outputs) out->locations[name] = root.string() + job.store_dir.print(path);
+    auto out = std::make_unique<SandboxBuiltOutputs>(std::move(prepared->staging), outcome.setup_time,
+                                                     prepared->ids);
+    for (const auto& [name, path] : job.outputs)
+        out->locations[name] = root.string() + job.store_dir.print(path);
     co_return out;
 }
 

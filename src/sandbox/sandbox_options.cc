@@ -8,6 +8,7 @@ SandboxOptions SandboxOptions::from_settings(const Settings& settings) {
     options.impersonate_linux_26 = settings.impersonate_linux_26;
     options.system = settings.system;
     options.reject_no_chroot = settings.sandbox == "true";
+    options.build_users = BuildUserOptions::from_settings(settings);
     return options;
 }
 

@@ -1,5 +1,6 @@
 #include "ferry/sandbox/sandbox_process.hh"
 
+#include <fcntl.h>
 #include <grp.h>
 #include <sched.h>
 #include <signal.h>
@@ -15,6 +16,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "ferry/util/error.hh"
+#include "ferry/util/file.hh"
 
 namespace asio = boost::asio;
 
@@ -66,6 +68,21 @@ private:
     bool active_ = false;
 };
 
+void write_proc_file(const std::string& path, std::string_view data) {
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!fd) throw SysError("opening '" + path + "'");
+    ssize_t n = ::write(fd.get(), data.data(), data.size());
+    if (n != ssize_t(data.size())) throw SysError("writing '" + std::string(data) + "' to '" + path + "'");
+}
+
+/// From outside the child's user namespace: as root this may map the sandbox's ids to any host ids.
+void write_id_maps(pid_t pid, const ChildProgram& program) {
+    auto dir = "/proc/" + std::to_string(pid) + "/";
+    write_proc_file(dir + "uid_map", program.uid_map);
+    write_proc_file(dir + "setgroups", "deny");
+    write_proc_file(dir + "gid_map", program.gid_map);
+}
+
 ExitStatus to_exit_status(const siginfo_t& info) {
     ExitStatus s;
     if (info.si_code == CLD_EXITED) {
@@ -102,10 +119,25 @@ pid_t clone_with_pidfd(unsigned long flags, UniqueFd& pidfd) {
 
 SandboxProcess SandboxProcess::spawn(const asio::any_io_executor& executor, const ChildProgram& program,
                                      unsigned long namespaces) {
+    UniqueFd sync_read, sync_write;
+    bool map_ids = program.user_namespace && (namespaces & CLONE_NEWUSER);
+    if (map_ids) {
+        int fds[2];
+        check_sys(::pipe2(fds, O_CLOEXEC), "creating the id map pipe");
+        sync_read.reset(fds[0]);
+        sync_write.reset(fds[1]);
+    }
     UniqueFd pidfd;
     pid_t pid = clone_with_pidfd(namespaces, pidfd);
-    if (pid == 0) run_child(program);
-    return SandboxProcess(executor, pid, std::move(pidfd));
+    if (pid == 0) run_child(program, map_ids ? sync_read.get() : -1);
+    sync_read.reset();
+    SandboxProcess process(executor, pid, std::move(pidfd));
+    if (map_ids) {
+        // On failure the process is killed and reaped by its destructor.
+        write_id_maps(pid, program);
+        write_full(sync_write.get(), "m", "the id map pipe");
+    }
+    return process;
 }
 
 SandboxProcess::SandboxProcess(const asio::any_io_executor& executor, pid_t pid, UniqueFd pidfd) : pid_(pid) {

@@ -75,12 +75,26 @@ void set_personality(ChildProgram& program, const Derivation& drv, const Sandbox
         options.impersonate_linux_26 && (drv.platform == "i686-linux" || drv.platform == "x86_64-linux");
 }
 
+void change_owner(const std::string& path, uid_t uid, gid_t gid) {
+    check_sys(::lchown(path.c_str(), uid, gid), "changing the owner of '" + path + "'");
+}
+
+/// As Nix's chroot: the root and its store dir stay ferry's but are in the build's group (so the builder
+/// can enter the one and create its outputs in the other), the build directory is the builder's.
+void give_to_build_ids(const PreparedSandbox& prepared, const SandboxSpec& spec) {
+    gid_t gid = prepared.ids->gid();
+    change_owner(spec.root, ::geteuid(), gid);
+    change_owner(spec.root + spec.store_dir, ::geteuid(), gid);
+    chown_tree(prepared.build_dir, prepared.ids->uid(), gid);
+}
+
 void fill_program(PreparedSandbox& prepared, const BuildJob& job, const SandboxOptions& options,
                   const BuildEnvironment& env) {
     auto& program = prepared.program;
     program.user_namespace = true;
-    program.uid_map = fmt::format("{} {} 1", kSandboxUid, ::geteuid());
-    program.gid_map = fmt::format("{} {} 1", kSandboxGid, ::getegid());
+    const auto& ids = prepared.ids;
+    program.uid_map = fmt::format("{} {} 1", kSandboxUid, ids ? ids->uid() : ::geteuid());
+    program.gid_map = fmt::format("{} {} 1", kSandboxGid, ids ? ids->gid() : ::getegid());
     program.private_network = !job.drv->is_fixed_output();
     program.mounts = prepared.plan.mounts;
     program.cwd = options.build_dir_in_sandbox;
@@ -142,6 +156,14 @@ SandboxSpec make_sandbox_spec(const BuildJob& job, const SandboxOptions& options
     for (const auto& path : job.input_closure)
         if (!outputs.count(path)) spec.inputs.push_back(stat_input(path, job));
     spec.private_network = !job.drv->is_fixed_output();
+    if (!spec.private_network)
+        for (const auto& path : host.network_etc_files) {
+            try {
+                spec.network_etc[path] = read_file(path);
+            } catch (const SysError&) {
+                // Gone since the host was probed: the build sees no such file, as if never there.
+            }
+        }
     spec.extra_binds =
         resolve_sandbox_paths(parse_sandbox_paths(options.sandbox_paths), job.store_dir, job.real_store_dir);
     spec.host = host;
@@ -155,7 +177,7 @@ void create_fs_entries(const std::vector<FsEntry>& entries) {
 }
 
 std::unique_ptr<PreparedSandbox> prepare_sandbox(const BuildJob& job, const SandboxOptions& options,
-                                                 const HostFacts& host) {
+                                                 const HostFacts& host, std::shared_ptr<BuildIds> ids) {
     auto build_parent =
         options.build_dir_parent.empty() ? fs::temp_directory_path() : options.build_dir_parent;
     auto prepared = std::make_unique<PreparedSandbox>(
@@ -172,6 +194,8 @@ std::unique_ptr<PreparedSandbox> prepare_sandbox(const BuildJob& job, const Sand
     auto env = make_build_environment(*job.drv, env_options);
     for (const auto& [name, contents] : env.files)
         write_new_file((prepared->build_dir / name).string(), contents, 0644);
+    prepared->ids = std::move(ids);
+    if (prepared->ids) give_to_build_ids(*prepared, spec);
     fill_program(*prepared, job, options, env);
     return prepared;
 }

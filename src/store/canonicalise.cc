@@ -71,9 +71,18 @@ std::vector<std::string> list_dir(const fs::path& dir) {
     return names;
 }
 
+/// As root, files a build user made become the store owner's (this process's), as Nix chowns them back;
+/// before the mode changes, so a setuid bit cleared below cannot come back with a chown.
+void set_owner(const fs::path& path, const struct stat& st) {
+    if (::geteuid() != 0 || (st.st_uid == ::geteuid() && st.st_gid == ::getegid())) return;
+    if (::lchown(path.c_str(), ::geteuid(), ::getegid()) != 0)
+        throw SysError("changing the owner of '" + path.string() + "'");
+}
+
 void canonicalise(const fs::path& path) {
     struct stat st;
     if (::lstat(path.c_str(), &st) != 0) throw SysError("getting status of '" + path.string() + "'");
+    set_owner(path, st);
     if (S_ISLNK(st.st_mode)) {
         set_times(path);
         return;

@@ -118,6 +118,10 @@ const std::map<std::string, Binding, std::less<>>& bindings() {
         {"system", bind_field(&Settings::system)},
         {"extra-platforms", bind_field(&Settings::extra_platforms)},
         {"system-features", bind_field(&Settings::system_features)},
+        {"auto-allocate-uids", bind_field(&Settings::auto_allocate_uids)},
+        {"build-users-group", bind_field(&Settings::build_users_group)},
+        {"start-id", bind_field(&Settings::start_id)},
+        {"id-count", bind_field(&Settings::id_count)},
     };
     return table;
 }

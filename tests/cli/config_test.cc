@@ -124,7 +124,7 @@ TEST_F(ConfigTest, ARealWorldNixConfWorks) {
     ASSERT_EQ(r.status, 0) << r.err;
     EXPECT_EQ(r.err, "");
     EXPECT_NE(r.out.find("\nhttp-connections = 25 # " + nix_conf.string() + ":"), std::string::npos) << r.out;
-    EXPECT_NE(r.out.find("\n# ignored: build-users-group (" + nix_conf.string() + ":"), std::string::npos)
+    EXPECT_NE(r.out.find("\n# ignored: trusted-users (" + nix_conf.string() + ":"), std::string::npos)
         << r.out;
     EXPECT_NE(r.out.find("\n# ignored: experimental-features ("), std::string::npos) << r.out;
 

@@ -13,7 +13,11 @@ namespace {
 struct OptionsTest : CliTest {
     fs::path marker = tmp.path() / "marker";
 
-    OptionsTest() { write_file_atomic(marker, "on the host\n"); }
+    OptionsTest() {
+        write_file_atomic(marker, "on the host\n");
+        // As root the unsandboxed builder is a build user: it must be able to see the marker.
+        fs::permissions(tmp.path(), fs::perms(0755));
+    }
 
     /// A derivation that writes "host" when it can see a file of the host (no sandbox), else "sandbox".
     std::string where_derivation(const std::string& name) {
@@ -69,9 +73,9 @@ TEST_F(OptionsTest, SettingFlagsAsNixs) {
 }
 
 TEST_F(OptionsTest, UnknownSettingOnTheCommandLineIsAWarning) {
-    auto r = ferry({"--option", "build-users-group", "nixbld", "show-config"});
+    auto r = ferry({"--option", "trusted-users", "root", "show-config"});
     EXPECT_EQ(r.status, 0) << r.err;
-    EXPECT_EQ(r.err, "warning: unknown setting 'build-users-group'\n");
+    EXPECT_EQ(r.err, "warning: unknown setting 'trusted-users'\n");
     auto bad = ferry({"show-config", "--option", "require-sigs", "maybe"});
     EXPECT_EQ(bad.status, 2);
     EXPECT_EQ(bad.err, "ferry: option 'require-sigs' must be true or false, not 'maybe'\n");
@@ -83,7 +87,7 @@ TEST_F(OptionsTest, VerbosityChangesWhatIsLogged) {
     import_busybox();
     fs::create_directories(env_dir() / "etc-nix");
     auto nix_conf = env_dir() / "etc-nix" / "nix.conf";
-    write_file_atomic(nix_conf, "build-users-group = nixbld\n");
+    write_file_atomic(nix_conf, "trusted-users = root\n");
     auto build = [&](const std::string& name, std::vector<std::string> flags) {
         std::vector<std::string> args{"build", "--no-out-link",
                                       busybox_derivation(tmp.path(), name, "echo > $out")};
@@ -93,7 +97,7 @@ TEST_F(OptionsTest, VerbosityChangesWhatIsLogged) {
         return r.err;
     };
     const std::string building = "building '", read = "read configuration file '" + nix_conf.string() + "'\n",
-                      ignored = nix_conf.string() + ":1: ignoring unknown setting 'build-users-group'\n";
+                      ignored = nix_conf.string() + ":1: ignoring unknown setting 'trusted-users'\n";
     auto normal = build("normal", {});
     EXPECT_NE(normal.find(building), std::string::npos) << normal;
     EXPECT_EQ(normal.find(read), std::string::npos) << normal;

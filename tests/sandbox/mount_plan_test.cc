@@ -157,18 +157,71 @@ TEST(MountPlan, HostWithoutShmPtsButWithKvm) {
     EXPECT_GE(find_op(plan, MountOp::Kind::bind, in_root("/dev/kvm")), 0);
 }
 
-TEST(MountPlan, FixedOutputSeesTheHostsNetworkFiles) {
+TEST(MountPlan, FixedOutputSeesCopiesOfTheHostsNetworkFiles) {
     auto spec = basic_spec();
     spec.private_network = false;
+    spec.network_etc = {{"/etc/resolv.conf", "nameserver 192.0.2.1\n"}, {"/etc/hosts", "192.0.2.2 host\n"}};
     auto plan = plan_sandbox(spec);
     EXPECT_EQ(find_entry(plan, "/etc/nsswitch.conf")->content, "hosts: files dns\nservices: files\n");
-    EXPECT_EQ(find_entry(plan, "/etc/hosts")->kind, FsEntry::Kind::file);
-    EXPECT_EQ(find_entry(plan, "/etc/hosts")->content, "") << "a mount point, not Nix's generated file";
-    for (const char* file : {"/etc/resolv.conf", "/etc/hosts"}) {
-        int i = find_op(plan, MountOp::Kind::bind, in_root(file));
-        ASSERT_GE(i, 0) << file;
-        EXPECT_EQ(plan.mounts[size_t(i)].source, file);
+    for (const auto& [file, content] : spec.network_etc) {
+        auto* entry = find_entry(plan, file);
+        ASSERT_NE(entry, nullptr) << file;
+        EXPECT_EQ(*entry, (FsEntry{FsEntry::Kind::file, in_root(file), content, 0444}));
+        EXPECT_EQ(find_op(plan, MountOp::Kind::bind, in_root(file)), -1) << "a bind of the host's " << file;
     }
+}
+
+TEST(MountPlan, NothingOfTheHostIsBoundWritable) {
+    auto spec = basic_spec();
+    spec.private_network = false;
+    spec.network_etc = {{"/etc/hosts", "x"}};
+    spec.extra_binds = {{"/opt/data", "/host/data", true}, {"/etc/ssl/cert.pem", "/host/cert.pem", false}};
+    auto plan = plan_sandbox(spec);
+    for (size_t i = 0; i < plan.mounts.size(); ++i) {
+        const auto& op = plan.mounts[i];
+        if (op.kind != MountOp::Kind::bind || op.source == op.target) continue;
+        bool own = op.source == "/scratch/build" || op.source.rfind("/dev/", 0) == 0;
+        if (own) continue; // the build's own directory, device nodes (and /dev/null over /proc files)
+        ASSERT_LT(i + 1, plan.mounts.size()) << op.describe();
+        EXPECT_EQ(plan.mounts[i + 1].kind, MountOp::Kind::remount_read_only) << op.describe();
+        EXPECT_EQ(plan.mounts[i + 1].target, op.target);
+        EXPECT_TRUE(plan.mounts[i + 1].flags & MS_RDONLY) << op.describe();
+    }
+    // sandbox-paths may be devices: read-only and nosuid, but not nodev.
+    int data = find_op(plan, MountOp::Kind::remount_read_only, in_root("/opt/data"));
+    ASSERT_GE(data, 0);
+    EXPECT_EQ(plan.mounts[size_t(data)].flags,
+              static_cast<unsigned long>(MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID));
+}
+
+TEST(MountPlan, ProcKnobsAreReadOnlyAndInternalsMasked) {
+    auto plan = plan_sandbox(basic_spec());
+    int proc = find_op(plan, MountOp::Kind::mount_fs, in_root("/proc"));
+    ASSERT_GE(proc, 0);
+    for (const char* path : {"/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs"}) {
+        int bind = find_op(plan, MountOp::Kind::bind, in_root(path));
+        ASSERT_GT(bind, proc) << path;
+        EXPECT_EQ(plan.mounts[size_t(bind)].source, in_root(path)) << path;
+        EXPECT_EQ(plan.mounts[size_t(bind) + 1],
+                  (MountOp{MountOp::Kind::remount_read_only, "", in_root(path),
+                           MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, "", true}))
+            << path;
+    }
+    for (const char* path :
+         {"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/latency_stats", "/proc/sched_debug"}) {
+        int mask = find_op(plan, MountOp::Kind::bind, in_root(path));
+        ASSERT_GT(mask, proc) << path;
+        EXPECT_EQ(plan.mounts[size_t(mask)].source, "/dev/null");
+        EXPECT_TRUE(plan.mounts[size_t(mask)].optional);
+    }
+    for (const char* path : {"/proc/acpi", "/proc/scsi"}) {
+        int mask = find_op(plan, MountOp::Kind::mount_fs, in_root(path));
+        ASSERT_GT(mask, proc) << path;
+        EXPECT_EQ(plan.mounts[size_t(mask)].source, "tmpfs");
+        EXPECT_TRUE(plan.mounts[size_t(mask)].flags & MS_RDONLY);
+    }
+    EXPECT_LT(find_op(plan, MountOp::Kind::bind, in_root("/proc/sys")),
+              find_op(plan, MountOp::Kind::pivot_root, kRoot));
 }
 
 TEST(MountPlan, BindsAreSortedByTarget) {
@@ -178,7 +231,8 @@ TEST(MountPlan, BindsAreSortedByTarget) {
     auto plan = plan_sandbox(spec);
     std::vector<std::string> targets;
     for (const auto& op : plan.mounts)
-        if (op.kind == MountOp::Kind::bind && op.flags == (MS_BIND | MS_REC)) targets.push_back(op.target);
+        if (op.kind == MountOp::Kind::bind && op.flags == (MS_BIND | MS_REC) && !op.optional)
+            targets.push_back(op.target);
     EXPECT_TRUE(std::is_sorted(targets.begin(), targets.end()));
     EXPECT_LT(find_op(plan, MountOp::Kind::bind, in_root("/usr")),
               find_op(plan, MountOp::Kind::bind, in_root("/usr/lib/x")));

@@ -177,8 +177,12 @@ TEST(NixCompat, ProbeSeesWhatNixsSandboxShows) {
     TempDir work;
     make_busybox_tree(work.path());
     fs::create_directories(work.path() / "conf");
-    write_file_atomic(work.path() / "conf/nix.conf", "build-users-group =\nsandbox = true\ncores = 1\n"
-                                                     "experimental-features = nix-command\nsubstituters =\n");
+    // As root both build as an unprivileged user: Nix as a member of a build users group made for the
+    // test, ferry under an auto-allocated uid; the builder sees the same either way.
+    TestBuildUsers users(1);
+    write_file_atomic(work.path() / "conf/nix.conf", "build-users-group = " + users.group() +
+                                                         "\nsandbox = true\ncores = 1\n"
+                                                         "experimental-features = nix-command\nsubstituters =\n");
     HostListener listener;
     auto port = std::to_string(listener.port());
     fs::copy_file(test_data_dir() / "sandbox/probe.sh", work.path() / "probe.sh");
@@ -190,7 +194,8 @@ TEST(NixCompat, ProbeSeesWhatNixsSandboxShows) {
             port + "\"; loPort = \"4242\"; }\n");
     auto w = work.path().string();
     auto nix_out =
-        run_command("cd " + w + " && NIX_CONF_DIR=" + w + "/conf HOME=" + w + " XDG_CACHE_HOME=" + w +
+        run_command("cd " + w + " && NIX_CONF_DIR=" + w + "/conf NIX_STATE_DIR=" + w + "/state HOME=" + w +
+                    " XDG_CACHE_HOME=" + w +
                     "/cache nix-build --store " + w + "/store probe.nix --no-out-link 2>/dev/null");
     ASSERT_TRUE(nix_out.has_value()) << "nix-build of the probe failed";
     while (!nix_out->empty() && nix_out->back() == '\n')

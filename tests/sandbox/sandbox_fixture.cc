@@ -2,11 +2,15 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <cstdlib>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -20,7 +24,7 @@ namespace fs = std::filesystem;
 
 namespace ferry::test {
 
-FakeStore::FakeStore() {
+FakeStore::FakeStore(const std::string& store_dir) : store_dir_(store_dir) {
     auto bin = real_store_dir() / kBusyboxBase / "bin";
     fs::create_directories(real_store_dir());
     fs::create_directories(scratch());
@@ -50,12 +54,12 @@ Derivation FakeStore::shell_derivation(const std::string& name, const std::strin
     Derivation drv;
     drv.name = name;
     drv.platform = "x86_64-linux";
-    drv.builder = kBusyboxSh;
+    drv.builder = busybox_sh();
     drv.args = {"-c", script};
     drv.input_srcs.insert(busybox());
     drv.env = env;
     drv.env["name"] = name;
-    drv.env["builder"] = kBusyboxSh;
+    drv.env["builder"] = busybox_sh();
     drv.env["system"] = "x86_64-linux";
     for (const auto& out : outputs)
         drv.outputs[out] = {};
@@ -162,6 +166,42 @@ std::unique_ptr<BuiltOutputs> run_build(Builder& builder, BuildJob& job) {
     io.run();
     if (error) std::rethrow_exception(error);
     return result;
+}
+
+bool run_retrying(const std::string& command) {
+    for (int attempt = 0; attempt < 20; ++attempt) {
+        if (std::system((command + " >/dev/null 2>&1").c_str()) == 0) return true;
+        ::usleep(200000);
+    }
+    return false;
+}
+
+TestBuildUsers::TestBuildUsers(int members) : group_("ferry-t" + std::to_string(::getpid())) {
+    if (!run_retrying("groupadd --system " + group_)) throw Error("cannot create group '{}'", group_);
+    const struct group* gr = ::getgrnam(group_.c_str());
+    if (!gr) throw Error("group '{}' missing after groupadd", group_);
+    gid_ = gr->gr_gid;
+    for (int i = 0; i < members; ++i) {
+        auto name = group_ + "-" + std::to_string(i);
+        if (!run_retrying("useradd --system --no-create-home --shell /usr/sbin/nologin -g " + group_ + " -G " +
+                          group_ + " " + name))
+            throw Error("cannot create user '{}'", name);
+        users_.push_back(name);
+        uids_.push_back(::getpwnam(name.c_str())->pw_uid);
+    }
+}
+
+TestBuildUsers::~TestBuildUsers() {
+    for (const auto& user : users_)
+        run_retrying("userdel " + user);
+    run_retrying("groupdel " + group_);
+}
+
+BuildUserOptions TestBuildUsers::options(bool auto_allocate) const {
+    BuildUserOptions options;
+    options.auto_allocate = auto_allocate;
+    options.group = group_;
+    return options;
 }
 
 std::vector<pid_t> processes_with_argument(const std::string& needle) {

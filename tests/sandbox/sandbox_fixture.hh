@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 
+#include "ferry/sandbox/build_user.hh"
 #include "ferry/sandbox/sandbox_options.hh"
 #include "ferry/sched/builder.hh"
 #include "ferry/store/derivation.hh"
@@ -23,10 +24,13 @@ inline constexpr const char* kBusyboxSh = "/nix/store/jsm9cyjvamk013ndqlj8ckgaqp
 
 class FakeStore {
 public:
-    FakeStore();
+    /// `store_dir`: the logical store dir (its files are under `<tmp>/root<store_dir>` all the same).
+    explicit FakeStore(const std::string& store_dir = "/nix/store");
 
     const StoreDir& store_dir() const { return store_dir_; }
-    std::filesystem::path real_store_dir() const { return dir_.path() / "root/nix/store"; }
+    std::filesystem::path real_store_dir() const { return dir_.path() / ("root" + store_dir_.dir()); }
+    /// `<store dir>/<busybox>/bin/sh`.
+    std::string busybox_sh() const { return store_dir_.dir() + "/" + kBusyboxBase + "/bin/sh"; }
     std::filesystem::path scratch() const { return dir_.path() / "scratch"; }
     /// Where builds of builder() make their build directories.
     std::filesystem::path tmp() const { return dir_.path() / "tmp"; }
@@ -56,7 +60,7 @@ private:
     void finish(Derivation& drv, const std::vector<std::string>& outputs) const;
 
     TempDir dir_;
-    StoreDir store_dir_{"/nix/store"};
+    StoreDir store_dir_;
 };
 
 /// A TCP socket listening on the host's 127.0.0.1 at a port the kernel picks.
@@ -82,6 +86,31 @@ BuildJob store_job(const LocalStore& store, const StorePath& drv_path, const Der
 
 /// Runs `builder.build(job)` to completion on a fresh io_context; returns its outputs or rethrows.
 std::unique_ptr<BuiltOutputs> run_build(Builder& builder, BuildJob& job);
+
+/// As root: a group (with `members` users in it, named after this process) made with groupadd/useradd
+/// for one test and removed on destruction, so builds can run as its build users.
+class TestBuildUsers {
+public:
+    explicit TestBuildUsers(int members = 0);
+    ~TestBuildUsers();
+    TestBuildUsers(const TestBuildUsers&) = delete;
+
+    const std::string& group() const { return group_; }
+    gid_t gid() const { return gid_; }
+    const std::vector<uid_t>& uids() const { return uids_; }
+    /// Options that use this group: auto-allocated uids (`auto_allocate`) in its gid, or its members.
+    BuildUserOptions options(bool auto_allocate) const;
+
+private:
+    std::string group_;
+    gid_t gid_ = 0;
+    std::vector<std::string> users_;
+    std::vector<uid_t> uids_;
+};
+
+/// Runs a command through the shell, retrying a few times when it fails (useradd and groupadd fail while
+/// another process holds /etc/passwd's lock). Returns whether it succeeded.
+bool run_retrying(const std::string& command);
 
 /// The processes on this host whose command line contains `needle` (as one argument).
 std::vector<pid_t> processes_with_argument(const std::string& needle);

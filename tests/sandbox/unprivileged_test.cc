@@ -1,6 +1,7 @@
 // The same sandbox tests, run again by an unprivileged user: the sandbox must not need root. As root,
-// this creates a system user (once) and runs this very binary as that user with no supplementary
-// groups and no capabilities; the inner run must pass.
+// this runs this very binary under a uid and gid that no account has (so nothing is created on the host
+// and nothing is left behind), with no supplementary groups and no capabilities; the inner run must pass.
+#include <grp.h>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -10,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+#include "ferry/sandbox/build_user.hh"
 #include "ferry/sandbox/namespace_support.hh"
 #include "ferry/util/file.hh"
 #include "support/fixtures.hh"
@@ -19,7 +21,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* kUser = "ferry-sandbox-test";
 constexpr const char* kInnerRun = "FERRY_SANDBOX_UNPRIVILEGED_RUN";
 
 std::string shell_quote(const std::string& s) {
@@ -29,16 +30,10 @@ std::string shell_quote(const std::string& s) {
     return out + "'";
 }
 
-/// The test user, created when missing. Empty when it cannot be made.
-const passwd* test_user(std::string& problem) {
-    if (auto* pw = ::getpwnam(kUser)) return pw;
-    std::string command = std::string("useradd --system --no-create-home --shell /usr/sbin/nologin ") +
-                          kUser + " >/dev/null 2>&1";
-    if (std::system(command.c_str()) != 0) {
-        problem = "cannot create user '" + std::string(kUser) + "' with useradd";
-        return nullptr;
-    }
-    return ::getpwnam(kUser);
+/// A uid (and the same gid) of no account and of no running process, below the auto-allocated range.
+uid_t unused_id() {
+    for (uid_t id = 700000000 + uid_t(::getpid()) % 100000 * 100;; ++id)
+        if (!::getpwuid(id) && !::getgrgid(id) && !uid_has_processes(id)) return id;
 }
 
 std::string self_path() {
@@ -53,11 +48,8 @@ TEST(Unprivileged, SandboxTestsPassAsAnUnprivilegedUser) {
         GTEST_SKIP() << "not root, so no other user to switch to; this run itself is unprivileged ("
                      << user_namespace_sysctls() << ")";
 
-    std::string problem;
-    const passwd* user = test_user(problem);
-    ASSERT_NE(user, nullptr) << problem;
-    uid_t uid = user->pw_uid;
-    gid_t gid = user->pw_gid;
+    uid_t uid = unused_id();
+    gid_t gid = uid;
 
     TempDir home(fs::temp_directory_path(), "ferry-unprivileged");
     ASSERT_EQ(::chown(home.path().c_str(), uid, gid), 0);
@@ -68,11 +60,12 @@ TEST(Unprivileged, SandboxTestsPassAsAnUnprivilegedUser) {
         shell_quote(home.path().string()) + " TMPDIR=" + shell_quote(home.path().string()) + " " + kInnerRun +
         "=1 FERRY_TEST_DATA=" + shell_quote(test::test_data_dir().string()) +
         " FERRY_FIXTURES=" + shell_quote(test::fixtures_dir().string()) + " " + shell_quote(self_path()) +
-        " --gtest_filter=-Unprivileged.* > " + shell_quote(log.string()) + " 2>&1";
+        " --gtest_filter=-Unprivileged.*" + (GTEST_FLAG_GET(shuffle) ? " --gtest_shuffle" : "") + " > " +
+        shell_quote(log.string()) + " 2>&1";
     int status = std::system(command.c_str());
     std::string output = fs::exists(log) ? read_file(log) : std::string("(no output)");
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
-        << "the sandbox tests failed as user " << kUser << " (uid " << uid << "); "
+        << "the sandbox tests failed as uid " << uid << "; "
         << user_namespace_sysctls() << "\n"
         << output;
     EXPECT_NE(output.find("[  PASSED  ]"), std::string::npos) << output;

@@ -97,3 +97,22 @@ TEST(Canonicalise, RemovesUserExtendedAttributes) {
     EXPECT_EQ(::getxattr(f.c_str(), "user.ferry-test", buf, sizeof buf), -1);
     EXPECT_EQ(errno, ENODATA);
 }
+
+TEST(Canonicalise, AsRootWhatABuildUserMadeBecomesTheStoreOwners) {
+    if (::geteuid() != 0) GTEST_SKIP() << "only root can give files away";
+    TempDir tmp;
+    fs::path t = tmp.path() / "tree";
+    fs::create_directories(t / "sub");
+    make_file(t / "sub" / "f", 04755);
+    fs::create_symlink("sub/f", t / "link");
+    constexpr uid_t kBuildUid = 872415232;
+    for (const auto& p : {t, t / "sub", t / "sub" / "f", t / "link"})
+        ASSERT_EQ(::lchown(p.c_str(), kBuildUid, kBuildUid), 0) << p;
+    canonicalise_path(t);
+    for (const auto& p : {t, t / "sub", t / "sub" / "f", t / "link"}) {
+        auto st = lstat_of(p);
+        EXPECT_EQ(st.st_uid, ::geteuid()) << p;
+        EXPECT_EQ(st.st_gid, ::getegid()) << p;
+    }
+    EXPECT_EQ(lstat_of(t / "sub" / "f").st_mode & 07777, 0555u) << "no setuid bit survives the chown";
+}

@@ -142,12 +142,12 @@ TEST(Settings, ErrorsNameTheFileAndLine) {
 
 TEST(Settings, UnknownSettingsAreSkippedAndListed) {
     Settings s;
-    s.apply_config("build-users-group = nixbld\ncores = 4\nexperimental-features = nix-command flakes\n"
+    s.apply_config("trusted-users = root\ncores = 4\nexperimental-features = nix-command flakes\n"
                    "extra-max-jobs = 3\nextra-no-such-thing = x\n",
                    "nix.conf");
     EXPECT_EQ(s.cores, 4u);
     ASSERT_EQ(s.ignored.size(), 4u);
-    EXPECT_EQ(s.ignored[0].name, "build-users-group");
+    EXPECT_EQ(s.ignored[0].name, "trusted-users");
     EXPECT_EQ(s.ignored[0].where, "nix.conf:1");
     EXPECT_EQ(s.ignored[1].name, "experimental-features");
     EXPECT_EQ(s.ignored[2].name, "extra-max-jobs") << "extra- goes with list settings only, as in Nix";
@@ -288,7 +288,7 @@ TEST(Settings, ARealWorldNixConf) {
     bool found = false;
     for (const auto& i : s.ignored) {
         EXPECT_FALSE(Settings::known(i.name)) << i.name;
-        found = found || i.name == "build-users-group";
+        found = found || i.name == "trusted-users";
     }
     EXPECT_TRUE(found);
     EXPECT_GT(s.ignored.size(), 40u);

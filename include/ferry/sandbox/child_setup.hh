@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "ferry/sandbox/etc_files.hh"
 #include "ferry/sandbox/mount_plan.hh"
 
 namespace ferry {
@@ -27,6 +28,7 @@ enum class ChildStep : int32_t {
     loopback,
     mount,
     chdir,
+    drop_groups,
     setgid,
     setuid,
     setsid,
@@ -57,9 +59,13 @@ struct ChildProgram {
     bool private_network = true;
     /// In a new UTS namespace: set hostname "localhost" and domain name "(none)".
     bool uts_namespace = true;
-    /// Become uid 1000 / gid 100 (the sandbox's nixbld) before exec; the unsandboxed builder keeps the
-    /// caller's identity.
+    /// Become `uid` / `gid` before exec: in the sandbox 1000 / 100 (its nixbld, mapped to the build's
+    /// host ids); the unsandboxed builder, as root, the build's host ids; otherwise it keeps the caller's.
     bool switch_user = true;
+    uid_t uid = kSandboxUid;
+    gid_t gid = kSandboxGid;
+    /// Drop every supplementary group first (setgroups(0)); only with the privilege to do so.
+    bool clear_groups = false;
     std::vector<MountOp> mounts;
     std::string cwd = "/build";
     int log_fd = -1;    ///< becomes stdout and stderr
@@ -77,8 +83,11 @@ struct ChildProgram {
     void finalize();
 };
 
-/// Runs in the cloned child: sets up the sandbox and execs the builder; never returns.
-[[noreturn]] void run_child(const ChildProgram& program) noexcept;
+/// Runs in the cloned child: sets up the sandbox and execs the builder; never returns. With a user
+/// namespace and `id_map_fd` (the read side of a pipe), the parent writes the child's uid and gid maps
+/// (as root, only a process outside the namespace may map other ids than its creator's) and then one
+/// byte, which the child waits for; with -1 the child maps its creator's ids itself.
+[[noreturn]] void run_child(const ChildProgram& program, int id_map_fd = -1) noexcept;
 
 /// "bind-mounting '/a' on '/b'", "writing /proc/self/uid_map", "executing '/nix/store/…/bin/sh'".
 std::string describe_child_step(const ChildReport& report, const ChildProgram& program);

@@ -7,6 +7,7 @@
 /// hosts}, the /dev subset, a fresh /proc.
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -36,7 +37,7 @@ struct HostFacts {
     bool has_devpts_ptmx = true; ///< and a new devpts instance only when /dev/pts/ptmx exists
     /// /dev/kvm is usable: Nix then has the "kvm" system feature by default and binds /dev/kvm.
     bool has_kvm = false;
-    /// Which of /etc/resolv.conf, /etc/services, /etc/hosts exist (fixed-output builds see them).
+    /// Which of /etc/resolv.conf, /etc/services, /etc/hosts exist (fixed-output builds see copies).
     std::vector<std::string> network_etc_files;
 };
 
@@ -48,9 +49,12 @@ struct SandboxSpec {
     std::string store_dir = "/nix/store"; ///< logical store dir
     std::string real_store_dir;           ///< where the inputs are on the host
     std::vector<SandboxInput> inputs;     ///< the input closure, outputs already left out
-    /// False for fixed-output derivations: they keep the host network and see its /etc/hosts,
-    /// /etc/resolv.conf and /etc/services instead of a generated /etc/hosts.
+    /// False for fixed-output derivations: they keep the host network and see copies of its /etc/hosts,
+    /// /etc/resolv.conf and /etc/services (read-only files, never the host's own) instead of a generated
+    /// /etc/hosts.
     bool private_network = true;
+    /// Path inside ("/etc/hosts") → the host file's contents, read when the build is prepared.
+    std::map<std::string, std::string> network_etc;
     std::vector<HostBind> extra_binds; ///< `sandbox-paths`, resolved (see resolve_sandbox_paths)
     HostFacts host;
     std::string shm_size = "50%"; ///< size of the /dev/shm tmpfs (Nix's sandbox-dev-shm-size)
@@ -82,6 +86,8 @@ struct MountOp {
     std::string target;
     unsigned long flags = 0;
     std::string data;
+    /// Skipped when its target does not exist (the /proc entries a kernel may not have).
+    bool optional = false;
 
     /// "bind-mounting '/a' on '/b'", for errors.
     std::string describe() const;
@@ -94,7 +100,11 @@ struct SandboxPlan {
 };
 
 /// Lays out the sandbox. Binds are sorted by target path (so a parent directory is mounted before
-/// anything under it); each input is bound read-only, nosuid, nodev at `store_dir/<base name>`.
+/// anything under it); each input is bound read-only, nosuid, nodev at `store_dir/<base name>`, each
+/// `sandbox-paths` entry read-only and nosuid. Nothing of the host is bound writable but the /dev nodes
+/// and the build's own directory. In the fresh /proc, the kernel's knobs are read-only (/proc/sys,
+/// /proc/sysrq-trigger, /proc/irq, /proc/bus, /proc/fs) and the kernel's internals masked (kcore, keys,
+/// timer_list, …), as container runtimes do.
 /// Throws SandboxError when an extra bind's target collides with an input or escapes the root.
 SandboxPlan plan_sandbox(const SandboxSpec& spec);
 

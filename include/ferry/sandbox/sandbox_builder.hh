@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "ferry/sandbox/build_user.hh"
 #include "ferry/sandbox/mount_plan.hh"
 #include "ferry/sandbox/sandbox_options.hh"
 #include "ferry/sched/builder.hh"
@@ -19,21 +20,26 @@ namespace ferry {
 struct PreparedSandbox;
 
 /// The outputs of a sandboxed build, still in the sandbox's root (a staging directory of the store),
-/// which this object owns: destroying it deletes what is left of the root.
+/// which this object owns: destroying it deletes what is left of the root. As root, it also holds the
+/// build's host ids until then, so no other build gets them while the outputs are still theirs.
 class SandboxBuiltOutputs final : public BuiltOutputs {
 public:
-    SandboxBuiltOutputs(StagedPath root, std::chrono::nanoseconds setup_time)
-        : staging_(std::move(root)), root_(staging_.path()), setup_time_(setup_time) {}
+    SandboxBuiltOutputs(StagedPath root, std::chrono::nanoseconds setup_time,
+                        std::shared_ptr<BuildIds> ids = nullptr)
+        : staging_(std::move(root)), root_(staging_.path()), setup_time_(setup_time), ids_(std::move(ids)) {}
 
     /// The sandbox's root on the host; outputs are under `<root>/<store dir>/`.
     const std::filesystem::path& sandbox_root() const { return root_; }
     /// From clone() to the exec of the builder, as the child measured it.
     std::chrono::nanoseconds setup_time() const { return setup_time_; }
+    /// The host ids the build ran under; null when they were the caller's own.
+    const BuildIds* ids() const { return ids_.get(); }
 
 private:
     StagedPath staging_;
     std::filesystem::path root_;
     std::chrono::nanoseconds setup_time_;
+    std::shared_ptr<BuildIds> ids_;
 };
 
 /// Builds in the sandbox. Stateless apart from its options and the host facts probed at construction,
@@ -55,7 +61,8 @@ public:
 
 private:
     /// prepare_sandbox(), with its errors turned into BuildErrors naming the derivation.
-    std::unique_ptr<PreparedSandbox> prepare(const BuildJob& job, const std::string& drv) const;
+    std::unique_ptr<PreparedSandbox> prepare(const BuildJob& job, const std::string& drv,
+                                             std::shared_ptr<BuildIds> ids) const;
 
     SandboxOptions options_;
     HostFacts host_;

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "ferry/sandbox/build_user.hh"
 #include "ferry/util/settings.hh"
 
 namespace ferry {
@@ -26,6 +27,8 @@ struct SandboxOptions {
     bool filter_syscalls = true;
     /// Refuse derivations with `__noChroot` (Nix does when `sandbox = true`).
     bool reject_no_chroot = true;
+    /// As root: the unprivileged host ids builds run under.
+    BuildUserOptions build_users;
 
     static SandboxOptions from_settings(const Settings& settings);
 };

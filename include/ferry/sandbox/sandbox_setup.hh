@@ -7,6 +7,7 @@
 
 #include <filesystem>
 
+#include "ferry/sandbox/build_user.hh"
 #include "ferry/sandbox/child_setup.hh"
 #include "ferry/sandbox/mount_plan.hh"
 #include "ferry/sandbox/sandbox_options.hh"
@@ -36,6 +37,8 @@ struct PreparedSandbox {
     SandboxPlan plan;
     ChildProgram program;         ///< log_fd and status_fd still to be filled in
     unsigned long namespaces = 0; ///< CLONE_NEW* flags
+    /// As root, the host ids the sandbox's 1000/100 map to; null: the caller's own.
+    std::shared_ptr<BuildIds> ids;
 
     PreparedSandbox(StagedPath root_dir, TempDir build_dir)
         : staging(std::move(root_dir)), build(std::move(build_dir)), root(staging.path()),
@@ -50,10 +53,12 @@ SandboxSpec make_sandbox_spec(const BuildJob& job, const SandboxOptions& options
                               const std::filesystem::path& root, const std::filesystem::path& build_dir);
 
 /// Prepares `job`: root in job.scratch_parent and build directory in options.build_dir_parent laid out, the
-/// passAsFile files written, environment and arguments as Nix gives them. Throws SandboxError/SysError
-/// naming the path.
+/// passAsFile files written, environment and arguments as Nix gives them. With `ids` (as root), the
+/// sandbox's uid 1000 / gid 100 map to them, the build directory is theirs and the root and its store
+/// directory are in their group (as Nix's chroot); without, to the caller's own ids. Throws
+/// SandboxError/SysError naming the path.
 std::unique_ptr<PreparedSandbox> prepare_sandbox(const BuildJob& job, const SandboxOptions& options,
-                                                 const HostFacts& host);
+                                                 const HostFacts& host, std::shared_ptr<BuildIds> ids = nullptr);
 
 /// Creates the plan's entries on disk with their exact modes.
 void create_fs_entries(const std::vector<FsEntry>& entries);

@@ -2,7 +2,8 @@
 /// Canonical metadata for store contents, so that a path's files say nothing about when or how they were
 /// made: every mtime (and atime) is 1, files are 0444 or 0555 (0555 when any execute bit was set),
 /// directories 0555, no setuid/setgid/sticky bits, extended attributes other than security.* removed.
-/// Owners are left as they are.
+/// Run as root, every file becomes this process's (the store owner's), as Nix gives back what a build user
+/// made; otherwise owners are left as they are.
 
 #include <filesystem>
 

@@ -69,6 +69,12 @@ struct Settings {
     std::vector<std::string> extra_platforms = default_extra_platforms();
     /// What derivations may require through `requiredSystemFeatures`.
     std::vector<std::string> system_features = default_system_features();
+    /// As root, builds run under unprivileged host ids: a user-namespace range of otherwise unused ids
+    /// (`auto-allocate-uids`, `start-id`, `id-count`), or a free member of `build-users-group`.
+    bool auto_allocate_uids = true;
+    std::string build_users_group = "nixbld";
+    unsigned start_id = 872415232; ///< 0x34000000, Nix's
+    unsigned id_count = 8388608;   ///< 128 slots of 65536 ids
 
     /// Sets one option by its Nix name (or one of Nix's old aliases: `binary-caches`, `build-max-jobs`,
     /// …); `extra-NAME` appends to the list setting NAME. `origin` says where the value comes from (for
