@@ -140,7 +140,8 @@ int run_build(const GlobalOptions& global, const BuildOptions& o, bool links) {
     for (const auto& t : targets)
         for (const auto& [_, path] : target_outputs(session.store(), t)) std::cout << session.store().print(path) << "\n";
     if (links && !o.no_out_link) make_links(session.store(), targets, o.out_link);
-    return 0;
+    std::cout << std::flush;
+    return session.exit_code();
 }
 
 int run_log(const GlobalOptions& global, const std::string& arg) {
