@@ -160,6 +160,7 @@ int run_build(const GlobalOptions& global, const BuildOptions& o, bool links) {
     for (const auto& t : targets)
         for (const auto& [_, path] : target_outputs(session.store(), t)) std::cout << session.store().print(path) << "\n";
     if (links && !o.no_out_link) make_links(session.store(), targets, o.out_link);
+    std::cout << std::flush;
     if (resolved.eval_errors) {
         std::cerr << fmt::format(
             "error: {} attribute{} of --from-eval-jobs failed to evaluate and {} not built\n",
@@ -167,7 +168,7 @@ int run_build(const GlobalOptions& global, const BuildOptions& o, bool links) {
             resolved.eval_errors == 1 ? "was" : "were");
         return 1;
     }
-    return 0;
+    return session.exit_code();
 }
 
 int run_log(const GlobalOptions& global, const std::string& arg) {

@@ -1,8 +1,10 @@
 #include "session.hh"
 
+#include <pthread.h>
 #include <unistd.h>
 
 #include <csignal>
+#include <iostream>
 #include <thread>
 
 #include <boost/asio/co_spawn.hpp>
@@ -44,6 +46,13 @@ Session::Session(const GlobalOptions& global, Settings settings, bool print_buil
       signals_(io_, SIGINT, SIGTERM) {}
 
 Session::~Session() {
+    // The work is over: a signal from now on must not kill the process half-way through its exit
+    // (the default action, once signals_ is gone). Blocked, it is dropped at exit.
+    sigset_t set;
+    ::sigemptyset(&set);
+    ::sigaddset(&set, SIGINT);
+    ::sigaddset(&set, SIGTERM);
+    ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
     progress_->finish();
     pool_.join();
 }
@@ -103,6 +112,16 @@ void Session::check_interrupted() {
         io_.restart();
     }
     if (signal_exit_) throw Interrupted("{}", stop_reason_);
+}
+
+int Session::exit_code() {
+    try {
+        check_interrupted();
+    } catch (const Interrupted& e) {
+        std::cerr << "error: " << e.what() << "\n";
+        return signal_exit_;
+    }
+    return 0;
 }
 
 asio::awaitable<void> Session::run_worker(std::function<asio::awaitable<void>(Worker&)> body,

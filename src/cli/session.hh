@@ -49,6 +49,9 @@ public:
     int signal_exit_code() const { return signal_exit_; }
     /// Throws Interrupted when SIGINT or SIGTERM has come (and not yet been reported by run()).
     void check_interrupted();
+    /// A command's exit code once its work is done: 0, or 130/143 (with the error line) when a signal
+    /// came meanwhile. Signals that come after this are ignored (the Session blocks them when it goes).
+    int exit_code();
 
 private:
     /// Opens the configured substituters (dropping those that fail, with a warning).

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <fstream>
 #include <functional>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -38,7 +39,7 @@ const std::string kBusybox = "/nix/store/jsm9cyjvamk013ndqlj8ckgaqp3yrw28-busybo
 struct Outcome {
     int sig = 0;
     Clock::duration delay{};     ///< from the run's start of work to the signal
-    bool finished_first = false; ///< it exited before the signal was due
+    bool finished_first = false; ///< its work was done (or it had exited) when the signal was due
     int status = -1;             ///< exit code, or 128 + signal when killed
     bool exited = false;         ///< exited (rather than killed by a signal)
 };
@@ -52,12 +53,33 @@ struct Run {
     Outcome outcome;
 };
 
+/// The time from `working()` to the first output on `out` (a realise prints its paths once all is
+/// done) of the process `pid`, which is waited for; its exit code goes to `status`. Bounded: 30 s.
+Clock::duration time_of_work(pid_t pid, const fs::path& out, const std::function<bool()>& working,
+                             int& status) {
+    auto limit = Clock::now() + 30s;
+    std::optional<Clock::time_point> working_at, done_at;
+    int raw = 0;
+    while (::waitpid(pid, &raw, WNOHANG) != pid) {
+        auto now = Clock::now();
+        if (!working_at && working()) working_at = now;
+        if (working_at && !done_at && fs::exists(out) && fs::file_size(out) > 0) done_at = now;
+        if (now > limit) ::kill(pid, SIGKILL);
+        std::this_thread::sleep_for(1ms);
+    }
+    status = WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WTERMSIG(raw);
+    if (!working_at) return 0s;
+    return done_at.value_or(Clock::now()) - *working_at;
+}
+
 /// Runs `count` processes, `concurrency` at a time: `launch(i)` starts run i and returns its pid; once
 /// `working(i)` holds, run i gets SIGINT (even i) or SIGTERM (odd i) after a random delay below
-/// `window`. `check(i, outcome)` is called once run i has ended. Every run is bounded (30 s, then
-/// SIGKILL).
+/// `window`, unless `done(i)` holds by then (its work is over: the signal would come too late to
+/// interrupt anything). `check(i, outcome)` is called once run i has ended. Every run is bounded (30 s,
+/// then SIGKILL).
 void interrupt_runs(int count, int concurrency, Clock::duration window,
                     const std::function<pid_t(int)>& launch, const std::function<bool(int)>& working,
+                    const std::function<bool(int)>& done,
                     const std::function<void(int, const Outcome&)>& check) {
     std::random_device seed_source;
     unsigned seed = seed_source();
@@ -84,18 +106,21 @@ void interrupt_runs(int count, int concurrency, Clock::duration window,
                 r.signal_at = now + r.outcome.delay;
             }
             int status = 0;
-            pid_t done = ::waitpid(r.pid, &status, WNOHANG);
-            if (done == r.pid) {
+            pid_t reaped = ::waitpid(r.pid, &status, WNOHANG);
+            if (reaped == r.pid) {
                 r.outcome.exited = WIFEXITED(status);
                 r.outcome.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-                r.outcome.finished_first = !r.signal_at || now < *r.signal_at;
+                r.outcome.finished_first |= !r.signal_at || now < *r.signal_at;
                 check(r.index, r.outcome);
                 it = active.erase(it);
                 continue;
             }
             if (r.signal_at && now >= *r.signal_at && r.outcome.status == -1) {
-                ::kill(r.pid, r.outcome.sig);
-                r.outcome.status = -2; // sent
+                if (done(r.index))
+                    r.outcome.finished_first = true;
+                else
+                    ::kill(r.pid, r.outcome.sig);
+                r.outcome.status = -2; // sent, or too late
             }
             if (now > r.deadline) {
                 ADD_FAILURE() << "run " << r.index << " did not end within 30 s";
@@ -171,12 +196,18 @@ protected:
             ADD_FAILURE() << what << ": mount left: " << m;
     }
 
-    static void expect_interrupted(const Outcome& o, const std::string& what, const fs::path& err) {
-        EXPECT_FALSE(o.finished_first) << what << " ended before the signal was due (the window is too wide)";
+    /// A run signalled in the middle of its work exits 130 (SIGINT) or 143 (SIGTERM); one whose work
+    /// was over at the chosen moment was not signalled, and exits 0. Returns whether it was interrupted.
+    static bool expect_interrupted(const Outcome& o, const std::string& what, const fs::path& err) {
+        if (o.finished_first) {
+            EXPECT_EQ(o.status, 0) << what << " finished before its signal was due\n" << read_file(err);
+            return false;
+        }
         EXPECT_TRUE(o.exited) << what << " was killed by signal " << o.status - 128 << "\n" << read_file(err);
         EXPECT_EQ(o.status, 128 + o.sig) << what << ", signal " << o.sig << " after "
                                          << std::chrono::duration<double>(o.delay).count() << " s\n"
                                          << read_file(err);
+        return o.status == 128 + o.sig;
     }
 
     TempDir tmp;
@@ -217,24 +248,29 @@ TEST_F(SignalTest, RealiseFromASlowCacheStopsCleanlyAtAnyMoment) {
     };
     auto working = [&](int i) { return servers[i]->requests() > 0; };
 
-    // One run to the end first: how long a realise takes here.
-    auto start = Clock::now();
-    int status = wait_command(launch(kRuns - 1));
-    auto took = Clock::now() - start;
+    auto done = [&](int i) { return fs::file_size(dir(i) / "out") > 0; };
+
+    // One run to the end first: how long a realise works here.
+    int status = -1;
+    pid_t pid = launch(kRuns - 1);
+    auto took = time_of_work(
+        pid, dir(kRuns - 1) / "out", [&] { return working(kRuns - 1); }, status);
     ASSERT_EQ(status, 0) << read_file(dir(kRuns - 1) / "err");
     expect_clean(dir(kRuns - 1), "the uninterrupted run");
     fs::remove_all(dir(kRuns - 1));
 
-    int interrupted = 0;
-    interrupt_runs(kRuns, 4, took * 8 / 10, launch, working, [&](int i, const Outcome& o) {
+    int interrupted = 0, finished = 0;
+    interrupt_runs(kRuns, 4, took * 8 / 10, launch, working, done, [&](int i, const Outcome& o) {
         std::string what = "run " + std::to_string(i);
-        expect_interrupted(o, what, dir(i) / "err");
-        interrupted += o.status == 128 + o.sig;
+        interrupted += expect_interrupted(o, what, dir(i) / "err");
+        finished += o.finished_first;
         servers[i].reset();
         expect_clean(dir(i), what);
     });
-    EXPECT_EQ(interrupted, kRuns);
-    std::printf("a realise took %.2f s; %d of %d runs interrupted cleanly\n",
+    // The moments are drawn from the first 80 % of the work: nearly all of them interrupt it.
+    EXPECT_EQ(interrupted + finished, kRuns);
+    EXPECT_GE(interrupted, kRuns - 2);
+    std::printf("a realise worked %.2f s; %d of %d runs interrupted cleanly\n",
                 std::chrono::duration<double>(took).count(), interrupted, kRuns);
 
     // An interrupted store is usable: the same realise finishes.
@@ -308,21 +344,20 @@ TEST_F(SignalTest, SandboxedBatchStopsCleanlyAtAnyMoment) {
     auto args = import_args(busybox);
     import.insert(import.end(), args.begin(), args.end());
     ASSERT_EQ(run_ferry(import).status, 0);
-    auto start = Clock::now();
     pid_t pid = spawn_command(reference, "/dev/null", dir(kRuns) / "out", dir(kRuns) / "err");
-    while (read_file(dir(kRuns) / "err").find("building '") == std::string::npos &&
-           Clock::now() - start < 20s)
-        std::this_thread::sleep_for(2ms);
-    auto working_at = Clock::now();
-    ASSERT_EQ(wait_command(pid), 0) << read_file(dir(kRuns) / "err");
-    auto took = Clock::now() - working_at;
+    int status = -1;
+    auto took = time_of_work(
+        pid, dir(kRuns) / "out",
+        [&] { return read_file(dir(kRuns) / "err").find("building '") != std::string::npos; }, status);
+    ASSERT_EQ(status, 0) << read_file(dir(kRuns) / "err");
+    auto done = [&](int i) { return fs::file_size(dir(i) / "out") > 0; };
     expect_clean(dir(kRuns), "the uninterrupted batch");
 
-    int interrupted = 0;
-    interrupt_runs(kRuns, 3, took * 8 / 10, launch, working, [&](int i, const Outcome& o) {
+    int interrupted = 0, finished = 0;
+    interrupt_runs(kRuns, 3, took * 8 / 10, launch, working, done, [&](int i, const Outcome& o) {
         std::string what = "batch " + std::to_string(i);
-        expect_interrupted(o, what, dir(i) / "err");
-        interrupted += o.status == 128 + o.sig;
+        interrupted += expect_interrupted(o, what, dir(i) / "err");
+        finished += o.finished_first;
         // The builders die with their sandbox; give the kernel a moment to reap them.
         std::vector<int> left;
         for (int tries = 0; tries < 100 && !(left = processes_with_env(tag(i))).empty(); ++tries)
@@ -331,7 +366,9 @@ TEST_F(SignalTest, SandboxedBatchStopsCleanlyAtAnyMoment) {
                                   << left[0];
         expect_clean(dir(i), what);
     });
-    EXPECT_EQ(interrupted, kRuns);
-    std::printf("a batch took %.2f s; %d of %d runs interrupted cleanly\n",
+    // The moments are drawn from the first 80 % of the work: nearly all of them interrupt it.
+    EXPECT_EQ(interrupted + finished, kRuns);
+    EXPECT_GE(interrupted, kRuns - 2);
+    std::printf("a batch worked %.2f s; %d of %d runs interrupted cleanly\n",
                 std::chrono::duration<double>(took).count(), interrupted, kRuns);
 }
