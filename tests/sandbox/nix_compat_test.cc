@@ -17,6 +17,7 @@
 #include "ferry/store/derivation_hash.hh"
 #include "ferry/store/derivation_store.hh"
 #include "sandbox_fixture.hh"
+#include "support/ferry_process.hh"
 #include "support/fixtures.hh"
 #include "support/store_support.hh"
 
@@ -150,18 +151,6 @@ TEST(NixCompat, EveryFixtureDerivationBuildsBitForBit) {
 
 namespace {
 
-/// Runs a shell command; returns its standard output, or std::nullopt when it fails.
-std::optional<std::string> run_command(const std::string& command) {
-    FILE* pipe = ::popen(command.c_str(), "r");
-    if (!pipe) return std::nullopt;
-    std::string out;
-    char buf[4096];
-    for (size_t n; (n = std::fread(buf, 1, sizeof buf, pipe)) > 0;)
-        out.append(buf, n);
-    if (::pclose(pipe) != 0) return std::nullopt;
-    return out;
-}
-
 std::map<std::string, std::string> files_in(const fs::path& dir) {
     std::map<std::string, std::string> out;
     for (const auto& entry : fs::directory_iterator(dir))
@@ -194,7 +183,7 @@ TEST(NixCompat, ProbeSeesWhatNixsSandboxShows) {
             port + "\"; loPort = \"4242\"; }\n");
     auto w = work.path().string();
     auto nix_out =
-        run_command("cd " + w + " && NIX_CONF_DIR=" + w + "/conf NIX_STATE_DIR=" + w + "/state HOME=" + w +
+        shell_output("cd " + w + " && NIX_CONF_DIR=" + w + "/conf NIX_STATE_DIR=" + w + "/state HOME=" + w +
                     " XDG_CACHE_HOME=" + w +
                     "/cache nix-build --store " + w + "/store probe.nix --no-out-link 2>/dev/null");
     ASSERT_TRUE(nix_out.has_value()) << "nix-build of the probe failed";

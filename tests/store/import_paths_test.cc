@@ -10,6 +10,7 @@
 #include "ferry/store/export_stream.hh"
 #include "ferry/store/import_paths.hh"
 #include "ferry/store/nar.hh"
+#include "support/ferry_process.hh"
 #include "support/store_support.hh"
 
 using namespace ferry;
@@ -188,22 +189,6 @@ TEST(ImportPaths, MalformedStreamsAreRefusedAndLeaveNothingHalfDone) {
     }
 }
 
-namespace {
-
-/// Runs a shell command; returns its standard output, or std::nullopt when it fails.
-std::optional<std::string> shell(const std::string& command) {
-    FILE* pipe = ::popen(command.c_str(), "r");
-    if (!pipe) return std::nullopt;
-    std::string out;
-    char buf[4096];
-    for (size_t n; (n = std::fread(buf, 1, sizeof buf, pipe)) > 0;)
-        out.append(buf, n);
-    if (::pclose(pipe) != 0) return std::nullopt;
-    return out;
-}
-
-} // namespace
-
 // What Debian's nix-store --export writes for a derivation's closure (the .drv, a builtins.path tree,
 // a builtins.toFile text) imports with Nix's NAR hashes and the content addresses Nix recorded.
 TEST(ImportPaths, ReadsWhatNixExports) {
@@ -214,7 +199,7 @@ TEST(ImportPaths, ReadsWhatNixExports) {
     write_file_atomic(w + "/conf/nix.conf", "build-users-group =\n");
     std::string env = "NIX_CONF_DIR=" + w + "/conf HOME=" + w + " XDG_CACHE_HOME=" + w + "/cache ";
     std::string nix_store = env + "nix-store --store 'local?root=" + w + "/nix' ";
-    auto drv = shell(env + "nix-instantiate --store 'local?root=" + w + "/nix' 2>/dev/null -E '" +
+    auto drv = shell_output(env + "nix-instantiate --store 'local?root=" + w + "/nix' 2>/dev/null -E '" +
                      "derivation { name = \"x\"; system = \"x86_64-linux\"; builder = \"/bin/sh\"; "
                      "src = builtins.path { path = " +
                      w +
@@ -222,7 +207,7 @@ TEST(ImportPaths, ReadsWhatNixExports) {
                      "t = builtins.toFile \"t.txt\" \"hi\"; }'");
     ASSERT_TRUE(drv.has_value());
     drv->pop_back();
-    auto closure = shell(nix_store + "-qR " + *drv);
+    auto closure = shell_output(nix_store + "-qR " + *drv);
     ASSERT_TRUE(closure.has_value());
     std::vector<std::string> paths;
     for (size_t pos = 0, nl; (nl = closure->find('\n', pos)) != std::string::npos; pos = nl + 1)
@@ -231,8 +216,8 @@ TEST(ImportPaths, ReadsWhatNixExports) {
     std::string list;
     for (const auto& p : paths)
         list += " " + p;
-    auto stream = shell(nix_store + "--export" + list);
-    auto hashes = shell(nix_store + "-q --hash" + list);
+    auto stream = shell_output(nix_store + "--export" + list);
+    auto hashes = shell_output(nix_store + "-q --hash" + list);
     ASSERT_TRUE(stream && hashes);
 
     TempStore store;

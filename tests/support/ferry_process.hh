@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,10 @@ int wait_command(pid_t pid);
 /// process's environment; waits for it and returns its exit status and output.
 FerryResult run_command(const std::vector<std::string>& command,
                         const std::filesystem::path& stdin_file = "/dev/null");
+
+/// Runs `command` with /bin/sh; returns its standard output, or std::nullopt when it fails (non-zero exit,
+/// killed, or not started). For tests that drive other tools (Nix's) through pipes.
+std::optional<std::string> shell_output(const std::string& command);
 
 /// Points the variables that choose Nix's and ferry's configuration files at directories under `dir`
 /// (NIX_CONF_DIR=dir/etc-nix, XDG_CONFIG_HOME=dir/config, XDG_CONFIG_DIRS=dir/xdg) and unsets NIX_CONFIG
