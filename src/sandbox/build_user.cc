@@ -33,12 +33,6 @@ namespace ferry {
 
 namespace {
 
-void make_pool_dir(const fs::path& dir) {
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    if (ec) throw SysError(ec.value(), "creating the build user lock directory '" + dir.string() + "'");
-}
-
 void check_range(const BuildUserOptions& options) {
     if (options.start_id == 0 || options.start_id % kIdsPerBuildSlot != 0 ||
         options.id_count % kIdsPerBuildSlot != 0 || options.id_count == 0 ||
@@ -99,7 +93,7 @@ std::shared_ptr<BuildIds> try_auto(const BuildUserOptions& options, const fs::pa
     check_range(options);
     gid_t gid = user_namespace ? 0 : shared_gid(options);
     auto pool = state_dir / "userpool2";
-    make_pool_dir(pool);
+    make_directories(pool, "the build user lock directory");
     for (uint32_t slot = 0; slot < options.id_count / kIdsPerBuildSlot; ++slot) {
         uid_t uid = options.start_id + slot * kIdsPerBuildSlot;
         auto lock = PathLock::try_acquire(pool / ("slot-" + std::to_string(slot)));
@@ -126,7 +120,7 @@ std::shared_ptr<BuildIds> try_group(const BuildUserOptions& options, const fs::p
         members.emplace_back(*m);
     if (members.empty()) throw SandboxError("the build users group '{}' has no members", options.group);
     auto pool = state_dir / "userpool";
-    make_pool_dir(pool);
+    make_directories(pool, "the build user lock directory");
     for (const auto& name : members) {
         const passwd* pw = ::getpwnam(name.c_str());
         if (!pw) throw SandboxError("the user '{}' in the group '{}' does not exist", name, options.group);

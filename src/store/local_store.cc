@@ -6,28 +6,19 @@
 #include <functional>
 
 #include "ferry/store/store_db.hh"
+#include "ferry/util/file.hh"
 
 namespace fs = std::filesystem;
 
 namespace ferry {
 
-namespace {
-
-void make_dirs(const fs::path& dir) {
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    if (ec) throw SysError(ec.value(), "creating directory '" + dir.string() + "'");
-}
-
-} // namespace
-
 LocalStore::LocalStore(StoreConfig config)
     : config_(std::move(config)), store_dir_(config_.store_dir), real_store_dir_(config_.real_store_dir()) {
     with_context("opening the store at '" + config_.effective_root().string() + "'", [&] {
-        make_dirs(real_store_dir_);
-        make_dirs(config_.staging_dir());
-        make_dirs(config_.db_file().parent_path());
-        make_dirs(config_.locks_dir());
+        make_directories(real_store_dir_);
+        make_directories(config_.staging_dir());
+        make_directories(config_.db_file().parent_path());
+        make_directories(config_.locks_dir());
         db_ = std::make_unique<StoreDb>(config_.db_file(), store_dir_, config_.durable);
         clean_stale_staging(config_.staging_dir());
     });

@@ -105,6 +105,12 @@ void move_into_place(const fs::path& from, const fs::path& to) {
         throw SysError("making '" + to.string() + "' read-only");
 }
 
+void make_directories(const fs::path& dir, std::string_view what) {
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) throw SysError(ec.value(), fmt::format("creating {} '{}'", what, dir.string()));
+}
+
 void delete_path(const fs::path& path) {
     struct stat st;
     if (::lstat(path.c_str(), &st) != 0) {

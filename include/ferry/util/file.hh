@@ -46,6 +46,9 @@ std::string read_file(const std::filesystem::path& path);
 void write_file_atomic(const std::filesystem::path& path, std::string_view data, unsigned mode = 0644,
                        bool durable = false);
 
+/// Creates `dir` and its missing parents (nothing when it exists). Throws SysError "creating <what> '<dir>'".
+void make_directories(const std::filesystem::path& dir, std::string_view what = "directory");
+
 /// Removes `path` and everything under it, first making read-only directories writable. No error when
 /// it does not exist.
 void delete_path(const std::filesystem::path& path);
