@@ -14,8 +14,8 @@ FERRY_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 iproute2 util-linux
 )
-# Only the test suite compares with real Nix (Debian's Nix 2.8).
-FERRY_TEST_PACKAGES=(nix-bin)
+# Only the test suite compares with real Nix (Debian's Nix 2.8); scripts/check-format runs clang-format.
+FERRY_TEST_PACKAGES=(nix-bin clang-format)
 
 ferry_install_packages() {
   local missing=() pkg

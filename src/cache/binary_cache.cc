@@ -12,9 +12,9 @@
 #include <spdlog/spdlog.h>
 
 #include "ferry/cache/nar_download.hh"
-#include "ferry/sched/event.hh"
-#include "ferry/sched/offload.hh"
 #include "ferry/store/local_store.hh"
+#include "ferry/util/event.hh"
+#include "ferry/util/offload.hh"
 
 namespace asio = boost::asio;
 

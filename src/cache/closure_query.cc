@@ -4,7 +4,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/this_coro.hpp>
 
-#include "ferry/sched/event.hh"
+#include "ferry/util/event.hh"
 
 namespace asio = boost::asio;
 

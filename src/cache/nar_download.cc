@@ -3,8 +3,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include "ferry/sched/offload.hh"
 #include "ferry/store/local_store.hh"
+#include "ferry/util/offload.hh"
 
 namespace asio = boost::asio;
 

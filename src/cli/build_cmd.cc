@@ -22,15 +22,8 @@ struct BuildOptions {
     bool dry_run = false;
     bool no_out_link = false;
     std::string out_link = "result";
-    unsigned cores = 0;
-    bool keep_going = false;
-    bool fallback = false;
     bool print_build_logs = false;
     bool check = false;
-    bool keep_failed = false;
-    std::string substituters;
-    std::string trusted_public_keys;
-    bool substituters_set = false, keys_set = false;
     /// `ferry build`: Nix expressions, --stdin, --from-eval-jobs (targets.args is `args`).
     bool evaluate = false;
     BuildTargetArgs targets;
@@ -109,17 +102,6 @@ void make_links(LocalStore& store, const std::vector<Target>& targets, const std
     }
 }
 
-Settings build_settings(const GlobalOptions& global, const BuildOptions& o) {
-    auto s = load_settings(global);
-    if (o.cores) s.cores = o.cores;
-    if (o.keep_going) s.keep_going = true;
-    if (o.fallback) s.fallback = true;
-    if (o.keep_failed) s.keep_failed = true;
-    if (o.substituters_set) s.set("substituters", o.substituters);
-    if (o.keys_set) s.set("trusted-public-keys", o.trusted_public_keys);
-    return s;
-}
-
 /// The targets of `ferry build` (evaluating, importing, reading them) or `ferry realise`.
 BuildTargets build_targets(Session& session, const BuildOptions& o) {
     auto plain = [&](const std::vector<std::string>& args) { return resolve_targets(session.store(), args); };
@@ -131,7 +113,7 @@ BuildTargets build_targets(Session& session, const BuildOptions& o) {
 }
 
 int run_build(const GlobalOptions& global, const BuildOptions& o, bool links) {
-    Session session(global, build_settings(global, o), o.print_build_logs);
+    Session session(global, load_settings(global), o.print_build_logs);
     BuildTargets resolved;
     try {
         resolved = build_targets(session, o);
@@ -189,21 +171,8 @@ int run_log(const GlobalOptions& global, const std::string& arg) {
 void add_build_options(CLI::App* cmd, BuildOptions& o) {
     cmd->add_option("paths", o.args, ".drv paths (with ^outputs), derivation files, or store paths")->required();
     cmd->add_flag("--dry-run", o.dry_run, "Show what would be fetched and built");
-    cmd->add_option("--cores", o.cores, "NIX_BUILD_CORES of each build (default: all)");
-    cmd->add_flag("-k,--keep-going", o.keep_going, "Build everything that does not depend on a failure");
-    cmd->add_flag("--fallback", o.fallback, "Build when substituting fails");
     cmd->add_flag("--check", o.check, "Build the derivations given again (in the sandbox) and compare their outputs");
-    cmd->add_flag("-K,--keep-failed", o.keep_failed,
-                  "Keep the build directory of a failed build, and a differing --check output as <path>.check");
     cmd->add_flag("-L,--print-build-logs", o.print_build_logs, "Print the builders' output");
-    cmd->add_option_function<std::string>("--substituters", [&o](const std::string& v) {
-        o.substituters = v;
-        o.substituters_set = true;
-    }, "Binary caches, space-separated");
-    cmd->add_option_function<std::string>("--trusted-public-keys", [&o](const std::string& v) {
-        o.trusted_public_keys = v;
-        o.keys_set = true;
-    }, "Keys the binary caches must have signed with, space-separated");
 }
 
 /// NAME VALUE options, one pair per occurrence.

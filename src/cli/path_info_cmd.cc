@@ -1,10 +1,4 @@
 // `ferry path-info`: what the store knows about paths, printed like `nix path-info` of Nix 2.8.
-#include <algorithm>
-#include <iostream>
-
-#include <fmt/format.h>
-#include <nlohmann/json.hpp>
-
 #include "ferry/cache/binary_cache.hh"
 #include "path_info.hh"
 
@@ -17,45 +11,6 @@ uint64_t closure_size(LocalStore& store, const StorePath& path) {
     for (const auto& p : store.compute_closure({path}))
         total += store.require_path_info(p).nar_size;
     return total;
-}
-
-// The object `nix path-info --json` prints, with its keys in Nix's order.
-nlohmann::ordered_json to_json(LocalStore& store, const ValidPathInfo& info, bool with_closure_size) {
-    nlohmann::ordered_json j;
-    j["path"] = store.print(info.path);
-    j["narHash"] = info.nar_hash.to_string(HashFormat::sri);
-    j["narSize"] = info.nar_size;
-    auto refs = nlohmann::ordered_json::array();
-    for (const auto& r : info.references)
-        refs.push_back(store.print(r));
-    j["references"] = std::move(refs);
-    if (info.ca) j["ca"] = *info.ca;
-    if (with_closure_size) j["closureSize"] = closure_size(store, info.path);
-    if (info.deriver) j["deriver"] = store.print(*info.deriver);
-    if (info.registration_time) j["registrationTime"] = info.registration_time;
-    if (info.ultimate) j["ultimate"] = true;
-    if (!info.signatures.empty()) j["signatures"] = info.signatures;
-    return j;
-}
-
-void print_plain(LocalStore& store, const StorePathSet& paths, const PathInfoOptions& o) {
-    size_t width = 0;
-    for (const auto& p : paths)
-        width = std::max(width, store.print(p).size());
-    for (const auto& p : paths) {
-        auto info = store.require_path_info(p);
-        std::string printed = store.print(p);
-        std::cout << printed;
-        if (o.size || o.closure_size || o.sigs) std::cout << std::string(width - printed.size(), ' ');
-        if (o.size) std::cout << fmt::format("\t{:11}", info.nar_size);
-        if (o.closure_size) std::cout << fmt::format("\t{:11}", closure_size(store, p));
-        if (o.sigs) {
-            std::cout << "\t";
-            for (const auto& s : info.signatures)
-                std::cout << s << " ";
-        }
-        std::cout << "\n";
-    }
 }
 
 int run_path_info(const Context& ctx, const PathInfoOptions& o) {
@@ -71,15 +26,13 @@ int run_path_info(const Context& ctx, const PathInfoOptions& o) {
         paths.insert(std::move(p));
     }
     if (o.recursive) paths = store->compute_closure(paths);
-    if (!o.json) {
-        print_plain(*store, paths, o);
-        return 0;
+    std::vector<PathInfoRow> rows;
+    for (const auto& p : paths) {
+        PathInfoRow row{store->require_path_info(p)};
+        if (o.closure_size) row.closure_size = closure_size(*store, p);
+        rows.push_back(std::move(row));
     }
-    auto out = nlohmann::ordered_json::array();
-    for (const auto& p : paths)
-        out.push_back(to_json(*store, store->require_path_info(p), o.closure_size));
-    // Like Nix 2.8: compact, no trailing newline.
-    std::cout << out.dump() << std::flush;
+    print_path_infos(store->store_dir(), rows, o);
     return 0;
 }
 

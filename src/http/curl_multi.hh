@@ -51,9 +51,6 @@ public:
     /// curl_multi_remove_handle. Not from inside a curl callback.
     void remove(CURL* easy) noexcept;
 
-    /// How many sockets are watched now (for tests).
-    std::size_t watched_sockets() const noexcept { return watches_.size(); }
-
 private:
     struct Watch;
     using WatchPtr = std::shared_ptr<Watch>;

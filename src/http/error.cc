@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "ferry/util/cancellation.hh"
+
 namespace ferry::http {
 
 namespace {
@@ -18,5 +20,16 @@ HttpError::HttpError(Kind kind, std::string url, const std::string& reason, unsi
                      int curl_code)
     : Error(format_message(url, reason, attempts)), kind_(kind), url_(std::move(url)), status_(status),
       curl_code_(curl_code), attempts_(attempts) {}
+
+bool is_cancellation(const std::exception_ptr& error) noexcept {
+    if (!error) return false;
+    try {
+        std::rethrow_exception(error);
+    } catch (const HttpError& e) {
+        return e.kind() == HttpError::Kind::cancelled || e.kind() == HttpError::Kind::shut_down;
+    } catch (...) {
+        return ferry::is_cancellation(error);
+    }
+}
 
 } // namespace ferry::http

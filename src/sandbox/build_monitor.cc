@@ -27,7 +27,6 @@ asio::awaitable<void> BuildMonitor::pump_log() {
         if (ec == asio::error::eof) co_return;
         if (ec) throw boost::system::system_error(ec, "reading the builder's log");
         last_output_ = Clock::now();
-        log_bytes_ += n;
         if (log_callback_) log_callback_(std::string_view(buffer_.data(), n));
     }
 }

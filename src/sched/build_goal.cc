@@ -8,9 +8,9 @@
 #include "ferry/sched/build_log.hh"
 #include "ferry/sched/build_outputs.hh"
 #include "ferry/sched/check_build.hh"
-#include "ferry/sched/offload.hh"
 #include "ferry/sched/worker.hh"
 #include "ferry/store/local_store.hh"
+#include "ferry/util/offload.hh"
 #include "goals.hh"
 
 namespace asio = boost::asio;

@@ -61,10 +61,6 @@ int64_t Database::last_insert_rowid() const {
     return sqlite3_last_insert_rowid(db_);
 }
 
-int Database::changes() const {
-    return sqlite3_changes(db_);
-}
-
 // --- Statement ------------------------------------------------------------------------------------
 
 Statement::Statement(Database& db, std::string_view sql) : db_(&db), sql_(sql) {

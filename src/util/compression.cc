@@ -175,8 +175,6 @@ std::string compress_bzip2(std::string_view data, int level) {
 
 } // namespace
 
-bool is_known_compression(std::string_view m) { return m == "none" || m == "xz" || m == "zstd" || m == "bzip2"; }
-
 std::unique_ptr<Decompressor> make_decompressor(std::string_view method, ByteSink sink) {
     if (method == "none" || method.empty()) return std::make_unique<NoneDecompressor>(std::move(sink));
     if (method == "xz") return std::make_unique<XzDecompressor>(std::move(sink));

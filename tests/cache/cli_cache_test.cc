@@ -1,5 +1,6 @@
 // The command line's binary cache commands, run as separate `ferry` processes: copy --from, path-info
 // from a cache, realise/build with substituters from options and from ferry.conf.
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -97,6 +98,45 @@ TEST_F(CliCacheTest, PathInfoFromCacheMatchesNix) {
     ASSERT_EQ(plain.status, 0) << plain.err;
     EXPECT_EQ(plain.out, kDiamond + "\n");
     EXPECT_FALSE(fs::exists(root));
+}
+
+// -S from a binary cache: the closure's NAR and download sizes, keys in the order of Nix 2.8's
+// pathInfoToJSON, and the same columns as for the local store without --json.
+TEST_F(CliCacheTest, PathInfoFromCacheWithClosureSizes) {
+    auto r = ferry({"path-info", "--from", url(), "-r", "-S", "--json", kDiamond});
+    ASSERT_EQ(r.status, 0) << r.err;
+    auto got = nlohmann::ordered_json::parse(r.out);
+    ASSERT_EQ(got.size(), 8u);
+    uint64_t nar_total = 0, download_total = 0;
+    nlohmann::ordered_json top;
+    for (const auto& g : got) {
+        nar_total += g["narSize"].get<uint64_t>();
+        download_total += g["downloadSize"].get<uint64_t>();
+        if (g["path"] == kDiamond) top = g;
+    }
+    ASSERT_FALSE(top.is_null()) << r.out;
+    EXPECT_EQ(top["closureSize"], nar_total); // the 8 paths are diamond-top's closure
+    EXPECT_EQ(top["closureDownloadSize"], download_total);
+    const std::vector<std::string> nix_order{
+        "path",        "narHash",      "narSize",          "references",         "ca",
+        "closureSize", "deriver",      "registrationTime", "ultimate",           "signatures",
+        "url",         "downloadHash", "downloadSize",     "closureDownloadSize"};
+    std::vector<std::string> keys, expected;
+    for (const auto& [k, v] : top.items())
+        keys.push_back(k);
+    for (const auto& k : nix_order)
+        if (top.contains(k)) expected.push_back(k);
+    EXPECT_EQ(keys, expected);
+    for (const auto& k : {"path", "narHash", "narSize", "references", "closureSize", "deriver", "url",
+                          "downloadHash", "downloadSize", "closureDownloadSize"})
+        EXPECT_TRUE(top.contains(k)) << k;
+    EXPECT_FALSE(top.contains("registrationTime")); // local-store fields only
+    EXPECT_FALSE(top.contains("ultimate"));
+
+    auto plain = ferry({"path-info", "--from", url(), "-sS", kDiamond});
+    ASSERT_EQ(plain.status, 0) << plain.err;
+    EXPECT_EQ(plain.out,
+              fmt::format("{}\t{:11}\t{:11}\n", kDiamond, top["narSize"].get<uint64_t>(), nar_total));
 }
 
 TEST_F(CliCacheTest, PathInfoOfAMissingPathFails) {

@@ -147,3 +147,22 @@ TEST_F(ConfigTest, SettingsFromNixConfigReachTheBuild) {
     ASSERT_EQ(built.status, 0) << built.err;
     EXPECT_EQ(read_file(config.real_store_dir() / fs::path(lines_of(built.out).at(0)).filename()), "5\n");
 }
+
+// --cores after build/realise is the global setting flag (the command has no copy of its own): it
+// overrides the file, and of several setting flags the last one given wins.
+TEST_F(ConfigTest, CoresAfterTheSubcommandIsTheGlobalSetting) {
+    import_busybox();
+    write(nix_conf, "cores = 3\n");
+    auto cores_of = [&](const FerryResult& r) {
+        return read_file(config.real_store_dir() / fs::path(lines_of(r.out).at(0)).filename());
+    };
+    auto built = ferry({"build", "--no-out-link",
+                        busybox_derivation(tmp.path(), "cores-build", "echo $NIX_BUILD_CORES > $out"),
+                        "--cores", "4"});
+    ASSERT_EQ(built.status, 0) << built.err;
+    EXPECT_EQ(cores_of(built), "4\n");
+    auto realised = ferry({"realise", "--option", "cores", "7", "--cores", "6",
+                           busybox_derivation(tmp.path(), "cores-realise", "echo $NIX_BUILD_CORES > $out")});
+    ASSERT_EQ(realised.status, 0) << realised.err;
+    EXPECT_EQ(cores_of(realised), "6\n");
+}

@@ -20,9 +20,9 @@
 #include "ferry/cache/narinfo_disk_cache.hh"
 #include "ferry/cache/signature.hh"
 #include "ferry/cache/substituter.hh"
-#include "ferry/sched/event.hh"
 #include "ferry/http/client.hh"
 #include "ferry/store/store_path.hh"
+#include "ferry/util/event.hh"
 
 namespace ferry {
 

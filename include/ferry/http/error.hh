@@ -1,6 +1,7 @@
 #pragma once
 /// The error a transfer fails with.
 
+#include <exception>
 #include <string>
 
 #include "ferry/util/error.hh"
@@ -37,5 +38,9 @@ private:
     int curl_code_;
     unsigned attempts_;
 };
+
+/// True when `error` stands for a cancellation rather than a failure: an HttpError of kind cancelled or
+/// shut_down, or what ferry::is_cancellation (util/cancellation.hh) recognises. Callable from any thread.
+bool is_cancellation(const std::exception_ptr& error) noexcept;
 
 } // namespace ferry::http

@@ -38,9 +38,6 @@ public:
     /// Completes when a limit is exceeded; without limits it only ends by cancellation.
     boost::asio::awaitable<LimitHit> watch_limits();
 
-    /// Bytes of log received so far.
-    size_t log_bytes() const { return log_bytes_; }
-
 private:
     boost::asio::posix::stream_descriptor log_;
     boost::asio::steady_timer timer_;
@@ -50,7 +47,6 @@ private:
     std::vector<char> buffer_; ///< log chunks (kept out of the coroutine frame)
     Clock::time_point started_;
     Clock::time_point last_output_;
-    size_t log_bytes_ = 0;
 };
 
 /// Reads the child's status pipe until end of file (the builder's exec closed it, or the child exited) and

@@ -9,8 +9,8 @@
 
 #include <boost/asio/awaitable.hpp>
 
-#include "ferry/sched/event.hh"
 #include "ferry/store/store_path.hh"
+#include "ferry/util/event.hh"
 
 namespace ferry {
 

@@ -23,12 +23,12 @@
 #include "ferry/cache/substituter.hh"
 #include "ferry/sched/build_failure.hh"
 #include "ferry/sched/builder.hh"
-#include "ferry/sched/event.hh"
 #include "ferry/sched/goal.hh"
 #include "ferry/sched/platform.hh"
 #include "ferry/sched/progress.hh"
 #include "ferry/sched/target.hh"
 #include "ferry/store/derivation.hh"
+#include "ferry/util/event.hh"
 
 namespace ferry {
 

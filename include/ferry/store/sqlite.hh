@@ -106,8 +106,6 @@ public:
     /// How long a statement waits for another connection's lock before failing with SQLITE_BUSY.
     void set_busy_timeout(std::chrono::milliseconds timeout);
     int64_t last_insert_rowid() const;
-    /// Number of rows changed by the last INSERT/UPDATE/DELETE.
-    int changes() const;
 
     sqlite3* handle() const noexcept { return db_; }
     const std::filesystem::path& path() const noexcept { return path_; }

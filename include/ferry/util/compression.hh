@@ -25,9 +25,6 @@ public:
 /// Throws FormatError for an unknown method. Corrupt input gives FormatError naming the method.
 std::unique_ptr<Decompressor> make_decompressor(std::string_view method, ByteSink sink);
 
-/// Whether `method` is one make_decompressor knows.
-bool is_known_compression(std::string_view method);
-
 /// Compresses `data` in one go (for caches written by ferry and by tests). `level` < 0: the default.
 std::string compress(std::string_view method, std::string_view data, int level = -1);
 

@@ -1,4 +1,4 @@
-#include "ferry/sched/event.hh"
+#include "ferry/util/event.hh"
 
 #include <boost/asio/append.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>

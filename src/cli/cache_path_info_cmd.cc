@@ -7,8 +7,6 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_future.hpp>
-#include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include "ferry/cache/closure_query.hh"
 #include "ferry/cache/open_substituters.hh"
@@ -42,48 +40,20 @@ ClosureSizes closure_sizes(const ClosureInfos& all, const StorePath& root) {
     return sizes;
 }
 
-/// The object `nix path-info --json --store URL` prints, keys in Nix's order.
-nlohmann::ordered_json to_json(const StoreDir& dir, const ClosureInfos& all, const NarInfo& info,
-                               bool sizes) {
-    nlohmann::ordered_json j;
-    j["path"] = dir.print(info.path);
-    j["narHash"] = info.nar_hash.to_string(HashFormat::sri);
-    j["narSize"] = info.nar_size;
-    auto refs = nlohmann::ordered_json::array();
-    for (const auto& r : info.references)
-        refs.push_back(dir.print(r));
-    j["references"] = std::move(refs);
-    if (!info.ca.empty()) j["ca"] = info.ca;
-    ClosureSizes closure = sizes ? closure_sizes(all, info.path) : ClosureSizes{};
-    if (sizes) j["closureSize"] = closure.nar;
-    if (info.deriver) j["deriver"] = dir.print(*info.deriver);
-    if (!info.signatures.empty()) j["signatures"] = info.signatures;
-    if (!info.url.empty()) j["url"] = info.url;
-    if (info.file_hash) j["downloadHash"] = info.file_hash->to_nix32_prefixed();
-    if (info.file_size) j["downloadSize"] = info.file_size;
-    if (sizes) j["closureDownloadSize"] = closure.download;
-    return j;
-}
-
-void print_plain(const StoreDir& dir, const ClosureInfos& all, const StorePathSet& shown,
-                 const PathInfoOptions& o) {
-    size_t width = 0;
-    for (const auto& p : shown)
-        width = std::max(width, dir.print(p).size());
-    for (const auto& p : shown) {
-        const NarInfo& info = *all.infos.at(p);
-        std::string printed = dir.print(p);
-        std::cout << printed;
-        if (o.size || o.closure_size || o.sigs) std::cout << std::string(width - printed.size(), ' ');
-        if (o.size) std::cout << fmt::format("\t{:11}", info.nar_size);
-        if (o.closure_size) std::cout << fmt::format("\t{:11}", closure_sizes(all, p).nar);
-        if (o.sigs) {
-            std::cout << "\t";
-            for (const auto& s : info.signatures)
-                std::cout << s << " ";
-        }
-        std::cout << "\n";
+/// The row of `info`, with its closure's sizes when `sizes`.
+PathInfoRow to_row(const ClosureInfos& all, const NarInfo& info, bool sizes) {
+    PathInfoRow row{ValidPathInfo(info.path, info.nar_hash, info.nar_size)};
+    row.info.references = info.references;
+    row.info.deriver = info.deriver;
+    row.info.signatures = info.signatures;
+    if (!info.ca.empty()) row.info.ca = info.ca;
+    row.download = PathInfoRow::Download{info.url, info.file_hash, info.file_size, 0};
+    if (sizes) {
+        ClosureSizes closure = closure_sizes(all, info.path);
+        row.closure_size = closure.nar;
+        row.download->closure_size = closure.download;
     }
+    return row;
 }
 
 /// Queries the cache on a private event loop and thread pool.
@@ -127,14 +97,10 @@ int run_cache_path_info(const GlobalOptions& global, const std::string& url, con
     if (o.recursive)
         for (const auto& [p, _] : all.infos)
             shown.insert(p);
-    if (!o.json) {
-        print_plain(dir, all, shown, o);
-        return 0;
-    }
-    auto out = nlohmann::ordered_json::array();
+    std::vector<PathInfoRow> rows;
     for (const auto& p : shown)
-        out.push_back(to_json(dir, all, *all.infos.at(p), o.closure_size));
-    std::cout << out.dump() << std::flush;
+        rows.push_back(to_row(all, *all.infos.at(p), o.closure_size));
+    print_path_infos(dir, rows, o);
     return 0;
 }
 

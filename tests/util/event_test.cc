@@ -1,5 +1,5 @@
 // Event and Semaphore: wake-ups, cancellation, FIFO and LIFO slots.
-#include "ferry/sched/event.hh"
+#include "ferry/util/event.hh"
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
