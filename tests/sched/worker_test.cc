@@ -26,7 +26,7 @@ TEST_F(WorkerTest, DiamondBuildsTheSharedDependencyOnce) {
     auto b = add_test_derivation(*store.store, "b", {a});
     auto c = add_test_derivation(*store.store, "c", {a});
     auto d = add_test_derivation(*store.store, "d", {b, c});
-    Worker worker(io, pool, *store.store, {}, &builder, options, progress);
+    Worker worker(io, pool, view, {}, &builder, options, progress);
     realise(worker, {out(d), out(b)});
     for (const char* n : {"a", "b", "c", "d"}) EXPECT_EQ(builder.finished[n], 1) << n;
     EXPECT_LE(builder.peak_running, 2u);
@@ -37,7 +37,7 @@ TEST_F(WorkerTest, DiamondBuildsTheSharedDependencyOnce) {
     EXPECT_EQ(info->references, (StorePathSet{out_path(a), out_path(b), out_path(c)}));
     EXPECT_EQ(progress.counters.builds_done, 4u);
     // A second realisation has nothing to do.
-    Worker again(io, pool, *store.store, {}, &builder, options, progress);
+    Worker again(io, pool, view, {}, &builder, options, progress);
     realise(again, {out(d)});
     EXPECT_EQ(builder.finished["d"], 1);
 }
@@ -47,7 +47,7 @@ TEST_F(WorkerTest, ParallelismIsBoundedByMaxJobs) {
     for (int i = 0; i < 12; ++i) leaves.push_back(add_test_derivation(*store.store, "leaf" + std::to_string(i), {}));
     auto top = add_test_derivation(*store.store, "top", leaves);
     options.max_jobs = 3;
-    Worker worker(io, pool, *store.store, {}, &builder, options, progress);
+    Worker worker(io, pool, view, {}, &builder, options, progress);
     realise(worker, {out(top)});
     EXPECT_EQ(builder.peak_running, 3u);
     EXPECT_TRUE(store->is_valid_path(out_path(top)));
@@ -63,7 +63,7 @@ TEST_F(WorkerTest, FailureWithoutKeepGoingStopsTheRestPromptly) {
     builder.slow("c", 5s);
     builder.slow("e", 5s);
     options.max_jobs = 4;
-    Worker worker(io, pool, *store.store, {}, &builder, options, progress);
+    Worker worker(io, pool, view, {}, &builder, options, progress);
     auto start = std::chrono::steady_clock::now();
     try {
         realise(worker, {out(d), out(e)});
@@ -90,7 +90,7 @@ TEST_F(WorkerTest, KeepGoingBuildsEverythingThatDoesNotDependOnTheFailure) {
     builder.fail("b");
     builder.slow("c", 200ms);
     options.keep_going = true;
-    Worker worker(io, pool, *store.store, {}, &builder, options, progress);
+    Worker worker(io, pool, view, {}, &builder, options, progress);
     EXPECT_THROW(realise(worker, {out(d), out(e)}), RealiseError);
     EXPECT_TRUE(store->is_valid_path(out_path(c)));
     EXPECT_TRUE(store->is_valid_path(out_path(e)));
@@ -108,7 +108,7 @@ TEST_F(WorkerTest, SubstitutesAndFallsBackToBuilding) {
     cache.add(out_path(b), {out_path(a)});
     cache.fail_fetch(out_path(b));
 
-    Worker no_fallback(io, pool, *store.store, {&cache}, &builder, options, progress);
+    Worker no_fallback(io, pool, view, {&cache}, &builder, options, progress);
     try {
         realise(no_fallback, {out(b)});
         FAIL() << "no error";
@@ -118,7 +118,7 @@ TEST_F(WorkerTest, SubstitutesAndFallsBackToBuilding) {
     EXPECT_EQ(builder.started["b"], 0);
 
     options.fallback = true;
-    Worker fallback(io, pool, *store.store, {&cache}, &builder, options, progress);
+    Worker fallback(io, pool, view, {&cache}, &builder, options, progress);
     realise(fallback, {out(b)});
     EXPECT_EQ(builder.finished["b"], 1);
     EXPECT_EQ(builder.started["a"], 0) << "a was substituted";
@@ -137,7 +137,7 @@ TEST_F(WorkerTest, InterruptionLeavesTheStoreConsistentAndASecondRunFinishes) {
     for (const auto& d : drvs) targets.push_back(out(d));
     builder = FakeBuilder(50ms);
     {
-        Worker worker(io, pool, *store.store, {}, &builder, options, progress);
+        Worker worker(io, pool, view, {}, &builder, options, progress);
         asio::steady_timer stop(io, 180ms);
         stop.async_wait([&](auto) { worker.stop("interrupted by SIGINT"); });
         EXPECT_THROW(realise(worker, targets), Interrupted);
@@ -152,7 +152,7 @@ TEST_F(WorkerTest, InterruptionLeavesTheStoreConsistentAndASecondRunFinishes) {
         if (auto info = store->query_path_info(out_path(d)))
             for (const auto& r : info->references) EXPECT_TRUE(store->is_valid_path(r));
 
-    Worker second(io, pool, *store.store, {}, &builder, options, progress);
+    Worker second(io, pool, view, {}, &builder, options, progress);
     realise(second, targets);
     for (const auto& d : drvs) EXPECT_TRUE(store->is_valid_path(out_path(d)));
 }
@@ -173,7 +173,7 @@ TEST_F(WorkerTest, DiscoveryCostsDepthPlusOneRoundTrips) {
             levels[k].push_back(p);
         }
     }
-    Worker worker(io, pool, *store.store, {&cache}, nullptr, options, progress);
+    Worker worker(io, pool, view, {&cache}, nullptr, options, progress);
     auto missing = run(worker, [&](Worker& w) { return w.query_missing({Target{levels[0][0], {}}}); });
     EXPECT_EQ(missing.will_substitute.size(), 1u + 4 + 7 + 10 + 13);
     // Each level's queries go out together, one delay after the previous level's: no barrier, no
@@ -212,7 +212,7 @@ TEST_F(WorkerTest, DryRunOfTenThousandNodes) {
     }
     std::vector<Target> tops;
     for (const auto& d : below) tops.push_back(out(d));
-    Worker worker(io, pool, *store.store, {}, &builder, options, progress);
+    Worker worker(io, pool, view, {}, &builder, options, progress);
     auto start = std::chrono::steady_clock::now();
     auto missing = run(worker, [&](Worker& w) { return w.query_missing(tops); });
     auto took = std::chrono::steady_clock::now() - start;
