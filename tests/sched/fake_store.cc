@@ -21,7 +21,8 @@ struct FakeStore::Locks final : StoreLocks {
     StorePathSet paths;
 };
 
-FakeStore::FakeStore(asio::thread_pool& pool, std::chrono::milliseconds delay) : pool_(pool), delay_(delay) {}
+FakeStore::FakeStore(asio::thread_pool& pool, std::chrono::milliseconds delay)
+    : pool_(pool), delay_(delay), hasher_(dir_, [this](const StorePath& p) { return *derivations_.at(p); }) {}
 
 template <typename Fn> asio::awaitable<std::invoke_result_t<Fn&>> FakeStore::answer(Fn fn) {
     ++calls_;
@@ -56,8 +57,7 @@ StorePath FakeStore::add_derivation(const std::string& name, const std::vector<S
     drv.builder = "/bin/sh";
     drv.args = {"-c", "true"};
     drv.env = {{"name", name}, {"builder", "/bin/sh"}, {"system", "x86_64-linux"}};
-    DerivationHasher hasher(dir_, [this](const StorePath& p) { return *derivations_.at(p); });
-    hasher.fill_outputs(drv);
+    hasher_.fill_outputs(drv);
     auto refs = drv.references();
     auto path = dir_.make_text_path(name + ".drv", unparse_derivation(dir_, drv), refs);
     derivations_[path] = std::make_shared<const Derivation>(std::move(drv));

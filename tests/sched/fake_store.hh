@@ -15,6 +15,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include "ferry/sched/store_view.hh"
+#include "ferry/store/derivation_hash.hh"
 
 namespace ferry::test {
 
@@ -78,6 +79,8 @@ private:
     std::map<StorePath, int> reads_;
     std::vector<StorePath> checked_;
     std::atomic<size_t> calls_{0};
+    /// Memoises the inputs' hashes while derivations are added.
+    DerivationHasher hasher_;
 };
 
 } // namespace ferry::test
