@@ -9,8 +9,8 @@ namespace asio = boost::asio;
 
 namespace ferry {
 
-std::shared_ptr<NarDownload> NarDownload::make(asio::thread_pool& pool, StoreView& store,
-                                               const NarInfo& info, std::shared_ptr<http::BodyGate> gate) {
+std::shared_ptr<NarDownload> NarDownload::make(asio::thread_pool& pool, StoreView& store, const NarInfo& info,
+                                               std::shared_ptr<http::BodyGate> gate) {
     return std::shared_ptr<NarDownload>(new NarDownload(pool, store, info, std::move(gate)));
 }
 

@@ -84,8 +84,8 @@ void print_missing(LocalStore& store, const MissingPaths& m) {
 
 /// ./result, ./result-dev, ./result-2 … as nix-build names them. The links point at the files: the
 /// logical path itself when the store is at its logical place, else the physical copy.
-void make_links(LocalStore& store, const std::vector<Target>& targets, const std::vector<RealisedOutputs>& realised,
-                const std::string& base) {
+void make_links(LocalStore& store, const std::vector<Target>& targets,
+                const std::vector<RealisedOutputs>& realised, const std::string& base) {
     bool at_logical_place = store.config().real_store_dir() == fs::path(store.store_dir().dir());
     for (size_t i = 0; i < targets.size(); ++i) {
         if (!targets[i].is_build()) continue;
@@ -136,7 +136,8 @@ int run_build(const GlobalOptions& global, const BuildOptions& o, bool links) {
         if (o.dry_run) {
             session.run(
                 [&](Worker& w) -> boost::asio::awaitable<void> {
-                    auto missing = co_await w.query_missing(targets, o.check ? BuildMode::check : BuildMode::normal);
+                    auto missing =
+                        co_await w.query_missing(targets, o.check ? BuildMode::check : BuildMode::normal);
                     session.progress().finish();
                     print_missing(session.store(), missing);
                 },
@@ -155,7 +156,8 @@ int run_build(const GlobalOptions& global, const BuildOptions& o, bool links) {
         return session.signal_exit_code() ? session.signal_exit_code() : 1;
     }
     for (const auto& outputs : realised)
-        for (const auto& [_, path] : outputs) std::cout << session.store().print(path) << "\n";
+        for (const auto& [_, path] : outputs)
+            std::cout << session.store().print(path) << "\n";
     if (links && !o.no_out_link) make_links(session.store(), targets, realised, o.out_link);
     std::cout << std::flush;
     if (resolved.eval_errors) {

@@ -12,8 +12,8 @@
 #include <boost/asio/use_future.hpp>
 
 #include "ferry/cache/open_substituters.hh"
-#include "ferry/sched/local_store_view.hh"
 #include "ferry/sandbox/make_builder.hh"
+#include "ferry/sched/local_store_view.hh"
 
 namespace asio = boost::asio;
 

@@ -115,6 +115,7 @@ asio::awaitable<void> BuildGoal::build() {
     job.timeout = worker_.options().timeout;
     job.keep_failed = worker_.options().keep_failed;
     job.check = check;
+    job.pool = &worker_.pool();
     co_await run_builder(job, *locks);
     ++progress.counters.builds_done;
 }

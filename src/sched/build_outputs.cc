@@ -61,9 +61,10 @@ std::string check_fixed_output(const LocalStore& store, const StorePath& drv_pat
 
 } // namespace
 
-std::vector<StagedTree> stage_build_outputs(LocalStore& store, const StorePath& drv_path, const Derivation& drv,
-                                            const std::map<std::string, StorePath>& outputs, BuiltOutputs& built,
-                                            const StorePathSet& input_closure) {
+std::vector<StagedTree> stage_build_outputs(LocalStore& store, const StorePath& drv_path,
+                                            const Derivation& drv,
+                                            const std::map<std::string, StorePath>& outputs,
+                                            BuiltOutputs& built, const StorePathSet& input_closure) {
     StorePathSet candidates = input_closure;
     for (const auto& [_, p] : outputs) candidates.insert(p);
 
@@ -88,7 +89,8 @@ std::vector<StagedTree> stage_build_outputs(LocalStore& store, const StorePath& 
 
 void commit_trees(LocalStore& store, std::vector<StagedTree> trees) {
     StorePathSet paths;
-    for (const auto& t : trees) paths.insert(t.info.path);
+    for (const auto& t : trees)
+        paths.insert(t.info.path);
     auto valid = store.query_valid_paths(paths);
     std::vector<StagedOutput> commits;
     for (auto& t : trees) {

@@ -24,7 +24,9 @@ struct LocalLocks final : StoreLocks {
 
 LocalStoreView::LocalStoreView(LocalStore& store, asio::thread_pool& pool) : store_(store), pool_(pool) {}
 
-const StoreDir& LocalStoreView::store_dir() const { return store_.store_dir(); }
+const StoreDir& LocalStoreView::store_dir() const {
+    return store_.store_dir();
+}
 
 StoreLayout LocalStoreView::layout() const {
     return StoreLayout{store_.config().real_store_dir(), store_.config().staging_dir()};
@@ -107,7 +109,8 @@ asio::awaitable<std::vector<StagedTree>> LocalStoreView::stage_build_outputs(con
                                                                              BuiltOutputs& built) {
     auto& store = store_;
     auto work = [&store, &job, &built] {
-        return ferry::stage_build_outputs(store, job.drv_path, *job.drv, job.outputs, built, job.input_closure);
+        return ferry::stage_build_outputs(store, job.drv_path, *job.drv, job.outputs, built,
+                                          job.input_closure);
     };
     auto result = co_await offload(pool_, work);
     co_return result;
@@ -115,8 +118,9 @@ asio::awaitable<std::vector<StagedTree>> LocalStoreView::stage_build_outputs(con
 
 asio::awaitable<void> LocalStoreView::check_build_outputs(const BuildJob& job, BuiltOutputs& built) {
     auto& store = store_;
-    co_await offload(pool_,
-                     [&store, &job, &built] { check_rebuild(store, job.drv_path, job.outputs, built, job.keep_failed); });
+    co_await offload(pool_, [&store, &job, &built] {
+        check_rebuild(store, job.drv_path, job.outputs, built, job.keep_failed);
+    });
 }
 
 } // namespace ferry

@@ -49,7 +49,8 @@ asio::awaitable<void> PathGoal::run() {
             dry->unknown.insert(path_);
             co_return;
         }
-        throw Error("path '{}' is required, but there is no substituter that can provide it", store.print(path_));
+        throw Error("path '{}' is required, but there is no substituter that can provide it",
+                    store.print(path_));
     }
     auto sub = std::move(*decision.from);
     if (!worker_.dry_run()) ++worker_.progress().counters.fetches_expected;

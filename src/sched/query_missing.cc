@@ -42,7 +42,8 @@ asio::awaitable<MissingPaths> Worker::query_missing(std::vector<Target> targets,
 
 void Worker::check_missing_cycles() {
     StorePathSet fetched_nodes;
-    for (const auto& [p, _] : path_goals_) fetched_nodes.insert(p);
+    for (const auto& [p, _] : path_goals_)
+        fetched_nodes.insert(p);
     auto fetched = find_cycle(fetched_nodes, [this](const StorePath& p, const auto& add) {
         auto it = answers_.find(p);
         if (it != answers_.end() && it->second)
@@ -51,8 +52,10 @@ void Worker::check_missing_cycles() {
     });
     if (!fetched.empty()) throw CycleError(store_.store_dir(), fetched);
     StorePathSet built_nodes;
-    for (const auto& [d, _] : build_goals_) built_nodes.insert(d);
-    for (const auto& [d, _] : check_goals_) built_nodes.insert(d);
+    for (const auto& [d, _] : build_goals_)
+        built_nodes.insert(d);
+    for (const auto& [d, _] : check_goals_)
+        built_nodes.insert(d);
     auto built = find_cycle(built_nodes, [this](const StorePath& drv, const auto& add) {
         auto it = derivations_.find(drv);
         if (it != derivations_.end())

@@ -44,7 +44,8 @@ asio::awaitable<void> make_valid(StoreView& store, std::vector<StagedTree> trees
     std::unique_ptr<StoreLocks> locks;
     if (!held) {
         StorePathSet paths;
-        for (const auto& t : trees) paths.insert(t.info.path);
+        for (const auto& t : trees)
+            paths.insert(t.info.path);
         std::exception_ptr error;
         try {
             locks = co_await lock_paths(store, std::move(paths));

@@ -55,11 +55,14 @@ std::string describe(const std::exception_ptr& e) {
 
 } // namespace
 
-Worker::Worker(asio::io_context& io, asio::thread_pool& pool, StoreView& store, std::vector<Substituter*> substituters,
-               Builder* builder, WorkerOptions options, Progress& progress)
-    : io_(io), pool_(pool), store_(store), planner_(std::make_unique<Planner>(*this)), substituters_(std::move(substituters)), builder_(builder),
-      options_(options), progress_(progress), build_slots_(io.get_executor(), std::max(1u, options.max_jobs)),
-      query_slots_(io.get_executor(), options.max_queries ? options.max_queries : std::numeric_limits<size_t>::max()) {
+Worker::Worker(asio::io_context& io, asio::thread_pool& pool, StoreView& store,
+               std::vector<Substituter*> substituters, Builder* builder, WorkerOptions options,
+               Progress& progress)
+    : io_(io), pool_(pool), store_(store), planner_(std::make_unique<Planner>(*this)),
+      substituters_(std::move(substituters)), builder_(builder), options_(options), progress_(progress),
+      build_slots_(io.get_executor(), std::max(1u, options.max_jobs)),
+      query_slots_(io.get_executor(),
+                   options.max_queries ? options.max_queries : std::numeric_limits<size_t>::max()) {
     std::stable_sort(substituters_.begin(), substituters_.end(),
                      [](Substituter* a, Substituter* b) { return a->priority() < b->priority(); });
 }
@@ -253,7 +256,8 @@ asio::awaitable<std::shared_ptr<const Derivation>> Worker::load_derivation(const
         const StorePath& drv;
         std::shared_ptr<Event> event;
         ~Done() {
-            if (auto it = w.loading_.find(drv); it != w.loading_.end() && it->second == event) w.loading_.erase(it);
+            if (auto it = w.loading_.find(drv); it != w.loading_.end() && it->second == event)
+                w.loading_.erase(it);
             event->set();
         }
     } on_exit{*this, drv, done};

@@ -15,7 +15,8 @@ struct FakeStore::Locks final : StoreLocks {
     Locks(FakeStore& s, StorePathSet p) : store(s), paths(std::move(p)) {}
     ~Locks() override {
         std::lock_guard lock(store.mutex_);
-        for (const auto& p : paths) store.locked_.erase(p);
+        for (const auto& p : paths)
+            store.locked_.erase(p);
     }
     FakeStore& store;
     StorePathSet paths;
@@ -51,8 +52,10 @@ StorePath FakeStore::add_derivation(const std::string& name, const std::vector<S
                                     const std::vector<std::string>& outputs) {
     Derivation drv;
     drv.name = name;
-    for (const auto& o : outputs) drv.outputs[o] = DerivationOutput{};
-    for (const auto& in : inputs) drv.input_drvs[in] = {"out"};
+    for (const auto& o : outputs)
+        drv.outputs[o] = DerivationOutput{};
+    for (const auto& in : inputs)
+        drv.input_drvs[in] = {"out"};
     drv.platform = "x86_64-linux";
     drv.builder = "/bin/sh";
     drv.args = {"-c", "true"};
@@ -128,7 +131,8 @@ asio::awaitable<StorePathSet> FakeStore::closure(StorePathSet paths) {
             if (!seen.insert(p).second) continue;
             auto it = valid_.find(p);
             if (it == valid_.end()) throw InvalidPath("path '{}' is not valid", dir_.print(p));
-            for (const auto& r : it->second.references) todo.push_back(r);
+            for (const auto& r : it->second.references)
+                todo.push_back(r);
         }
         return seen;
     });
@@ -148,12 +152,13 @@ asio::awaitable<std::unique_ptr<StoreLocks>> FakeStore::try_lock(StorePathSet pa
 asio::awaitable<void> FakeStore::commit(std::vector<StagedTree> trees) {
     co_await answer([this, &trees] {
         StorePathSet batch;
-        for (const auto& t : trees) batch.insert(t.info.path);
+        for (const auto& t : trees)
+            batch.insert(t.info.path);
         for (const auto& t : trees)
             for (const auto& r : t.info.references)
                 if (!valid_.count(r) && !batch.count(r))
-                    throw InvalidPath("cannot register '{}': its reference '{}' is not valid", dir_.print(t.info.path),
-                                      dir_.print(r));
+                    throw InvalidPath("cannot register '{}': its reference '{}' is not valid",
+                                      dir_.print(t.info.path), dir_.print(r));
         for (auto& t : trees) {
             if (valid_.count(t.info.path)) continue;
             valid_.insert_or_assign(t.info.path, t.info);

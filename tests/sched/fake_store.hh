@@ -22,7 +22,8 @@ namespace ferry::test {
 class FakeStore final : public StoreView {
 public:
     /// `delay` 0: calls answer at once, on the loop thread (no pool hop); otherwise on `pool`.
-    explicit FakeStore(boost::asio::thread_pool& pool, std::chrono::milliseconds delay = std::chrono::milliseconds(0));
+    explicit FakeStore(boost::asio::thread_pool& pool,
+                       std::chrono::milliseconds delay = std::chrono::milliseconds(0));
 
     // --- Setting up (before the worker runs) -------------------------------------------------------
     /// Makes `path` valid, referring to `references`.
@@ -55,8 +56,8 @@ public:
     boost::asio::awaitable<std::unique_ptr<StoreLocks>> try_lock(StorePathSet paths) override;
     boost::asio::awaitable<void> commit(std::vector<StagedTree> trees) override;
     boost::asio::awaitable<void> discard(std::vector<StagedTree> trees) override;
-    boost::asio::awaitable<void> register_derivation_outputs(StorePath drv,
-                                                             std::map<std::string, StorePath> outputs) override;
+    boost::asio::awaitable<void>
+    register_derivation_outputs(StorePath drv, std::map<std::string, StorePath> outputs) override;
     std::unique_ptr<StagedPath> stage(std::string_view) override { return nullptr; }
     boost::asio::awaitable<std::unique_ptr<BuildLog>> open_build_log(StorePath drv) override;
     boost::asio::awaitable<std::vector<StagedTree>> stage_build_outputs(const BuildJob& job,

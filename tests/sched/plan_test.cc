@@ -51,7 +51,8 @@ struct PlanTest : ::testing::Test {
             for (int i = 0; i < width; ++i) {
                 std::vector<StorePath> inputs;
                 if (!below.empty()) inputs = {below[i], below[(i + 37) % width]};
-                current.push_back(s.add_derivation("l" + std::to_string(layer) + "-" + std::to_string(i), inputs));
+                current.push_back(
+                    s.add_derivation("l" + std::to_string(layer) + "-" + std::to_string(i), inputs));
             }
             below = std::move(current);
         }
@@ -61,7 +62,8 @@ struct PlanTest : ::testing::Test {
     /// A dry run of every output of `tops`; prints and returns the planning time.
     MissingPaths plan(const std::vector<StorePath>& tops, const char* what) {
         std::vector<Target> targets;
-        for (const auto& d : tops) targets.push_back(Target{d, {"out"}});
+        for (const auto& d : tops)
+            targets.push_back(Target{d, {"out"}});
         Worker worker(io, pool, store, {}, &builder, options, progress);
         auto start = std::chrono::steady_clock::now();
         auto missing = run(worker, [&](Worker& w) { return w.query_missing(targets); });
@@ -95,7 +97,8 @@ struct Decisions {
 
 std::string show(const StoreDir& dir, const StorePathSet& set) {
     std::string out;
-    for (const auto& p : set) out += " " + dir.print(p);
+    for (const auto& p : set)
+        out += " " + dir.print(p);
     return out;
 }
 
@@ -137,9 +140,11 @@ TEST_F(PlanTest, DryRunAndRealRunTakeTheSameDecisions) {
         }
         auto committed = store.committed();
         for (size_t i = committed_before; i < committed.size(); ++i)
-            if (!builder.started.count(std::string(committed[i].name()))) real.substituted.insert(committed[i]);
+            if (!builder.started.count(std::string(committed[i].name())))
+                real.substituted.insert(committed[i]);
         // Outputs made valid by builds are not substitutions.
-        for (const auto& d : real.built) real.substituted.erase(store.output_path(d));
+        for (const auto& d : real.built)
+            real.substituted.erase(store.output_path(d));
 
         EXPECT_EQ(dry, real) << "dry: built" << show(store.store_dir(), dry.built) << "; substituted"
                              << show(store.store_dir(), dry.substituted) << "\nreal: built"
@@ -206,8 +211,9 @@ TEST_F(PlanTest, LoopStaysResponsiveWhileASlowStoreAnswers) {
     run(worker, task);
     auto took = std::chrono::steady_clock::now() - start;
     auto worst_ms = std::chrono::duration<double, std::milli>(worst).count();
-    std::printf("realise with a 50 ms store: %.0f ms, %zu store calls, %zu watchdog ticks, worst lateness %.2f ms\n",
-                std::chrono::duration<double, std::milli>(took).count(), slow.calls(), ticks, worst_ms);
+    std::printf(
+        "realise with a 50 ms store: %.0f ms, %zu store calls, %zu watchdog ticks, worst lateness %.2f ms\n",
+        std::chrono::duration<double, std::milli>(took).count(), slow.calls(), ticks, worst_ms);
     EXPECT_TRUE(slow.valid(slow.output_path(d)));
     EXPECT_GE(slow.calls(), 10u);
     EXPECT_GE(took, 500ms) << "the store was not slow";
@@ -225,7 +231,8 @@ TEST_F(PlanTest, CountersEndBalancedAndEachDerivationIsReadOnce) {
     EXPECT_EQ(progress.counters.builds_expected, 4u);
     EXPECT_EQ(progress.counters.builds_done, 4u);
     EXPECT_EQ(progress.counters.builds_running, 0u);
-    for (const auto& drv : {a, b, c, d}) EXPECT_EQ(store.reads()[drv], 1) << drv.to_string();
+    for (const auto& drv : {a, b, c, d})
+        EXPECT_EQ(store.reads()[drv], 1) << drv.to_string();
     ASSERT_EQ(realised.size(), 2u);
     EXPECT_EQ(realised[0], (RealisedOutputs{{"out", store.output_path(d)}}));
     EXPECT_EQ(realised[1], (RealisedOutputs{{"out", store.output_path(b)}}));

@@ -205,7 +205,8 @@ TEST_F(WorkerTest, DryRunOfTenThousandNodes) {
         for (int i = 0; i < 100; ++i) {
             std::vector<StorePath> inputs;
             if (!below.empty()) inputs = {below[i], below[(i + 37) % 100]};
-            current.push_back(fake.add_derivation("l" + std::to_string(layer) + "-" + std::to_string(i), inputs));
+            current.push_back(
+                fake.add_derivation("l" + std::to_string(layer) + "-" + std::to_string(i), inputs));
         }
         below = std::move(current);
     }

@@ -19,9 +19,9 @@
 #include "ferry/cache/narinfo.hh"
 #include "ferry/cache/narinfo_disk_cache.hh"
 #include "ferry/cache/signature.hh"
+#include "ferry/http/client.hh"
 #include "ferry/sched/event.hh"
 #include "ferry/sched/substituter.hh"
-#include "ferry/http/client.hh"
 #include "ferry/store/store_path.hh"
 
 namespace ferry {

@@ -44,8 +44,9 @@ public:
     /// Unprocessed bytes at which the producer is held back.
     static constexpr size_t kMaxBuffered = 1 << 20;
 
-    /// A download of `info`'s NAR into `store`'s staging area (StoreView::stage(), called on the pool). `gate`: the request's gate (http and
-    /// https), or null for a source that cannot pause (push() then blocks while the buffer is full).
+    /// A download of `info`'s NAR into `store`'s staging area (StoreView::stage(), called on the pool).
+    /// `gate`: the request's gate (http and https), or null for a source that cannot pause (push() then
+    /// blocks while the buffer is full).
     static std::shared_ptr<NarDownload> make(boost::asio::thread_pool& pool, StoreView& store,
                                              const NarInfo& info, std::shared_ptr<http::BodyGate> gate);
     ~NarDownload();

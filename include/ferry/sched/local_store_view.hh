@@ -28,8 +28,8 @@ public:
     boost::asio::awaitable<std::unique_ptr<StoreLocks>> try_lock(StorePathSet paths) override;
     boost::asio::awaitable<void> commit(std::vector<StagedTree> trees) override;
     boost::asio::awaitable<void> discard(std::vector<StagedTree> trees) override;
-    boost::asio::awaitable<void> register_derivation_outputs(StorePath drv,
-                                                             std::map<std::string, StorePath> outputs) override;
+    boost::asio::awaitable<void>
+    register_derivation_outputs(StorePath drv, std::map<std::string, StorePath> outputs) override;
     std::unique_ptr<StagedPath> stage(std::string_view name) override;
 
     boost::asio::awaitable<std::unique_ptr<BuildLog>> open_build_log(StorePath drv) override;

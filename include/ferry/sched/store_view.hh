@@ -82,8 +82,8 @@ public:
     /// Deletes staged trees that will not be committed, off the loop.
     virtual boost::asio::awaitable<void> discard(std::vector<StagedTree> trees) = 0;
     /// Records the outputs of the valid derivation `drv`.
-    virtual boost::asio::awaitable<void> register_derivation_outputs(StorePath drv,
-                                                                     std::map<std::string, StorePath> outputs) = 0;
+    virtual boost::asio::awaitable<void>
+    register_derivation_outputs(StorePath drv, std::map<std::string, StorePath> outputs) = 0;
     /// Blocking (pool): a fresh staging directory for the contents of a path named `name`.
     virtual std::unique_ptr<StagedPath> stage(std::string_view name) = 0;
 

@@ -30,7 +30,8 @@ public:
 /// What a substituter offers for one path. Implementations may derive from it to keep what they need
 /// to fetch it (BinaryCache keeps the narinfo); fetch() is only given what its own query() returned.
 struct SubstitutablePath {
-    explicit SubstitutablePath(ValidPathInfo i, uint64_t download = 0) : info(std::move(i)), download_size(download) {}
+    explicit SubstitutablePath(ValidPathInfo i, uint64_t download = 0)
+        : info(std::move(i)), download_size(download) {}
     virtual ~SubstitutablePath() = default;
     /// NAR hash and size, references, deriver, signatures, content address, as the substituter says.
     ValidPathInfo info;

@@ -105,7 +105,8 @@ public:
     /// been initialised; they are asked in priority order. `store` (every access of the goals goes
     /// through it, awaited), the substituters, the builder and `progress` must outlive the worker.
     Worker(boost::asio::io_context& io, boost::asio::thread_pool& pool, StoreView& store,
-           std::vector<Substituter*> substituters, Builder* builder, WorkerOptions options, Progress& progress);
+           std::vector<Substituter*> substituters, Builder* builder, WorkerOptions options,
+           Progress& progress);
     ~Worker();
 
     /// Makes every target valid (with BuildMode::check, rebuilds the derivations among them and
