@@ -34,13 +34,13 @@ StoreLayout LocalStoreView::layout() const {
 
 asio::awaitable<StorePathSet> LocalStoreView::query_valid(StorePathSet paths) {
     auto& store = store_;
-    auto result = co_await offload(pool_, [&store, &paths] { return store.query_valid_paths(paths); });
+    auto result = co_await offload(reads_, [&store, &paths] { return store.query_valid_paths(paths); });
     co_return result;
 }
 
 asio::awaitable<std::optional<ValidPathInfo>> LocalStoreView::path_info(StorePath path) {
     auto& store = store_;
-    auto result = co_await offload(pool_, [&store, &path] { return store.query_path_info(path); });
+    auto result = co_await offload(reads_, [&store, &path] { return store.query_path_info(path); });
     co_return result;
 }
 
@@ -55,7 +55,7 @@ asio::awaitable<std::shared_ptr<const Derivation>> LocalStoreView::read_derivati
                 parse_derivation(store.store_dir(), text, name.substr(0, name.size() - 4)));
         });
     };
-    auto result = co_await offload(pool_, work);
+    auto result = co_await offload(reads_, work);
     co_return result;
 }
 
@@ -76,7 +76,7 @@ asio::awaitable<std::unique_ptr<StoreLocks>> LocalStoreView::try_lock(StorePathS
         }
         return held;
     };
-    auto result = co_await offload(pool_, work);
+    auto result = co_await offload(reads_, work);
     co_return result;
 }
 

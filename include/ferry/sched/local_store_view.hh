@@ -1,6 +1,8 @@
 #pragma once
-/// The StoreView of a LocalStore: each call runs on the thread pool (the store's calls block on SQLite
-/// and the file system) and resumes on the caller's loop.
+/// The StoreView of a LocalStore: each call runs off the loop (the store's calls block on SQLite and the
+/// file system) and resumes on the caller's loop. Short metadata reads (validity, path info, `.drv` files,
+/// locks) run on a thread of their own, so that discovery never queues behind the decompression and
+/// hashing that fill the shared pool; commits and build outputs run on the pool.
 ///
 /// Threading: as StoreView (loop thread, stage() on the pool). Ownership: refers to the store and the
 /// pool, which must outlive it.
@@ -42,6 +44,8 @@ public:
 private:
     LocalStore& store_;
     boost::asio::thread_pool& pool_;
+    /// Metadata reads.
+    boost::asio::thread_pool reads_{1};
 };
 
 } // namespace ferry
