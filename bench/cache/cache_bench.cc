@@ -33,6 +33,7 @@
 #include "cache/cache_support.hh"
 #include "ferry/cache/closure_query.hh"
 #include "ferry/cache/open_substituters.hh"
+#include "ferry/sched/local_store_view.hh"
 #include "ferry/sched/worker.hh"
 #include "ferry/store/local_store.hh"
 #include "ferry/store/nar.hh"
@@ -224,7 +225,8 @@ double copy_once(const fs::path& dir, const std::vector<test::SyntheticPath>& pa
         BinaryCache cache(base_url(server), context);
         co_await cache.init();
         Progress progress;
-        Worker worker(io, pool, store, {&cache}, nullptr, WorkerOptions{}, progress);
+        LocalStoreView view(store, pool);
+        Worker worker(io, pool, view, {&cache}, nullptr, WorkerOptions{}, progress);
         std::vector<Target> targets;
         for (const auto& p : paths)
             targets.push_back(Target{p.path, {}});

@@ -12,7 +12,6 @@
 #include <spdlog/spdlog.h>
 
 #include "ferry/cache/nar_download.hh"
-#include "ferry/store/local_store.hh"
 #include "ferry/util/event.hh"
 #include "ferry/util/offload.hh"
 
@@ -21,10 +20,6 @@ namespace asio = boost::asio;
 namespace ferry {
 
 namespace {
-
-/// Polling for a path lock held elsewhere: first and longest wait.
-constexpr auto kLockPollFirst = std::chrono::milliseconds(5);
-constexpr auto kLockPollMax = std::chrono::milliseconds(500);
 
 std::string strip_trailing_slashes(std::string url) {
     while (url.size() > 1 && url.back() == '/' && !url.ends_with("://"))
@@ -62,6 +57,9 @@ ValidPathInfo to_valid_path_info(const NarInfo& info) {
 }
 
 } // namespace
+
+NarInfoPath::NarInfoPath(std::shared_ptr<const NarInfo> n)
+    : SubstitutablePath(to_valid_path_info(*n), n->file_size), narinfo(std::move(n)) {}
 
 http::Client& BinaryCacheContext::http() const {
     if (!client) client = std::make_shared<http::Client>(executor, http_options);
@@ -221,7 +219,13 @@ std::shared_ptr<const NarInfo> BinaryCache::parse_narinfo(const StorePath& path,
     return info;
 }
 
-asio::awaitable<std::shared_ptr<const NarInfo>> BinaryCache::query(const StorePath& path) {
+asio::awaitable<std::shared_ptr<const SubstitutablePath>> BinaryCache::query(const StorePath& path) {
+    auto narinfo = co_await query_narinfo(path);
+    if (!narinfo) co_return nullptr;
+    co_return std::make_shared<const NarInfoPath>(std::move(narinfo));
+}
+
+asio::awaitable<std::shared_ptr<const NarInfo>> BinaryCache::query_narinfo(const StorePath& path) {
     std::string hash_part(path.hash_part());
     std::string where = url_ + "/" + hash_part + ".narinfo";
     std::optional<CachedNarinfo> cached = lookup_disk(hash_part);
@@ -269,7 +273,7 @@ std::string BinaryCache::nar_url(const NarInfo& info) const {
     return url_ + "/" + info.url;
 }
 
-asio::awaitable<void> BinaryCache::download(const NarInfo& info, LocalStore& store, FetchProgress& progress,
+asio::awaitable<void> BinaryCache::download(const NarInfo& info, StoreView& store, FetchProgress& progress,
                                             std::vector<std::shared_ptr<NarDownload>>& attempts) {
     std::string url = nar_url(info);
     auto gate = url.starts_with("file://") ? nullptr : std::make_shared<http::BodyGate>();
@@ -292,20 +296,6 @@ asio::awaitable<void> BinaryCache::download(const NarInfo& info, LocalStore& sto
     co_await current->finish();
 }
 
-asio::awaitable<void> BinaryCache::commit(const NarInfo& info, LocalStore& store, NarDownload& download) {
-    // Another process may be substituting the same path: wait for its lock without blocking the loop.
-    std::optional<PathLock> lock = store.try_lock_path(info.path);
-    asio::steady_timer timer(co_await asio::this_coro::executor);
-    for (auto delay = kLockPollFirst; !lock; delay = std::min(delay * 2, kLockPollMax)) {
-        timer.expires_after(delay);
-        co_await timer.async_wait(asio::use_awaitable);
-        lock = store.try_lock_path(info.path);
-    }
-    bool valid = co_await offload(*context_->pool, [&] { return store.is_valid_path(info.path); });
-    if (valid) co_return;
-    co_await download.commit(to_valid_path_info(info));
-}
-
 void BinaryCache::rethrow_as_substitute_error(std::exception_ptr error, const NarInfo& info) const {
     try {
         std::rethrow_exception(error);
@@ -316,31 +306,33 @@ void BinaryCache::rethrow_as_substitute_error(std::exception_ptr error, const Na
     }
 }
 
-asio::awaitable<void> BinaryCache::fetch(const NarInfo& info, LocalStore& store, FetchProgress& progress,
-                                         std::function<asio::awaitable<void>()> before_commit) {
+asio::awaitable<StagedTree> BinaryCache::fetch(const SubstitutablePath& path, StoreView& store,
+                                               FetchProgress& progress) {
+    const auto* offered = dynamic_cast<const NarInfoPath*>(&path);
+    if (!offered)
+        throw Error("binary cache '{}' cannot fetch '{}': it did not offer it", url_,
+                    context_->store_dir.print(path.info.path));
+    const NarInfo& info = *offered->narinfo;
     check_signature(info);
     std::vector<std::shared_ptr<NarDownload>> attempts;
     std::exception_ptr failure;
-    bool ours = true; // whether `failure` is the download's (rather than before_commit's)
+    std::unique_ptr<StagedPath> staged;
     try {
-        {
-            auto slot = co_await context_->download_slots().acquire();
-            co_await download(info, store, progress, attempts);
-        }
-        ours = false;
-        co_await before_commit();
-        ours = true;
-        co_await commit(info, store, *attempts.back());
+        auto slot = co_await context_->download_slots().acquire();
+        co_await download(info, store, progress, attempts);
+        staged = co_await attempts.back()->take();
     } catch (...) {
         failure = std::current_exception();
     }
-    // Whatever happened (a cancellation too), no staging directory may outlive the fetch.
+    // Whatever happened (a cancellation too), no other staging directory may outlive the fetch.
     co_await asio::this_coro::reset_cancellation_state();
     for (auto& attempt : attempts)
         co_await attempt->close();
-    if (!failure) co_return;
-    if (!ours || is_cancellation(failure)) std::rethrow_exception(failure);
-    rethrow_as_substitute_error(failure, info);
+    if (failure) {
+        if (is_cancellation(failure)) std::rethrow_exception(failure);
+        rethrow_as_substitute_error(failure, info);
+    }
+    co_return StagedTree{std::move(staged), to_valid_path_info(info)};
 }
 
 } // namespace ferry

@@ -14,10 +14,10 @@ namespace {
 
 /// The search, shared by the coroutine of each path.
 struct Search {
-    Search(Substituter& s, const asio::any_io_executor& ex, bool r)
+    Search(BinaryCache& s, const asio::any_io_executor& ex, bool r)
         : substituter(s), executor(ex), recursive(r), done(ex) {}
 
-    Substituter& substituter;
+    BinaryCache& substituter;
     asio::any_io_executor executor;
     bool recursive;
     Event done;
@@ -37,7 +37,7 @@ void start(const std::shared_ptr<Search>& search, const StorePath& path) {
 
 asio::awaitable<void> visit(std::shared_ptr<Search> search, StorePath path) {
     try {
-        std::shared_ptr<const NarInfo> info = co_await search->substituter.query(path);
+        std::shared_ptr<const NarInfo> info = co_await search->substituter.query_narinfo(path);
         if (!info) {
             search->result.missing.insert(path);
         } else {
@@ -54,9 +54,9 @@ asio::awaitable<void> visit(std::shared_ptr<Search> search, StorePath path) {
 
 } // namespace
 
-asio::awaitable<ClosureInfos> query_closure(Substituter& substituter, StorePathSet roots, bool recursive) {
+asio::awaitable<ClosureInfos> query_closure(BinaryCache& cache, StorePathSet roots, bool recursive) {
     auto executor = co_await asio::this_coro::executor;
-    auto search = std::make_shared<Search>(substituter, executor, recursive);
+    auto search = std::make_shared<Search>(cache, executor, recursive);
     for (const auto& root : roots)
         start(search, root);
     if (search->running > 0) co_await search->done.wait();

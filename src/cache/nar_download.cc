@@ -3,19 +3,18 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include "ferry/store/local_store.hh"
 #include "ferry/util/offload.hh"
 
 namespace asio = boost::asio;
 
 namespace ferry {
 
-std::shared_ptr<NarDownload> NarDownload::make(asio::thread_pool& pool, LocalStore& store,
-                                               const NarInfo& info, std::shared_ptr<http::BodyGate> gate) {
+std::shared_ptr<NarDownload> NarDownload::make(asio::thread_pool& pool, StoreView& store, const NarInfo& info,
+                                               std::shared_ptr<http::BodyGate> gate) {
     return std::shared_ptr<NarDownload>(new NarDownload(pool, store, info, std::move(gate)));
 }
 
-NarDownload::NarDownload(asio::thread_pool& pool, LocalStore& store, const NarInfo& info,
+NarDownload::NarDownload(asio::thread_pool& pool, StoreView& store, const NarInfo& info,
                          std::shared_ptr<http::BodyGate> gate)
     : store_(store), strand_(asio::make_strand(pool.get_executor())), gate_(std::move(gate)),
       name_(info.path.name()), url_(info.url), compression_(info.compression), file_hash_(info.file_hash),
@@ -82,7 +81,7 @@ void NarDownload::fail(std::exception_ptr error) noexcept {
 }
 
 void NarDownload::start_stages() {
-    staged_.emplace(store_.stage(name_));
+    staged_ = store_.stage(name_);
     restorer_ = std::make_unique<NarRestorer>(staged_->path());
     parser_ = std::make_unique<HashingNarParser>(*restorer_, nar_hash_.algo);
     if (file_hash_) file_hasher_.emplace(file_hash_->algo);
@@ -168,17 +167,18 @@ asio::awaitable<void> NarDownload::finish() {
     co_await run_on(strand_, work);
 }
 
-asio::awaitable<void> NarDownload::commit(ValidPathInfo info) {
+asio::awaitable<std::unique_ptr<StagedPath>> NarDownload::take() {
     auto self = shared_from_this();
-    auto work = [this, &info] {
-        if (!finished_ || !staged_) throw Error("committing '{}' before its download finished", url_);
+    auto work = [this] {
+        if (!finished_ || !staged_) throw Error("taking '{}' before its download finished", url_);
         // The restorer is committed: dropping it keeps the tree and closes its descriptors.
         decompressor_.reset();
         parser_.reset();
         restorer_.reset();
-        store_.commit_staged({StagedOutput{&*staged_, std::move(info), true}});
+        return std::move(staged_);
     };
-    co_await run_on(strand_, work);
+    auto taken = co_await run_on(strand_, work);
+    co_return taken;
 }
 
 asio::awaitable<void> NarDownload::close() {

@@ -75,23 +75,14 @@ void print_missing(LocalStore& store, const MissingPaths& m) {
     std::cerr << out << std::flush;
 }
 
-/// The store paths a target stands for once realised, with the output name for links ("" for paths).
-std::vector<std::pair<std::string, StorePath>> target_outputs(LocalStore& store, const Target& t) {
-    if (!t.is_build()) return {{"", t.path}};
-    auto drv = read_derivation(store, t.path);
-    std::vector<std::pair<std::string, StorePath>> out;
-    for (const auto& [name, _] : drv.outputs)
-        if (t.outputs.empty() || t.outputs.count(name)) out.emplace_back(name, drv.output_path(store.store_dir(), name));
-    return out;
-}
-
 /// ./result, ./result-dev, ./result-2 … as nix-build names them. The links point at the files: the
 /// logical path itself when the store is at its logical place, else the physical copy.
-void make_links(LocalStore& store, const std::vector<Target>& targets, const std::string& base) {
+void make_links(LocalStore& store, const std::vector<Target>& targets,
+                const std::vector<RealisedOutputs>& realised, const std::string& base) {
     bool at_logical_place = store.config().real_store_dir() == fs::path(store.store_dir().dir());
     for (size_t i = 0; i < targets.size(); ++i) {
         if (!targets[i].is_build()) continue;
-        for (const auto& [name, path] : target_outputs(store, targets[i])) {
+        for (const auto& [name, path] : realised[i]) {
             std::string link = base + (i ? "-" + std::to_string(i + 1) : "") + (name == "out" ? "" : "-" + name);
             auto target = at_logical_place ? fs::path(store.print(path)) : store.real_path(path);
             fs::path tmp = link + ".tmp-" + std::to_string(::getpid());
@@ -122,11 +113,13 @@ int run_build(const GlobalOptions& global, const BuildOptions& o, bool links) {
         return nix_signal_exit_code() ? nix_signal_exit_code() : 1;
     }
     auto& targets = resolved.targets;
+    std::vector<RealisedOutputs> realised; // what each target stands for, from the worker
     try {
         if (o.dry_run) {
             session.run(
                 [&](Worker& w) -> boost::asio::awaitable<void> {
-                    auto missing = co_await w.query_missing(targets);
+                    auto missing =
+                        co_await w.query_missing(targets, o.check ? BuildMode::check : BuildMode::normal);
                     session.progress().finish();
                     print_missing(session.store(), missing);
                 },
@@ -134,14 +127,20 @@ int run_build(const GlobalOptions& global, const BuildOptions& o, bool links) {
             return 0;
         }
         auto mode = o.check ? BuildMode::check : BuildMode::normal;
-        session.run([&](Worker& w) { return w.realise(targets, mode); }, true);
+        session.run(
+            [&](Worker& w) -> boost::asio::awaitable<void> {
+                auto outputs = co_await w.realise(targets, mode);
+                realised = std::move(outputs);
+            },
+            true);
     } catch (const Interrupted& e) {
         std::cerr << "error: " << e.what() << "\n";
         return session.signal_exit_code() ? session.signal_exit_code() : 1;
     }
-    for (const auto& t : targets)
-        for (const auto& [_, path] : target_outputs(session.store(), t)) std::cout << session.store().print(path) << "\n";
-    if (links && !o.no_out_link) make_links(session.store(), targets, o.out_link);
+    for (const auto& outputs : realised)
+        for (const auto& [_, path] : outputs)
+            std::cout << session.store().print(path) << "\n";
+    if (links && !o.no_out_link) make_links(session.store(), targets, realised, o.out_link);
     std::cout << std::flush;
     if (resolved.eval_errors) {
         std::cerr << fmt::format(

@@ -13,6 +13,7 @@
 
 #include "ferry/cache/open_substituters.hh"
 #include "ferry/sandbox/make_builder.hh"
+#include "ferry/sched/local_store_view.hh"
 
 namespace asio = boost::asio;
 
@@ -144,7 +145,8 @@ asio::awaitable<void> Session::run_worker(std::function<asio::awaitable<void>(Wo
     std::vector<Substituter*> subs;
     for (auto& s : substituters_)
         subs.push_back(s.get());
-    Worker worker(io_, pool_, *store_, subs, builder_.get(), options, *progress_);
+    LocalStoreView view(*store_, pool_);
+    Worker worker(io_, pool_, view, subs, builder_.get(), options, *progress_);
     running_ = &worker;
     if (signal_exit_) worker.stop(stop_reason_);
     std::exception_ptr failure;

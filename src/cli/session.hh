@@ -12,8 +12,8 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include "command.hh"
-#include "ferry/cache/substituter.hh"
 #include "ferry/sched/builder.hh"
+#include "ferry/sched/substituter.hh"
 #include "ferry/sched/worker.hh"
 #include "ferry/util/settings.hh"
 #include "progress_line.hh"

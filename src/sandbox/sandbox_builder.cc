@@ -12,6 +12,7 @@
 #include "ferry/sandbox/sandbox_error.hh"
 #include "ferry/sandbox/sandbox_setup.hh"
 #include "ferry/sandbox/supervised_run.hh"
+#include "ferry/util/offload.hh"
 
 namespace asio = boost::asio;
 
@@ -60,7 +61,14 @@ asio::awaitable<std::unique_ptr<BuiltOutputs>> SandboxBuilder::build(BuildJob& j
     // As root, the builder runs under ids of its own, never as host root; unprivileged, as the caller.
     std::shared_ptr<BuildIds> ids;
     if (::geteuid() == 0) ids = co_await acquire_job_ids(job, options_.build_users, true);
-    auto prepared = prepare(job, drv, std::move(ids));
+    std::unique_ptr<PreparedSandbox> prepared;
+    if (job.pool) {
+        // The preparation stats every input and writes the sandbox's files: off the loop thread.
+        auto work = [this, &job, &drv, &ids] { return prepare(job, drv, ids); };
+        prepared = co_await offload(*job.pool, work);
+    } else {
+        prepared = prepare(job, drv, std::move(ids));
+    }
     SupervisedRunOptions run_options{.namespaces = prepared->namespaces};
     auto outcome = co_await run_supervised(prepared->program, job, run_options);
     throw_on_failure(job, outcome, prepared->program, [&] { return keep_if_wanted(job, *prepared); });

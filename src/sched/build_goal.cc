@@ -1,42 +1,20 @@
-// BuildGoal: build a derivation. Inputs first (their goals run in parallel), then a build slot, the
-// output locks, the builder, and the registration of all outputs in one transaction. In check mode the
-// outputs must be valid already, and the rebuild is compared with them instead of registered.
+// BuildGoal: build a derivation, as the planner decides. Inputs first (their goals run in parallel), then
+// the output locks (waited for without a build slot), a build slot, the builder, and the outputs' staged
+// trees made valid in one transaction. In check mode the outputs must be valid already, and the rebuild
+// is compared with them instead. In a dry run the build is recorded once the inputs are (virtually)
+// valid.
 
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "ferry/sched/build_log.hh"
-#include "ferry/sched/build_outputs.hh"
-#include "ferry/sched/check_build.hh"
 #include "ferry/sched/worker.hh"
-#include "ferry/store/local_store.hh"
 #include "ferry/util/offload.hh"
 #include "goals.hh"
+#include "planner.hh"
 
 namespace asio = boost::asio;
 
 namespace ferry {
-
-namespace {
-
-/// Takes the locks of `paths` without blocking the loop: another process building the same paths
-/// makes us wait, polling.
-asio::awaitable<std::vector<PathLock>> lock_outputs(LocalStore& store, const StorePathSet& paths) {
-    for (;;) {
-        std::vector<PathLock> locks;
-        for (const auto& p : paths) {
-            auto lock = store.try_lock_path(p);
-            if (!lock) break;
-            locks.push_back(std::move(*lock));
-        }
-        if (locks.size() == paths.size()) co_return locks;
-        locks.clear();
-        asio::steady_timer timer(co_await asio::this_coro::executor, std::chrono::milliseconds(100));
-        co_await timer.async_wait(asio::use_awaitable);
-    }
-}
-
-} // namespace
 
 BuildGoal::BuildGoal(Worker& worker, StorePath drv, BuildMode mode)
     : Goal(worker, fmt::format("{} '{}'", mode == BuildMode::check ? "checking" : "building", worker.store().print(drv))),
@@ -75,55 +53,79 @@ asio::awaitable<void> BuildGoal::run() {
 asio::awaitable<void> BuildGoal::build() {
     auto& store = worker_.store();
     auto drv = co_await worker_.load_derivation(drv_, this);
+    if (!drv) co_return; // a dry run: the `.drv` would be fetched first
     std::map<std::string, StorePath> outputs;
     StorePathSet output_paths;
     for (const auto& [name, _] : drv->outputs) {
         outputs.emplace(name, drv->output_path(store.store_dir(), name));
         output_paths.insert(outputs.at(name));
     }
-    auto all_valid = [&] { return store.query_valid_paths(output_paths).size() == output_paths.size(); };
-    bool check = mode_ == BuildMode::check;
-    if (!check && all_valid()) co_return;
-    // Before the inputs: a derivation this machine cannot build is refused at once.
-    check_platform(worker_.options().platform, *drv, store.print(drv_));
+    auto decision = co_await worker_.planner().decide_build(output_paths, mode_);
+    if (decision.kind == Decision::Kind::valid) co_return;
+    bool check = decision.kind == Decision::Kind::check;
+    auto* dry = worker_.dry_run();
+    // Before the inputs: a derivation this machine cannot build is refused at once (a dry run lists it,
+    // as Nix's does).
+    if (!dry) check_platform(worker_.options().platform, *drv, store.print(drv_));
     co_await realise_inputs(*drv);
+    if (dry) {
+        dry->will_build.insert(drv_);
+        co_return;
+    }
 
-    if (check && !all_valid())
+    auto all_valid = [&store, &output_paths]() -> asio::awaitable<bool> {
+        auto valid = co_await store.query_valid(output_paths);
+        co_return valid.size() == output_paths.size();
+    };
+    if (check && !co_await all_valid())
         throw BuildError("some outputs of '{}' are not valid, so checking is not possible", store.print(drv_));
-    if (!check && all_valid()) co_return;
+    if (!check && co_await all_valid()) co_return;
     auto* builder = worker_.builder();
     if (!builder) throw BuildError("cannot build '{}': building is disabled here", store.print(drv_));
 
     auto& progress = worker_.progress();
     ++progress.counters.builds_expected;
     progress.update();
+    // Another process may be building the same outputs: wait for their locks holding no build slot.
+    auto locks = co_await lock_paths(store, output_paths);
+    if (!check && co_await all_valid()) {
+        // It made them valid meanwhile: nothing to build, and nothing more expected.
+        --progress.counters.builds_expected;
+        progress.update();
+        co_return;
+    }
     auto slot = co_await worker_.build_slots().acquire();
-    auto locks = co_await lock_outputs(store, output_paths);
-    if (!check && all_valid()) co_return;
 
     StorePathSet inputs = drv->input_srcs;
     for (const auto& [input, wanted] : drv->input_drvs) {
         auto in = co_await worker_.load_derivation(input, this);
         for (const auto& o : wanted) inputs.insert(in->output_path(store.store_dir(), o));
     }
-    // Lambdas given to co_await capture by reference only: g++ 12 may destroy a temporary of a
-    // co_await expression twice, harmless for trivially destructible ones.
-    auto closure = co_await offload(worker_.pool(), [&store, &inputs] { return store.compute_closure(inputs); });
+    auto closure = co_await store.closure(inputs);
 
-    BuildLog log(store, drv_);
+    auto layout = store.layout();
     BuildJob job{.drv_path = drv_, .drv = drv.get(), .store_dir = store.store_dir()};
-    job.real_store_dir = store.config().real_store_dir();
-    job.scratch_parent = store.config().staging_dir();
+    job.real_store_dir = layout.real_store_dir;
+    job.scratch_parent = layout.staging_dir;
     job.outputs = outputs;
-    job.input_closure = closure;
+    job.input_closure = std::move(closure);
     job.env.store_dir = store.store_dir().dir();
     job.env.cores = worker_.options().cores;
     job.max_silent_time = worker_.options().max_silent_time;
     job.timeout = worker_.options().timeout;
     job.keep_failed = worker_.options().keep_failed;
     job.check = check;
+    job.pool = &worker_.pool();
+    co_await run_builder(job, *locks);
+    ++progress.counters.builds_done;
+}
+
+asio::awaitable<void> BuildGoal::run_builder(BuildJob& job, const StoreLocks& locks) {
+    auto& store = worker_.store();
+    auto& progress = worker_.progress();
+    std::unique_ptr<BuildLog> log = co_await store.open_build_log(drv_);
     job.log = [&log, &progress, this](std::string_view data) {
-        log.append(data);
+        log->append(data);
         progress.build_log_line(worker_.store().print(drv_), data);
     };
 
@@ -139,27 +141,29 @@ asio::awaitable<void> BuildGoal::build() {
     } running{progress};
 
     std::unique_ptr<BuiltOutputs> built;
-    bool fixed_output = drv->is_fixed_output();
+    bool fixed_output = job.drv->is_fixed_output();
     try {
-        built = co_await builder->build(job);
+        built = co_await worker_.builder()->build(job);
     } catch (BuildError& e) {
         worker_.build_failures().record(e, true, fixed_output);
-        auto tail = log.tail();
+        auto tail = log->tail();
         if (!tail.empty()) progress.message(fmt::format("last log lines of '{}':\n{}", store.print(drv_), tail));
         throw;
     }
     try {
-        if (check)
-            co_await offload(worker_.pool(),
-                             [&] { check_rebuild(store, drv_, outputs, *built, job.keep_failed); });
-        else
-            co_await offload(worker_.pool(),
-                             [&] { register_build_outputs(store, drv_, *drv, outputs, *built, closure); });
+        if (job.check) {
+            co_await store.check_build_outputs(job, *built);
+        } else {
+            std::vector<StagedTree> trees = co_await store.stage_build_outputs(job, *built);
+            co_await make_valid(store, std::move(trees), &locks);
+            co_await store.register_derivation_outputs(drv_, job.outputs);
+        }
     } catch (BuildError& e) {
         worker_.build_failures().record(e, false, fixed_output);
         throw;
     }
-    ++progress.counters.builds_done;
+    // The builder's scratch space goes off the loop.
+    co_await offload(worker_.pool(), [&built] { built.reset(); });
 }
 
 } // namespace ferry

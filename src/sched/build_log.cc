@@ -11,14 +11,17 @@ std::filesystem::path build_log_path(const LocalStore& store, const StorePath& d
     return store.config().state_dir() / "log" / "drvs" / base.substr(0, 2) / base.substr(2);
 }
 
-BuildLog::BuildLog(const LocalStore& store, const StorePath& drv) : path_(build_log_path(store, drv)) {
+BuildLog::BuildLog(const LocalStore& store, const StorePath& drv) : BuildLog(build_log_path(store, drv)) {}
+
+BuildLog::BuildLog(std::filesystem::path file) : path_(std::move(file)) {
+    if (path_.empty()) return;
     std::filesystem::create_directories(path_.parent_path());
     fd_ = UniqueFd(::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     if (!fd_) throw SysError("creating build log '" + path_.string() + "'");
 }
 
 void BuildLog::append(std::string_view data) {
-    write_full(fd_.get(), data, "build log '" + path_.string() + "'");
+    if (fd_) write_full(fd_.get(), data, "build log '" + path_.string() + "'");
     for (char c : data) {
         if (c != '\n') {
             if (partial_.size() < 4096) partial_ += c;

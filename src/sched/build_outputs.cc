@@ -61,30 +61,51 @@ std::string check_fixed_output(const LocalStore& store, const StorePath& drv_pat
 
 } // namespace
 
-void register_build_outputs(LocalStore& store, const StorePath& drv_path, const Derivation& drv,
-                            const std::map<std::string, StorePath>& outputs, BuiltOutputs& built,
-                            const StorePathSet& input_closure) {
+std::vector<StagedTree> stage_build_outputs(LocalStore& store, const StorePath& drv_path,
+                                            const Derivation& drv,
+                                            const std::map<std::string, StorePath>& outputs,
+                                            BuiltOutputs& built, const StorePathSet& input_closure) {
     StorePathSet candidates = input_closure;
     for (const auto& [_, p] : outputs) candidates.insert(p);
 
-    std::vector<StagedPath> staged;
-    staged.reserve(outputs.size());
-    std::vector<StagedOutput> commits;
+    std::vector<StagedTree> trees;
+    trees.reserve(outputs.size());
     for (const auto& [name, out] : outputs) {
         const auto& location = output_location(store, drv_path, name, out, built);
-        staged.push_back(store.stage(out.name()));
-        if (std::rename(location.c_str(), staged.back().path().c_str()) != 0)
+        auto staged = std::make_unique<StagedPath>(store.stage(out.name()));
+        if (std::rename(location.c_str(), staged->path().c_str()) != 0)
             throw SysError(fmt::format("moving output '{}' of '{}' into the store", name, store.print(drv_path)));
-        auto [nar, refs] = hash_and_scan(staged.back().path(), candidates);
+        auto [nar, refs] = hash_and_scan(staged->path(), candidates);
         ValidPathInfo info(out, nar.hash, nar.nar_size);
         info.references = std::move(refs);
         info.deriver = drv_path;
         info.ultimate = true;
         if (auto fixed = drv.outputs.at(name).fixed_hash(); fixed && !fixed->text)
-            info.ca = check_fixed_output(store, drv_path, *fixed, staged.back().path(), nar);
-        commits.push_back(StagedOutput{&staged.back(), std::move(info), true});
+            info.ca = check_fixed_output(store, drv_path, *fixed, staged->path(), nar);
+        trees.push_back(StagedTree{std::move(staged), std::move(info)});
     }
-    store.commit_staged(std::move(commits));
+    return trees;
+}
+
+void commit_trees(LocalStore& store, std::vector<StagedTree> trees) {
+    StorePathSet paths;
+    for (const auto& t : trees)
+        paths.insert(t.info.path);
+    auto valid = store.query_valid_paths(paths);
+    std::vector<StagedOutput> commits;
+    for (auto& t : trees) {
+        if (valid.count(t.info.path)) continue;
+        if (!t.staged) throw Error("no staged contents for '{}'", store.print(t.info.path));
+        commits.push_back(StagedOutput{t.staged.get(), t.info, true});
+    }
+    if (!commits.empty()) store.commit_staged(std::move(commits));
+}
+
+void register_build_outputs(LocalStore& store, const StorePath& drv_path, const Derivation& drv,
+                            const std::map<std::string, StorePath>& outputs, BuiltOutputs& built,
+                            const StorePathSet& input_closure) {
+    auto trees = stage_build_outputs(store, drv_path, drv, outputs, built, input_closure);
+    commit_trees(store, std::move(trees));
     store.register_derivation_outputs(drv_path, outputs);
 }
 

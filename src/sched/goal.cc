@@ -2,7 +2,6 @@
 
 #include "ferry/sched/cycle.hh"
 #include "ferry/sched/worker.hh"
-#include "ferry/store/local_store.hh"
 
 namespace ferry {
 

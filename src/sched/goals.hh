@@ -8,6 +8,9 @@
 
 namespace ferry {
 
+/// Whether `e` is a cancellation (stop(), a failure elsewhere without keep-going) rather than a failure.
+bool is_cancellation(const std::exception_ptr& e);
+
 /// Makes a store path valid by substituting it; its references first.
 class PathGoal final : public Goal {
 public:
@@ -23,6 +26,9 @@ private:
     /// Fetches the path from `sub`'s substituter, its references first. Sets `references_failed` when
     /// the failure is theirs rather than the substituter's.
     boost::asio::awaitable<void> fetch_from(const SubstituteInfo& sub, bool& references_failed);
+    /// Waits for `references`; a failure among them sets `references_failed`.
+    boost::asio::awaitable<void> wait_references(const std::vector<std::shared_ptr<Goal>>& references,
+                                                 bool& references_failed);
     StorePath path_;
 };
 
@@ -52,6 +58,8 @@ protected:
 private:
     boost::asio::awaitable<void> build();
     boost::asio::awaitable<void> realise_inputs(const Derivation& drv);
+    /// Runs the builder for `job` and makes its outputs valid (or compares them, checking).
+    boost::asio::awaitable<void> run_builder(BuildJob& job, const StoreLocks& locks);
     StorePath drv_;
     BuildMode mode_;
 };

@@ -1,11 +1,14 @@
-// PathGoal: make a store path valid by substituting it. The narinfo answer starts the goals of the
-// path's references at once (discovery runs ahead), and the NAR download starts at once too; only the
-// final registration waits for the references to be valid. When a substituter's copy cannot be used
-// (bad signature, missing or corrupt NAR), the next substituter that has the path is tried, as Nix does.
+// PathGoal: make a store path valid by substituting it, as the planner decides. The substituter's answer
+// starts the goals of the path's references at once (discovery runs ahead), and the download starts at
+// once too; only the commit of the verified tree waits for the references to be valid. When a
+// substituter's copy cannot be used (bad signature, missing or corrupt NAR), the next substituter that
+// has the path is tried, as Nix does. In a dry run the fetch is recorded instead.
+
+#include <boost/asio/this_coro.hpp>
 
 #include "ferry/sched/worker.hh"
-#include "ferry/store/local_store.hh"
 #include "goals.hh"
+#include "planner.hh"
 
 namespace asio = boost::asio;
 
@@ -39,28 +42,33 @@ PathGoal::PathGoal(Worker& worker, StorePath path)
 
 asio::awaitable<void> PathGoal::run() {
     auto& store = worker_.store();
-    if (store.is_valid_path(path_)) co_return;
-    auto sub = co_await worker_.query_substitute(path_);
-    if (!sub)
+    auto decision = co_await worker_.planner().decide_path(path_);
+    if (decision.kind == Decision::Kind::valid) co_return;
+    if (decision.kind == Decision::Kind::unknown) {
+        if (auto* dry = worker_.dry_run()) {
+            dry->unknown.insert(path_);
+            co_return;
+        }
         throw Error("path '{}' is required, but there is no substituter that can provide it",
                     store.print(path_));
-
-    ++worker_.progress().counters.fetches_expected;
+    }
+    auto sub = std::move(*decision.from);
+    if (!worker_.dry_run()) ++worker_.progress().counters.fetches_expected;
     std::vector<std::pair<std::string, std::exception_ptr>> failures; // by substituter
     for (;;) {
         bool references_failed = false;
         try {
-            co_await fetch_from(*sub, references_failed);
+            co_await fetch_from(sub, references_failed);
             co_return;
         } catch (const Error&) {
             if (references_failed || worker_.stopped()) throw;
-            failures.emplace_back(sub->substituter->uri(), std::current_exception());
+            failures.emplace_back(sub.substituter->uri(), std::current_exception());
         }
-        auto next = co_await worker_.query_next_substitute(path_, sub->substituter);
+        auto next = co_await worker_.query_next_substitute(path_, sub.substituter);
         if (!next) break;
         worker_.progress().message(fmt::format("warning: {}; trying '{}'", describe(failures.back().second),
                                                next->substituter->uri()));
-        sub = std::move(next);
+        sub = std::move(*next);
     }
     if (failures.size() == 1) std::rethrow_exception(failures.front().second);
     std::string reasons;
@@ -70,16 +78,38 @@ asio::awaitable<void> PathGoal::run() {
                           failures.size(), reasons);
 }
 
+asio::awaitable<void> PathGoal::wait_references(const std::vector<std::shared_ptr<Goal>>& references,
+                                                bool& references_failed) {
+    try {
+        for (const auto& r : references)
+            co_await r->wait(this);
+    } catch (...) {
+        references_failed = true;
+        throw;
+    }
+}
+
 asio::awaitable<void> PathGoal::fetch_from(const SubstituteInfo& sub, bool& references_failed) {
     auto& store = worker_.store();
+    const SubstitutablePath& offer = *sub.offer;
     std::vector<std::shared_ptr<Goal>> references;
-    for (const auto& r : sub.info->references)
+    for (const auto& r : offer.info.references)
         if (r != path_) references.push_back(worker_.path_goal(r));
+
+    if (auto* dry = worker_.dry_run()) {
+        // The dry-run runner: the fetch is recorded, and the path taken as valid once its references are.
+        if (dry->will_substitute.insert(path_).second) {
+            dry->download_size += offer.download_size;
+            dry->nar_size += offer.info.nar_size;
+        }
+        co_await wait_references(references, references_failed);
+        co_return;
+    }
 
     auto& progress = worker_.progress();
     auto& counters = progress.counters;
     ++counters.fetches_running;
-    counters.download_expected += sub.info->file_size;
+    counters.download_expected += offer.download_size;
     progress.update();
     struct Running {
         Progress& p;
@@ -94,26 +124,31 @@ asio::awaitable<void> PathGoal::fetch_from(const SubstituteInfo& sub, bool& refe
         progress.counters.download_bytes += n;
         progress.update();
     };
-    std::function<asio::awaitable<void>()> wait_references = [this, &references,
-                                                              &references_failed]() -> asio::awaitable<void> {
-        try {
-            for (const auto& r : references)
-                co_await r->wait(this);
-        } catch (...) {
-            references_failed = true;
-            throw;
-        }
-    };
+    std::vector<StagedTree> trees;
+    std::exception_ptr failure;
     try {
-        co_await sub.substituter->fetch(*sub.info, store, fetch_progress, wait_references);
-    } catch (const SubstituteError&) {
-        counters.download_expected -= sub.info->file_size;
-        throw; // it names the path and the cache already
+        StagedTree tree = co_await sub.substituter->fetch(offer, store, fetch_progress);
+        trees.push_back(std::move(tree));
+        co_await wait_references(references, references_failed);
+        co_await make_valid(store, std::move(trees));
+    } catch (SubstituteError&) {
+        counters.download_expected -= offer.download_size;
+        failure = std::current_exception(); // it names the path and the cache already
     } catch (Error& e) {
         if (!references_failed)
             e.add_context(
                 fmt::format("cannot substitute '{}' from '{}'", store.print(path_), sub.substituter->uri()));
-        throw;
+        failure = std::current_exception();
+    } catch (...) {
+        failure = std::current_exception();
+    }
+    if (failure) {
+        // A tree that will not be committed goes off the loop, cancelled or not.
+        if (!trees.empty()) {
+            co_await asio::this_coro::reset_cancellation_state();
+            co_await store.discard(std::move(trees));
+        }
+        std::rethrow_exception(failure);
     }
     ++counters.fetches_done;
     progress.message(fmt::format("copied path '{}' from '{}'", store.print(path_), sub.substituter->uri()));

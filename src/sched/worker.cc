@@ -10,9 +10,8 @@
 #include <boost/system/system_error.hpp>
 
 #include "ferry/http/error.hh"
-#include "ferry/store/local_store.hh"
-#include "ferry/util/file.hh"
 #include "goals.hh"
+#include "planner.hh"
 
 namespace asio = boost::asio;
 
@@ -30,8 +29,6 @@ struct Worker::Task {
     bool finished = false;
 };
 
-namespace {
-
 bool is_cancellation(const std::exception_ptr& e) {
     try {
         std::rethrow_exception(e);
@@ -43,6 +40,8 @@ bool is_cancellation(const std::exception_ptr& e) {
         return false;
     }
 }
+
+namespace {
 
 std::string describe(const std::exception_ptr& e) {
     try {
@@ -56,11 +55,14 @@ std::string describe(const std::exception_ptr& e) {
 
 } // namespace
 
-Worker::Worker(asio::io_context& io, asio::thread_pool& pool, LocalStore& store, std::vector<Substituter*> substituters,
-               Builder* builder, WorkerOptions options, Progress& progress)
-    : io_(io), pool_(pool), store_(store), substituters_(std::move(substituters)), builder_(builder),
-      options_(options), progress_(progress), build_slots_(io.get_executor(), std::max(1u, options.max_jobs)),
-      query_slots_(io.get_executor(), options.max_queries ? options.max_queries : std::numeric_limits<size_t>::max()) {
+Worker::Worker(asio::io_context& io, asio::thread_pool& pool, StoreView& store,
+               std::vector<Substituter*> substituters, Builder* builder, WorkerOptions options,
+               Progress& progress)
+    : io_(io), pool_(pool), store_(store), planner_(std::make_unique<Planner>(*this)),
+      substituters_(std::move(substituters)), builder_(builder), options_(options), progress_(progress),
+      build_slots_(io.get_executor(), std::max(1u, options.max_jobs)),
+      query_slots_(io.get_executor(),
+                   options.max_queries ? options.max_queries : std::numeric_limits<size_t>::max()) {
     std::stable_sort(substituters_.begin(), substituters_.end(),
                      [](Substituter* a, Substituter* b) { return a->priority() < b->priority(); });
 }
@@ -198,8 +200,8 @@ asio::awaitable<std::optional<SubstituteInfo>> Worker::ask_substituters(const St
     for (size_t i = first; i < substituters_.size(); ++i) {
         auto* sub = substituters_[i];
         try {
-            auto info = co_await sub->query(path);
-            if (info) co_return SubstituteInfo{sub, std::move(info)};
+            auto offer = co_await sub->query(path);
+            if (offer) co_return SubstituteInfo{sub, std::move(offer)};
         } catch (const Error& e) {
             // A cache that cannot answer is skipped, as Nix does; the path may come from elsewhere.
             progress_.message(fmt::format("warning: {}", e.what()));
@@ -219,10 +221,23 @@ asio::awaitable<std::optional<SubstituteInfo>> Worker::query_next_substitute(con
 
 asio::awaitable<std::shared_ptr<const Derivation>> Worker::load_derivation(const StorePath& drv,
                                                                            Goal* waiter) {
-    if (auto it = derivations_.find(drv); it != derivations_.end()) co_return it->second;
-    if (!store_.is_valid_path(drv)) {
+    for (;;) {
+        if (auto it = derivations_.find(drv); it != derivations_.end()) co_return it->second;
+        auto loading = loading_.find(drv);
+        if (loading == loading_.end()) break;
+        // Another goal reads it: parsed once. When that load fails, this one tries (and throws) itself.
+        auto keep = loading->second;
+        co_await keep->wait();
+        if (!derivations_.count(drv)) break;
+    }
+    if (!co_await store_.is_valid(drv)) {
         // As Nix: a derivation that is not valid may come from a substituter.
         auto sub = co_await query_substitute(drv);
+        if (dry_run_) {
+            // What would fetch it is recorded by its goal; nothing more is known of it.
+            co_await path_goal(drv)->wait(waiter);
+            co_return nullptr;
+        }
         if (!sub)
             throw Error("cannot build missing derivation '{}': it is not valid, and no substituter has it",
                         store_.print(drv));
@@ -234,12 +249,19 @@ asio::awaitable<std::shared_ptr<const Derivation>> Worker::load_derivation(const
             throw Error("cannot build missing derivation '{}': {}", store_.print(drv), e.what());
         }
     }
-    auto text = read_file(store_.real_path(drv));
-    auto name = std::string(drv.name());
-    auto parsed = with_context(fmt::format("reading derivation '{}'", store_.print(drv)), [&] {
-        return std::make_shared<const Derivation>(
-            parse_derivation(store_.store_dir(), text, name.substr(0, name.size() - 4)));
-    });
+    auto done = std::make_shared<Event>(executor());
+    loading_[drv] = done;
+    struct Done {
+        Worker& w;
+        const StorePath& drv;
+        std::shared_ptr<Event> event;
+        ~Done() {
+            if (auto it = w.loading_.find(drv); it != w.loading_.end() && it->second == event)
+                w.loading_.erase(it);
+            event->set();
+        }
+    } on_exit{*this, drv, done};
+    auto parsed = co_await store_.read_derivation(drv);
     co_return derivations_.emplace(drv, std::move(parsed)).first->second;
 }
 
@@ -276,21 +298,30 @@ asio::awaitable<void> Worker::start_targets(const std::vector<Target>& targets, 
                 if (!is_cancellation(error)) failures.push_back(describe(error));
                 continue;
             }
+            if (!drv) continue; // a dry run: its fetch is recorded
             for (const auto& [name, _] : drv->outputs) outputs.insert(name);
         }
         for (const auto& o : outputs) tops.emplace_back(t.to_string(store_.store_dir()), output_goal(t.path, o));
     }
 }
 
-void Worker::begin() {
+void Worker::begin(bool dry) {
+    // The goals of a dry run made nothing valid: a real run (and the other way round) starts afresh.
+    if (dry != goals_dry_) {
+        path_goals_.clear();
+        output_goals_.clear();
+        build_goals_.clear();
+        check_goals_.clear();
+        goals_dry_ = dry;
+    }
     // A failure of an earlier call stopped everything then; a stop() (a signal) stays in force.
     if (!stop_reason_.empty()) return;
     stopped_ = false;
     first_failure_ = nullptr;
 }
 
-asio::awaitable<void> Worker::realise(std::vector<Target> targets, BuildMode mode) {
-    begin();
+asio::awaitable<std::vector<RealisedOutputs>> Worker::realise(std::vector<Target> targets, BuildMode mode) {
+    begin(false);
     std::vector<std::pair<std::string, std::shared_ptr<Goal>>> tops;
     std::vector<std::string> failures;
     std::exception_ptr unexpected;
@@ -303,7 +334,26 @@ asio::awaitable<void> Worker::realise(std::vector<Target> targets, BuildMode mod
     }
     if (!failures.empty() && !options_.keep_going && !stopped_) cancel_all();
     co_await wait_idle();
+    throw_failures(tops, failures, unexpected);
 
+    std::vector<RealisedOutputs> realised;
+    for (const auto& t : targets) {
+        RealisedOutputs outputs;
+        if (!t.is_build()) {
+            outputs.emplace("", t.path);
+        } else {
+            auto drv = co_await load_derivation(t.path); // read by its goals already
+            for (const auto& [name, _] : drv->outputs)
+                if (t.outputs.empty() || t.outputs.count(name))
+                    outputs.emplace(name, drv->output_path(store_.store_dir(), name));
+        }
+        realised.push_back(std::move(outputs));
+    }
+    co_return realised;
+}
+
+void Worker::throw_failures(const std::vector<std::pair<std::string, std::shared_ptr<Goal>>>& tops,
+                            std::vector<std::string>& failures, std::exception_ptr unexpected) {
     if (!stop_reason_.empty()) throw Interrupted("{}", stop_reason_);
     if (unexpected && !is_cancellation(unexpected)) std::rethrow_exception(unexpected);
     for (const auto& [name, goal] : tops) {
@@ -313,7 +363,7 @@ asio::awaitable<void> Worker::realise(std::vector<Target> targets, BuildMode mod
     }
     if (failures.empty() && first_failure_) failures.push_back(describe(first_failure_));
     if (failures.empty() && unexpected) std::rethrow_exception(unexpected);
-    if (failures.empty()) co_return;
+    if (failures.empty()) return;
     auto error = failures.size() == 1 ? RealiseError("{}", failures.front())
                                       : RealiseError("{} targets failed; the first: {}", failures.size(),
                                                      failures.front());

@@ -113,14 +113,14 @@ INSTANTIATE_TEST_SUITE_P(Compressions, FixtureCacheTest,
 TEST_F(BinaryCacheTest, QueryGivesTheNarinfoOrNull) {
     HttpServer server(compat_dir() / "cache-zstd");
     auto cache = env.open(server.url("/"));
-    auto info = env.run(cache->query(kDiamond));
+    auto info = env.run(cache->query_narinfo(kDiamond));
     ASSERT_TRUE(info);
     EXPECT_EQ(info->path, kDiamond);
     EXPECT_EQ(info->compression, "zstd");
     EXPECT_EQ(info->references.size(), 3u);
-    EXPECT_FALSE(env.run(cache->query(synthetic_store_path("absent"))));
+    EXPECT_FALSE(env.run(cache->query_narinfo(synthetic_store_path("absent"))));
     // The same hash part with another name is another path.
-    EXPECT_FALSE(env.run(cache->query(StorePath(std::string(kHello.hash_part()) + "-other-name"))));
+    EXPECT_FALSE(env.run(cache->query_narinfo(StorePath(std::string(kHello.hash_part()) + "-other-name"))));
 }
 
 TEST_F(BinaryCacheTest, ExistingPathIsLeftAlone) {
@@ -291,13 +291,13 @@ TEST_F(TamperedCacheTest, ForeignStoreDirIsRefused) {
     std::string expected =
         "binary cache '" + cache_url(server) + "' is for store '/gnu/store', not '/nix/store'";
     try {
-        env.run(cache->query(kHello));
+        env.run(cache->query_narinfo(kHello));
         ADD_FAILURE() << "the query succeeded";
     } catch (const Error& e) {
         EXPECT_EQ(std::string(e.what()), expected);
     }
     // Reported once; later the cache just has nothing.
-    EXPECT_FALSE(env.run(cache->query(kDiamond)));
+    EXPECT_FALSE(env.run(cache->query_narinfo(kDiamond)));
     EXPECT_THROW(env.run(cache->wait_ready()), Error);
     // Warm: the disk cache remembers the meta data, and init() refuses at once.
     cache.reset();

@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 
+#include "ferry/sched/local_store_view.hh"
 #include "ferry/sched/worker.hh"
 #include "support/fixtures.hh"
 
@@ -60,7 +61,8 @@ void CacheEnv::realise(Substituter& cache, const std::vector<StorePath>& paths) 
     Progress progress;
     WorkerOptions options;
     options.max_jobs = 1;
-    Worker worker(io, pool, *store.store, {&cache}, nullptr, options, progress);
+    LocalStoreView view(*store.store, pool);
+    Worker worker(io, pool, view, {&cache}, nullptr, options, progress);
     std::vector<Target> targets;
     for (const auto& p : paths)
         targets.push_back(Target{p, {}});
@@ -69,11 +71,14 @@ void CacheEnv::realise(Substituter& cache, const std::vector<StorePath>& paths) 
 
 std::string CacheEnv::fetch_error(BinaryCache& cache, const StorePath& path) {
     auto task = [&]() -> asio::awaitable<void> {
-        std::shared_ptr<const NarInfo> info = co_await cache.query(path);
-        if (!info) throw Error("'{}' is not in the cache", path.to_string());
+        std::shared_ptr<const SubstitutablePath> offer = co_await cache.query(path);
+        if (!offer) throw Error("'{}' is not in the cache", path.to_string());
         FetchProgress progress;
-        std::function<asio::awaitable<void>()> nothing = []() -> asio::awaitable<void> { co_return; };
-        co_await cache.fetch(*info, *store.store, progress, nothing);
+        LocalStoreView view(*store.store, pool);
+        StagedTree tree = co_await cache.fetch(*offer, view, progress);
+        std::vector<StagedTree> trees;
+        trees.push_back(std::move(tree));
+        co_await make_valid(view, std::move(trees));
     };
     try {
         run(task());

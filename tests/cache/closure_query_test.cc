@@ -8,6 +8,7 @@
 
 #include "cache_env.hh"
 #include "cache_support.hh"
+#include "ferry/sched/local_store_view.hh"
 #include "ferry/sched/worker.hh"
 #include "support/http_server.hh"
 
@@ -87,7 +88,8 @@ TEST_F(ClosureQueryTest, WorkerQueryMissingKeepsToHttpConnectionsToo) {
     env.settings.http_connections = 20;
     auto cache = env.open(server.url("/"));
     Progress progress;
-    Worker worker(env.io, env.pool, *env.store.store, {cache.get()}, nullptr, WorkerOptions{}, progress);
+    LocalStoreView view(*env.store.store, env.pool);
+    Worker worker(env.io, env.pool, view, {cache.get()}, nullptr, WorkerOptions{}, progress);
     std::vector<Target> targets{Target{tree[0].path, {}}};
     MissingPaths missing = env.run(worker.query_missing(targets));
     EXPECT_EQ(missing.will_substitute.size(), 301u);
@@ -124,7 +126,8 @@ TEST_F(ClosureQueryTest, WorkerRoundTripsAreDPlusOneToo) {
     serve(tree, delay);
     auto cache = env.open(server.url("/"));
     Progress progress;
-    Worker worker(env.io, env.pool, *env.store.store, {cache.get()}, nullptr, WorkerOptions{}, progress);
+    LocalStoreView view(*env.store.store, env.pool);
+    Worker worker(env.io, env.pool, view, {cache.get()}, nullptr, WorkerOptions{}, progress);
     std::vector<Target> targets{Target{tree[0].path, {}}};
     MissingPaths missing = env.run(worker.query_missing(targets));
     EXPECT_EQ(missing.will_substitute.size(), tree.size());

@@ -179,7 +179,9 @@ protected:
     }
     /// Queries `path` through a new BinaryCache; its disk cache is flushed when it is destroyed, at the
     /// end, as at the end of a command.
-    std::shared_ptr<const NarInfo> query(const StorePath& path) { return env.run(open()->query(path)); }
+    std::shared_ptr<const NarInfo> query(const StorePath& path) {
+        return env.run(open()->query_narinfo(path));
+    }
     uint64_t narinfo_hits(const StorePath& path) const {
         return server.hits("/" + std::string(path.hash_part()) + ".narinfo");
     }
@@ -249,9 +251,9 @@ TEST_F(CachedQueryTest, PriorityComesFromTheDiskCacheWhenWarm) {
 
 TEST_F(CachedQueryTest, FileCachesBypassTheDiskCache) {
     auto cache = env.open("file://" + dir.string());
-    ASSERT_TRUE(env.run(cache->query(present)));
+    ASSERT_TRUE(env.run(cache->query_narinfo(present)));
     fs::remove(narinfo_file(dir, present));
-    EXPECT_FALSE(env.run(cache->query(present)));
+    EXPECT_FALSE(env.run(cache->query_narinfo(present)));
 }
 
 } // namespace

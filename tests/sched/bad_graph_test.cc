@@ -59,7 +59,7 @@ std::pair<StorePath, StorePath> add_derivation_cycle(LocalStore& store) {
 
 TEST_F(WorkerTest, DerivationThatIsNotValidIsAnError) {
     StorePath missing = made_up_path("missing.drv");
-    Worker worker(io, pool, *store.store, {}, &builder, options, progress);
+    Worker worker(io, pool, view, {}, &builder, options, progress);
     for (const auto& target : {Target{missing, {}}, Target{missing, {"out"}}}) {
         auto message = message_of([&] { realise(worker, {target}); });
         EXPECT_EQ(message, "cannot build missing derivation '" + store->print(missing) +
@@ -80,7 +80,7 @@ TEST_F(WorkerTest, NarinfoCycleFailsAtOnce) {
     cache.add(a, {b});
     cache.add(b, {c});
     cache.add(c, {a});
-    Worker worker(io, pool, *store.store, {&cache}, nullptr, options, progress);
+    Worker worker(io, pool, view, {&cache}, nullptr, options, progress);
     auto start = std::chrono::steady_clock::now();
     auto message = message_of([&] { realise(worker, {Target{a, {}}}); });
     EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
@@ -99,7 +99,7 @@ TEST_F(WorkerTest, NarinfoCycleFailsAtOnce) {
 
 TEST_F(WorkerTest, DerivationCycleFailsAtOnce) {
     auto [a, b] = add_derivation_cycle(*store.store);
-    Worker worker(io, pool, *store.store, {}, &builder, options, progress);
+    Worker worker(io, pool, view, {}, &builder, options, progress);
     auto start = std::chrono::steady_clock::now();
     auto message = message_of([&] { realise(worker, {out(a)}); });
     EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
@@ -131,7 +131,7 @@ TEST_F(WorkerTest, PlatformIsCheckedBeforeAnythingIsBuilt) {
     auto drv = add_derivation(*store.store, arm);
     options.platform =
         Platform{.system = "x86_64-linux", .extra_platforms = {"i686-linux"}, .features = {"kvm"}};
-    Worker worker(io, pool, *store.store, {}, &builder, options, progress);
+    Worker worker(io, pool, view, {}, &builder, options, progress);
     auto message = message_of([&] { realise(worker, {out(drv)}); });
     EXPECT_EQ(message, "a 'aarch64-linux' with features {kvm} is required to build '" + store->print(drv) +
                            "', but I am a 'x86_64-linux' with features {kvm}");
@@ -139,7 +139,7 @@ TEST_F(WorkerTest, PlatformIsCheckedBeforeAnythingIsBuilt) {
     EXPECT_EQ(progress.counters.failed, 1u);
 
     options.platform.extra_platforms.insert("aarch64-linux");
-    Worker other(io, pool, *store.store, {}, &builder, options, progress);
+    Worker other(io, pool, view, {}, &builder, options, progress);
     realise(other, {out(drv)});
     EXPECT_TRUE(store->is_valid_path(out_path(drv)));
 }
@@ -156,7 +156,7 @@ TEST_F(WorkerTest, NextSubstituterIsTriedWhenAFetchFails) {
     broken.fail_fetch(p);
     RecordingProgress log;
     // Given in the wrong order: priority decides.
-    Worker worker(io, pool, *store.store, {&good, &empty, &broken}, nullptr, options, log);
+    Worker worker(io, pool, view, {&good, &empty, &broken}, nullptr, options, log);
     realise(worker, {Target{p, {}}});
     EXPECT_TRUE(store->is_valid_path(p));
     EXPECT_EQ(broken.fetches, 2u); // p (failed) and q
@@ -179,7 +179,7 @@ TEST_F(WorkerTest, FailedReferencesAreNotTheSubstitutersFault) {
         cache->fail_fetch(q);
     }
     RecordingProgress log;
-    Worker worker(io, pool, *store.store, {&first, &second}, nullptr, options, log);
+    Worker worker(io, pool, view, {&first, &second}, nullptr, options, log);
     auto message = message_of([&] { realise(worker, {Target{p, {}}}); });
     EXPECT_EQ(message,
               "cannot substitute '" + store->print(q) +

@@ -46,8 +46,8 @@ TEST_F(WorkerTest, StopAtManyMomentsLeavesNothingRunning) {
         for (const auto& d : drvs)
             targets.push_back(out(d));
 
-        auto worker = std::make_unique<Worker>(io, pool, *store.store, std::vector<Substituter*>{&cache},
-                                               &builder, options, progress);
+        auto worker = std::make_unique<Worker>(io, pool, view, std::vector<Substituter*>{&cache}, &builder,
+                                               options, progress);
         boost::asio::steady_timer timer(io, std::chrono::milliseconds(round * 2));
         timer.async_wait([&](auto ec) {
             if (!ec) worker->stop("interrupted by SIGINT");
@@ -73,8 +73,8 @@ TEST_F(WorkerTest, StopAtManyMomentsLeavesNothingRunning) {
 TEST_F(WorkerTest, CloseCancelsAndWaitsForWhatABodyLeftRunning) {
     auto slow = add_test_derivation(*store.store, "slow", {});
     builder.slow("slow", 5s);
-    auto worker = std::make_unique<Worker>(io, pool, *store.store, std::vector<Substituter*>{}, &builder,
-                                           options, progress);
+    auto worker =
+        std::make_unique<Worker>(io, pool, view, std::vector<Substituter*>{}, &builder, options, progress);
     auto start = std::chrono::steady_clock::now();
     run(*worker, [&](Worker& w) -> boost::asio::awaitable<void> {
         auto goal = w.output_goal(slow, "out");
@@ -99,7 +99,7 @@ TEST_F(WorkerTest, StoppedBeforeRealiseEndsAtOnce) {
     FakeSubstituter cache(store->store_dir(), 10ms);
     StorePath missing = cache_path("not-here.drv");
     auto built = add_test_derivation(*store.store, "never", {});
-    Worker worker(io, pool, *store.store, {&cache}, &builder, options, progress);
+    Worker worker(io, pool, view, {&cache}, &builder, options, progress);
     worker.stop("interrupted by SIGINT");
     auto start = std::chrono::steady_clock::now();
     EXPECT_THROW(run_task(io, worker.realise({Target{missing, {}}, out(built)}), 5s), Interrupted);

@@ -1,7 +1,8 @@
 #pragma once
 // Test doubles for the scheduler (ninja's way: scheduling tested without processes or sockets): a
 // substituter serving NARs from memory after a delay, and a builder that writes its outputs after a
-// delay. Both run on the worker's io_context and record what they were asked.
+// delay (or, for a store without files, none). Both run on the worker's io_context and record what they
+// were asked. The map-backed store is in fake_store.hh.
 
 #include <chrono>
 #include <map>
@@ -11,9 +12,9 @@
 
 #include <boost/asio/awaitable.hpp>
 
-#include "ferry/cache/substituter.hh"
 #include "ferry/sched/builder.hh"
 #include "ferry/sched/progress.hh"
+#include "ferry/sched/substituter.hh"
 #include "ferry/store/derivation_hash.hh"
 #include "ferry/store/local_store.hh"
 #include "ferry/util/file.hh"
@@ -39,9 +40,10 @@ public:
     const std::string& uri() const override { return uri_; }
     int priority() const override { return priority_; }
     boost::asio::awaitable<void> init() override { co_return; }
-    boost::asio::awaitable<std::shared_ptr<const NarInfo>> query(const StorePath& path) override;
-    boost::asio::awaitable<void> fetch(const NarInfo& info, LocalStore& store, FetchProgress& progress,
-                                       std::function<boost::asio::awaitable<void>()> before_commit) override;
+    boost::asio::awaitable<std::shared_ptr<const SubstitutablePath>> query(const StorePath& path) override;
+    /// Unpacks the NAR into `store.stage()` (nothing when the store keeps no files).
+    boost::asio::awaitable<StagedTree> fetch(const SubstitutablePath& path, StoreView& store,
+                                             FetchProgress& progress) override;
 
     /// When each query was sent, relative to the first one.
     std::vector<std::pair<StorePath, Clock::duration>> query_log;
@@ -54,7 +56,7 @@ private:
     std::chrono::milliseconds delay_;
     std::string uri_;
     int priority_;
-    std::map<StorePath, std::pair<std::shared_ptr<NarInfo>, std::string>> paths_;
+    std::map<StorePath, std::pair<std::shared_ptr<SubstitutablePath>, std::string>> paths_;
     std::set<StorePath> failing_;
     std::optional<Clock::time_point> first_query_;
 };
@@ -65,6 +67,8 @@ struct RecordingProgress : Progress {
     std::vector<std::string> messages;
 };
 
+/// Writes its outputs under the job's scratch_parent; with none (a store without files), makes no files
+/// and reports no locations.
 class FakeBuilder : public Builder {
 public:
     explicit FakeBuilder(std::chrono::milliseconds delay = std::chrono::milliseconds(10)) : delay_(delay) {}

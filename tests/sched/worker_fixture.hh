@@ -1,5 +1,6 @@
 #pragma once
-// The scheduler's test fixture: a temporary store, an io_context with a thread pool, a fake builder, and
+// The scheduler's test fixture with a real store (the tests of goals against a map-backed store use
+// fake_store.hh): a temporary store, an io_context with a thread pool, a fake builder, and
 // shortcuts to run a worker and to name derivation outputs.
 
 #include <boost/asio/co_spawn.hpp>
@@ -9,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "fakes.hh"
+#include "ferry/sched/local_store_view.hh"
 #include "ferry/sched/worker.hh"
 #include "ferry/store/derivation_store.hh"
 #include "support/store_support.hh"
@@ -19,6 +21,8 @@ struct WorkerTest : ::testing::Test {
     TempStore store;
     boost::asio::io_context io;
     boost::asio::thread_pool pool{2};
+    /// What the workers of these tests see of `store`.
+    LocalStoreView view{*store.store, pool};
     Progress progress;
     FakeBuilder builder;
     WorkerOptions options{.max_jobs = 2};

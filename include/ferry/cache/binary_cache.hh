@@ -19,8 +19,9 @@
 #include "ferry/cache/narinfo.hh"
 #include "ferry/cache/narinfo_disk_cache.hh"
 #include "ferry/cache/signature.hh"
-#include "ferry/cache/substituter.hh"
 #include "ferry/http/client.hh"
+#include "ferry/util/event.hh"
+#include "ferry/sched/substituter.hh"
 #include "ferry/store/store_path.hh"
 #include "ferry/util/event.hh"
 
@@ -60,6 +61,13 @@ struct BinaryCacheContext {
     mutable std::shared_ptr<Semaphore> slots;
 };
 
+/// A binary cache's answer for one path: the path info and download size its narinfo gives, and the
+/// narinfo itself (URL, compression, file hash), which fetch() needs. Immutable once made.
+struct NarInfoPath final : SubstitutablePath {
+    explicit NarInfoPath(std::shared_ptr<const NarInfo> narinfo);
+    std::shared_ptr<const NarInfo> narinfo;
+};
+
 /// Whether `url` names a binary cache this module can read (http://, https://, file://).
 bool is_binary_cache_url(std::string_view url);
 
@@ -84,9 +92,15 @@ public:
     /// `binary cache 'URL' is for store '/gnu/store', not '/nix/store'`).
     boost::asio::awaitable<void> wait_ready();
 
-    boost::asio::awaitable<std::shared_ptr<const NarInfo>> query(const StorePath& path) override;
-    boost::asio::awaitable<void> fetch(const NarInfo& info, LocalStore& store, FetchProgress& progress,
-                                       std::function<boost::asio::awaitable<void>()> before_commit) override;
+    /// query_narinfo(), as the scheduler sees it (a NarInfoPath).
+    boost::asio::awaitable<std::shared_ptr<const SubstitutablePath>> query(const StorePath& path) override;
+    /// `path` must be an answer of this cache's query().
+    boost::asio::awaitable<StagedTree> fetch(const SubstitutablePath& path, StoreView& store,
+                                             FetchProgress& progress) override;
+    /// The narinfo of `path`, or null when the cache does not have it (HTTP 404/403). Answers from the
+    /// narinfo disk cache (positive and negative TTLs) when it can. Throws Error on transport failures
+    /// and malformed narinfos. Does not check signatures.
+    boost::asio::awaitable<std::shared_ptr<const NarInfo>> query_narinfo(const StorePath& path);
 
 private:
     struct Meta;
@@ -106,9 +120,8 @@ private:
     void remember(std::string_view hash_part, const std::string* text);
     void check_signature(const NarInfo& info) const;
     std::string nar_url(const NarInfo& info) const;
-    boost::asio::awaitable<void> download(const NarInfo& info, LocalStore& store, FetchProgress& progress,
+    boost::asio::awaitable<void> download(const NarInfo& info, StoreView& store, FetchProgress& progress,
                                           std::vector<std::shared_ptr<NarDownload>>& attempts);
-    boost::asio::awaitable<void> commit(const NarInfo& info, LocalStore& store, NarDownload& download);
     [[noreturn]] void rethrow_as_substitute_error(std::exception_ptr error, const NarInfo& info) const;
 
     std::string url_;

@@ -9,7 +9,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
-#include "ferry/cache/substituter.hh"
+#include "ferry/cache/binary_cache.hh"
 #include "ferry/store/store_path.hh"
 
 namespace ferry {
@@ -24,7 +24,6 @@ struct ClosureInfos {
 /// The narinfos of `roots` and, when `recursive`, of everything they refer to, transitively. Runs on
 /// the substituter's loop thread. Throws the first error a query throws, once the queries in flight
 /// have ended.
-boost::asio::awaitable<ClosureInfos> query_closure(Substituter& substituter, StorePathSet roots,
-                                                   bool recursive);
+boost::asio::awaitable<ClosureInfos> query_closure(BinaryCache& cache, StorePathSet roots, bool recursive);
 
 } // namespace ferry

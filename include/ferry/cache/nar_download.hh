@@ -25,6 +25,7 @@
 
 #include "ferry/cache/narinfo.hh"
 #include "ferry/http/body_gate.hh"
+#include "ferry/sched/store_view.hh"
 #include "ferry/store/nar.hh"
 #include "ferry/store/path_info.hh"
 #include "ferry/store/staged_path.hh"
@@ -32,11 +33,9 @@
 
 namespace ferry {
 
-class LocalStore;
-
 /// One attempt at downloading one NAR. Create with make(); a retried download uses a new one.
 ///
-/// Threading: push() on the loop thread (the HTTP sink); finish(), commit() and close() are awaited from
+/// Threading: push() on the loop thread (the HTTP sink); finish(), take() and close() are awaited from
 /// the loop thread and run their work on the strand. Ownership: shared by the caller and the strand's
 /// queued tasks; the staged contents live until close() (or the last reference) and are deleted unless
 /// committed.
@@ -45,9 +44,10 @@ public:
     /// Unprocessed bytes at which the producer is held back.
     static constexpr size_t kMaxBuffered = 1 << 20;
 
-    /// A download of `info`'s NAR into `store`'s staging area. `gate`: the request's gate (http and
-    /// https), or null for a source that cannot pause (push() then blocks while the buffer is full).
-    static std::shared_ptr<NarDownload> make(boost::asio::thread_pool& pool, LocalStore& store,
+    /// A download of `info`'s NAR into `store`'s staging area (StoreView::stage(), called on the pool).
+    /// `gate`: the request's gate (http and https), or null for a source that cannot pause (push() then
+    /// blocks while the buffer is full).
+    static std::shared_ptr<NarDownload> make(boost::asio::thread_pool& pool, StoreView& store,
                                              const NarInfo& info, std::shared_ptr<http::BodyGate> gate);
     ~NarDownload();
     NarDownload(const NarDownload&) = delete;
@@ -59,9 +59,9 @@ public:
     /// The whole body was pushed: processes the rest, checks FileSize, FileHash, NarSize and NarHash.
     /// Throws HashMismatch or FormatError naming what differs, SysError for the file system.
     boost::asio::awaitable<void> finish();
-    /// After finish(): makes the staged contents valid as `info` (LocalStore::commit_staged with the
-    /// hash known) on the strand. The caller holds the path's lock.
-    boost::asio::awaitable<void> commit(ValidPathInfo info);
+    /// After finish(): the verified staged contents, handed over (the caller makes them valid or drops
+    /// them; close() no longer deletes them).
+    boost::asio::awaitable<std::unique_ptr<StagedPath>> take();
     /// Drops pending work and deletes whatever was staged (unless committed); returns once done.
     /// Idempotent.
     boost::asio::awaitable<void> close();
@@ -72,7 +72,7 @@ public:
     uint64_t received() const noexcept { return received_; }
 
 private:
-    NarDownload(boost::asio::thread_pool& pool, LocalStore& store, const NarInfo& info,
+    NarDownload(boost::asio::thread_pool& pool, StoreView& store, const NarInfo& info,
                 std::shared_ptr<http::BodyGate> gate);
 
     /// Strand: processes buffered input until none is left (or an error).
@@ -87,7 +87,7 @@ private:
     void destroy_stages() noexcept;
     void fail(std::exception_ptr error) noexcept;
 
-    LocalStore& store_;
+    StoreView& store_;
     boost::asio::strand<boost::asio::thread_pool::executor_type> strand_;
     std::shared_ptr<http::BodyGate> gate_;
     // What the narinfo promises.
@@ -110,7 +110,7 @@ private:
 
     // The strand's own.
     std::string batch_;
-    std::optional<StagedPath> staged_;
+    std::unique_ptr<StagedPath> staged_;
     std::unique_ptr<NarRestorer> restorer_;
     std::unique_ptr<HashingNarParser> parser_;
     std::unique_ptr<Decompressor> decompressor_;

@@ -24,6 +24,8 @@ public:
     static constexpr size_t kTailLines = 10;
 
     BuildLog(const LocalStore& store, const StorePath& drv);
+    /// Writes to `file` (its directories created); an empty path keeps the tail only (no file). Blocking.
+    explicit BuildLog(std::filesystem::path file);
     /// Appends builder output (any chunking).
     void append(std::string_view data);
     /// The last kTailLines complete or partial lines.

@@ -11,6 +11,7 @@
 #include <string>
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include "ferry/sched/build_env.hh"
 #include "ferry/store/derivation.hh"
@@ -51,6 +52,9 @@ struct BuildJob {
     bool check = false;
     /// Receives the builder's output (stdout and stderr) as it arrives.
     std::function<void(std::string_view)> log;
+    /// Where a builder runs its blocking preparation (creating the sandbox, stat()ing every input), so
+    /// that the loop thread never waits for the disk. Null: on the calling thread.
+    boost::asio::thread_pool* pool = nullptr;
 };
 
 /// The outcome of a build that exited successfully: where each output's tree is on the host. The

@@ -20,19 +20,20 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
 
-#include "ferry/cache/substituter.hh"
 #include "ferry/sched/build_failure.hh"
 #include "ferry/sched/builder.hh"
 #include "ferry/sched/goal.hh"
 #include "ferry/sched/platform.hh"
 #include "ferry/sched/progress.hh"
+#include "ferry/sched/store_view.hh"
+#include "ferry/sched/substituter.hh"
 #include "ferry/sched/target.hh"
 #include "ferry/store/derivation.hh"
 #include "ferry/util/event.hh"
 
 namespace ferry {
 
-class LocalStore;
+class Planner;
 
 struct WorkerOptions {
     unsigned max_jobs = 1;
@@ -64,8 +65,12 @@ enum class BuildMode {
 /// Where a path can be fetched from.
 struct SubstituteInfo {
     Substituter* substituter = nullptr;
-    std::shared_ptr<const NarInfo> info;
+    std::shared_ptr<const SubstitutablePath> offer;
 };
+
+/// The outputs a target stands for once realised: output name → path ("" → the path for a target that
+/// is a plain store path).
+using RealisedOutputs = std::map<std::string, StorePath>;
 
 /// What realising targets would do (`--dry-run`).
 struct MissingPaths {
@@ -97,16 +102,23 @@ public:
 class Worker {
 public:
     /// `builder` may be null when nothing is to be built (substitution only). Substituters must have
-    /// been initialised; they are asked in priority order.
-    Worker(boost::asio::io_context& io, boost::asio::thread_pool& pool, LocalStore& store,
-           std::vector<Substituter*> substituters, Builder* builder, WorkerOptions options, Progress& progress);
+    /// been initialised; they are asked in priority order. `store` (every access of the goals goes
+    /// through it, awaited), the substituters, the builder and `progress` must outlive the worker.
+    Worker(boost::asio::io_context& io, boost::asio::thread_pool& pool, StoreView& store,
+           std::vector<Substituter*> substituters, Builder* builder, WorkerOptions options,
+           Progress& progress);
     ~Worker();
 
     /// Makes every target valid (with BuildMode::check, rebuilds the derivations among them and
-    /// compares). Throws RealiseError naming the failures, Interrupted after stop().
-    boost::asio::awaitable<void> realise(std::vector<Target> targets, BuildMode mode = BuildMode::normal);
-    /// What realise() would fetch and build, without doing it.
-    boost::asio::awaitable<MissingPaths> query_missing(std::vector<Target> targets);
+    /// compares). Returns what each target stands for, in the order of `targets` (each `.drv` is read
+    /// once per run). Throws RealiseError naming the failures, Interrupted after stop().
+    boost::asio::awaitable<std::vector<RealisedOutputs>> realise(std::vector<Target> targets,
+                                                                 BuildMode mode = BuildMode::normal);
+    /// What realise() would fetch and build, without doing it: the same goals take the same decisions
+    /// (the planner's), with a runner that records them instead of carrying them out and takes each
+    /// output as made valid.
+    boost::asio::awaitable<MissingPaths> query_missing(std::vector<Target> targets,
+                                                       BuildMode mode = BuildMode::normal);
     /// Cancels every goal (builders are killed, downloads aborted, temporaries removed). Goals finish
     /// asynchronously: realise(), query_missing() and close() wait for them.
     void stop(std::string reason);
@@ -136,7 +148,8 @@ public:
                                                                                 const Substituter* after);
     /// The derivation at `drv`, substituting the `.drv` first when it is not valid. Parsed once. Throws
     /// Error "cannot build missing derivation" when it is neither valid nor substitutable. `waiter`: the
-    /// goal that asks (see Goal::wait).
+    /// goal that asks (see Goal::wait). In a dry run, null when the `.drv` is not valid (what would
+    /// fetch it is recorded: nothing more is known of it).
     boost::asio::awaitable<std::shared_ptr<const Derivation>> load_derivation(const StorePath& drv,
                                                                               Goal* waiter = nullptr);
 
@@ -147,7 +160,11 @@ public:
     /// A goal failed in a way no one can recover from: without keep-going, stop everything.
     void hard_failure(const Goal& goal);
 
-    LocalStore& store() noexcept { return store_; }
+    StoreView& store() noexcept { return store_; }
+    /// The one place that decides, per wanted path or output, what to do.
+    Planner& planner() noexcept { return *planner_; }
+    /// In a dry run (query_missing()), where the decisions are recorded; null in a real run.
+    MissingPaths* dry_run() noexcept { return dry_run_; }
     boost::asio::thread_pool& pool() noexcept { return pool_; }
     boost::asio::any_io_executor executor() { return io_.get_executor(); }
     const WorkerOptions& options() const noexcept { return options_; }
@@ -166,8 +183,9 @@ private:
     void start(const std::shared_ptr<Goal>& goal);
     /// Emits a terminal cancellation into every running task.
     void cancel_all();
-    /// Before realise() or query_missing(): forgets the failure that stopped an earlier call.
-    void begin();
+    /// Before realise() (`dry` false) or query_missing(): forgets the failure that stopped an earlier
+    /// call, and the goals of an earlier call of the other kind.
+    void begin(bool dry);
     boost::asio::awaitable<void> run_query(std::shared_ptr<Query> q, StorePath path);
     /// The query is over: its waiters wake, and its answer, when `answered`, is kept. Idempotent.
     void finish_query(Query& q, const StorePath& path, bool answered);
@@ -180,13 +198,18 @@ private:
     start_targets(const std::vector<Target>& targets, BuildMode mode,
                   std::vector<std::pair<std::string, std::shared_ptr<Goal>>>& tops,
                   std::vector<std::string>& failures);
-    /// Raises a cycle among the paths query_missing() found (CycleError).
-    void check_missing_cycles(const MissingPaths& missing);
+    /// Raises a cycle among the paths and derivations a dry run visited (CycleError).
+    void check_missing_cycles();
+    /// The first failure of `tops` (or of a goal), as realise() and query_missing() throw it.
+    void throw_failures(const std::vector<std::pair<std::string, std::shared_ptr<Goal>>>& tops,
+                        std::vector<std::string>& failures, std::exception_ptr unexpected);
     boost::asio::awaitable<void> wait_idle();
 
     boost::asio::io_context& io_;
     boost::asio::thread_pool& pool_;
-    LocalStore& store_;
+    StoreView& store_;
+    std::unique_ptr<Planner> planner_;
+    MissingPaths* dry_run_ = nullptr;
     std::vector<Substituter*> substituters_;
     Builder* builder_;
     WorkerOptions options_;
@@ -203,6 +226,10 @@ private:
     std::map<StorePath, std::shared_ptr<Query>> queries_;
     std::map<StorePath, std::optional<SubstituteInfo>> answers_;
     std::map<StorePath, std::shared_ptr<const Derivation>> derivations_;
+    /// Derivations being read, set when done (each `.drv` is parsed once).
+    std::map<StorePath, std::shared_ptr<Event>> loading_;
+    /// Whether the goals in the maps are a dry run's.
+    bool goals_dry_ = false;
 
     std::list<std::unique_ptr<Task>> tasks_;
     std::shared_ptr<Event> idle_;
