@@ -9,10 +9,10 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/system/system_error.hpp>
-#include <spdlog/spdlog.h>
 
 #include "ferry/cache/nar_download.hh"
 #include "ferry/util/event.hh"
+#include "ferry/util/events.hh"
 #include "ferry/util/offload.hh"
 
 namespace asio = boost::asio;
@@ -126,7 +126,7 @@ asio::awaitable<void> BinaryCache::init() {
         try {
             cached = context_->disk_cache->lookup_meta(url_);
         } catch (const SqliteError& e) {
-            spdlog::warn("cannot read the narinfo disk cache: {}", e.what());
+            warn("cannot read the narinfo disk cache: {}", e.what());
         }
         if (cached) {
             meta_->info = *cached;
@@ -189,7 +189,7 @@ std::optional<CachedNarinfo> BinaryCache::lookup_disk(std::string_view hash_part
         CachedNarinfo cached = context_->disk_cache->lookup(url_, hash_part);
         if (cached.kind != CachedNarinfo::Kind::unknown) return cached;
     } catch (const SqliteError& e) {
-        spdlog::warn("cannot read the narinfo disk cache: {}", e.what());
+        warn("cannot read the narinfo disk cache: {}", e.what());
     }
     return std::nullopt;
 }
@@ -206,7 +206,7 @@ void BinaryCache::remember(std::string_view hash_part, const std::string* text) 
         try {
             cache->flush();
         } catch (const std::exception& e) {
-            spdlog::warn("cannot write the narinfo disk cache: {}", e.what());
+            warn("cannot write the narinfo disk cache: {}", e.what());
         }
     });
 }
@@ -230,6 +230,14 @@ asio::awaitable<std::shared_ptr<const NarInfo>> BinaryCache::query_narinfo(const
     std::string where = url_ + "/" + hash_part + ".narinfo";
     std::optional<CachedNarinfo> cached = lookup_disk(hash_part);
     std::optional<http::Response> response;
+    // As Nix: a query of the cache is an activity (shown at -v); an answer from the disk cache a debug line.
+    Activity activity;
+    if (cached)
+        log_debug("using the disk cache's answer for '{}' on '{}'", context_->store_dir.print(path), url_);
+    else
+        activity = Activity(events(), ActivityType::query_path_info, Level::talkative,
+                            fmt::format("querying info about '{}' on '{}'", context_->store_dir.print(path), url_),
+                            {context_->store_dir.print(path), url_});
     if (!cached && !(meta_ && meta_->error)) {
         // Sent before the meta data is known: its round trip overlaps nix-cache-info's. Urgent:
         // discovery waits on it, so it overtakes the NAR downloads in the client's queue.

@@ -72,7 +72,9 @@ void print_missing(LocalStore& store, const MissingPaths& m) {
         out += fmt::format("don't know how to build these {} paths:\n", m.unknown.size());
         for (const auto& p : m.unknown) out += "  " + store.print(p) + "\n";
     }
-    std::cerr << out << std::flush;
+    if (out.empty()) return;
+    out.pop_back();
+    log_message(events(), Level::info, std::move(out)); // Nix prints it at its info level
 }
 
 /// ./result, ./result-dev, ./result-2 … as nix-build names them. The links point at the files: the
@@ -109,7 +111,7 @@ int run_build(const GlobalOptions& global, const BuildOptions& o, bool links) {
     try {
         resolved = build_targets(session, o);
     } catch (const Interrupted& e) {
-        std::cerr << "error: " << e.what() << "\n";
+        ferry::log_error("{}", e.what());
         return nix_signal_exit_code() ? nix_signal_exit_code() : 1;
     }
     auto& targets = resolved.targets;
@@ -134,7 +136,7 @@ int run_build(const GlobalOptions& global, const BuildOptions& o, bool links) {
             },
             true);
     } catch (const Interrupted& e) {
-        std::cerr << "error: " << e.what() << "\n";
+        ferry::log_error("{}", e.what());
         return session.signal_exit_code() ? session.signal_exit_code() : 1;
     }
     for (const auto& outputs : realised)
@@ -143,8 +145,7 @@ int run_build(const GlobalOptions& global, const BuildOptions& o, bool links) {
     if (links && !o.no_out_link) make_links(session.store(), targets, realised, o.out_link);
     std::cout << std::flush;
     if (resolved.eval_errors) {
-        std::cerr << fmt::format(
-            "error: {} attribute{} of --from-eval-jobs failed to evaluate and {} not built\n",
+        ferry::log_error("{} attribute{} of --from-eval-jobs failed to evaluate and {} not built",
             resolved.eval_errors, resolved.eval_errors == 1 ? "" : "s",
             resolved.eval_errors == 1 ? "was" : "were");
         return 1;

@@ -13,6 +13,7 @@
 #include "ferry/sched/local_store_view.hh"
 #include "ferry/sched/worker.hh"
 #include "ferry/store/derivation_store.hh"
+#include "support/events_check.hh"
 #include "support/store_support.hh"
 
 namespace ferry::test {
@@ -23,6 +24,7 @@ struct WorkerTest : ::testing::Test {
     boost::asio::thread_pool pool{2};
     /// What the workers of these tests see of `store`.
     LocalStoreView view{*store.store, pool};
+    EventRecorder recorder; // before progress: it sees all of progress's events
     Progress progress;
     FakeBuilder builder;
     WorkerOptions options{.max_jobs = 2};
@@ -35,8 +37,23 @@ struct WorkerTest : ::testing::Test {
         return fut.get();
     }
 
+    /// Realises `targets`; then, however it ended, the progress line's counters are at N/N.
     void realise(Worker& worker, std::vector<Target> targets) {
-        run(worker, [&](Worker& w) { return w.realise(targets); });
+        try {
+            run(worker, [&](Worker& w) { return w.realise(targets); });
+        } catch (...) {
+            expect_settled(worker.progress());
+            throw;
+        }
+        expect_settled(worker.progress());
+    }
+
+    /// The counters derived from the events so far are settled (N/N, nothing running) once the run is
+    /// over (Progress::finish, as the Session does after each run).
+    void expect_settled(Progress& used) {
+        used.finish();
+        EXPECT_EQ(unsettled(recorder.counters()), "");
+        EXPECT_EQ(unsettled(used.derived()), "");
     }
 
     Target out(const StorePath& drv) { return Target{drv, {"out"}}; }
