@@ -8,6 +8,7 @@
 
 #include "ferry/sched/build_log.hh"
 #include "ferry/sched/worker.hh"
+#include "ferry/util/finally.hh"
 #include "ferry/util/offload.hh"
 #include "goals.hh"
 #include "planner.hh"
@@ -40,12 +41,17 @@ asio::awaitable<void> BuildGoal::realise_inputs(const Derivation& drv) {
 }
 
 asio::awaitable<void> BuildGoal::run() {
+    // However the build ends, its activity ends with run(): the counters cannot drift.
+    Finally end_activity([this] { activity_.reset(); });
     try {
         co_await build();
     } catch (const Error&) {
-        // Counted here, once per derivation; cancellations are not failures.
-        ++worker_.progress().counters.failed;
-        worker_.progress().update();
+        // Counted here, once per derivation (a refused one, or one whose dependency failed, too);
+        // cancellations are not failures.
+        if (activity_)
+            activity_->failed();
+        else
+            worker_.progress().build_failed(worker_.store().print(drv_));
         throw;
     }
 }
@@ -83,15 +89,12 @@ asio::awaitable<void> BuildGoal::build() {
     auto* builder = worker_.builder();
     if (!builder) throw BuildError("cannot build '{}': building is disabled here", store.print(drv_));
 
-    auto& progress = worker_.progress();
-    ++progress.counters.builds_expected;
-    progress.update();
+    activity_ = worker_.progress().want_build(store.print(drv_));
     // Another process may be building the same outputs: wait for their locks holding no build slot.
     auto locks = co_await lock_paths(store, output_paths);
     if (!check && co_await all_valid()) {
         // It made them valid meanwhile: nothing to build, and nothing more expected.
-        --progress.counters.builds_expected;
-        progress.update();
+        activity_.reset();
         co_return;
     }
     auto slot = co_await worker_.build_slots().acquire();
@@ -117,28 +120,18 @@ asio::awaitable<void> BuildGoal::build() {
     job.check = check;
     job.pool = &worker_.pool();
     co_await run_builder(job, *locks);
-    ++progress.counters.builds_done;
+    activity_->succeeded();
 }
 
 asio::awaitable<void> BuildGoal::run_builder(BuildJob& job, const StoreLocks& locks) {
     auto& store = worker_.store();
     auto& progress = worker_.progress();
     std::unique_ptr<BuildLog> log = co_await store.open_build_log(drv_);
-    job.log = [&log, &progress, this](std::string_view data) {
+    job.log = [&log, this](std::string_view data) {
         log->append(data);
-        progress.build_log_line(worker_.store().print(drv_), data);
+        activity_->log(data);
     };
-
-    auto building = progress.start_build(store.print(drv_));
-    ++progress.counters.builds_running;
-    progress.update();
-    struct Running {
-        Progress& p;
-        ~Running() {
-            --p.counters.builds_running;
-            p.update();
-        }
-    } running{progress};
+    activity_->start();
 
     std::unique_ptr<BuiltOutputs> built;
     bool fixed_output = job.drv->is_fixed_output();

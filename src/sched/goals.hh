@@ -23,9 +23,10 @@ protected:
     boost::asio::awaitable<void> run() override;
 
 private:
-    /// Fetches the path from `sub`'s substituter, its references first. Sets `references_failed` when
-    /// the failure is theirs rather than the substituter's.
-    boost::asio::awaitable<void> fetch_from(const SubstituteInfo& sub, bool& references_failed);
+    /// Fetches the path from `sub`'s substituter, its references first, reporting to `activity` (null in a
+    /// dry run). Sets `references_failed` when the failure is theirs rather than the substituter's.
+    boost::asio::awaitable<void> fetch_from(const SubstituteInfo& sub, SubstituteActivity* activity,
+                                            bool& references_failed);
     /// Waits for `references`; a failure among them sets `references_failed`.
     boost::asio::awaitable<void> wait_references(const std::vector<std::shared_ptr<Goal>>& references,
                                                  bool& references_failed);
@@ -62,6 +63,9 @@ private:
     boost::asio::awaitable<void> run_builder(BuildJob& job, const StoreLocks& locks);
     StorePath drv_;
     BuildMode mode_;
+    /// The build as the progress sees it, from the moment it is wanted (inputs realised, a builder
+    /// there) to the end of run(): what the counters show of it ends with it.
+    std::optional<BuildActivity> activity_;
 };
 
 } // namespace ferry

@@ -53,12 +53,13 @@ asio::awaitable<void> PathGoal::run() {
                     store.print(path_));
     }
     auto sub = std::move(*decision.from);
-    if (!worker_.dry_run()) ++worker_.progress().counters.fetches_expected;
+    std::optional<SubstituteActivity> activity;
+    if (!worker_.dry_run()) activity = worker_.progress().want_substitute(store.print(path_));
     std::vector<std::pair<std::string, std::exception_ptr>> failures; // by substituter
     for (;;) {
         bool references_failed = false;
         try {
-            co_await fetch_from(sub, references_failed);
+            co_await fetch_from(sub, activity ? &*activity : nullptr, references_failed);
             co_return;
         } catch (const Error&) {
             if (references_failed || worker_.stopped()) throw;
@@ -89,7 +90,8 @@ asio::awaitable<void> PathGoal::wait_references(const std::vector<std::shared_pt
     }
 }
 
-asio::awaitable<void> PathGoal::fetch_from(const SubstituteInfo& sub, bool& references_failed) {
+asio::awaitable<void> PathGoal::fetch_from(const SubstituteInfo& sub, SubstituteActivity* activity,
+                                           bool& references_failed) {
     auto& store = worker_.store();
     const SubstitutablePath& offer = *sub.offer;
     std::vector<std::shared_ptr<Goal>> references;
@@ -106,24 +108,9 @@ asio::awaitable<void> PathGoal::fetch_from(const SubstituteInfo& sub, bool& refe
         co_return;
     }
 
-    auto& progress = worker_.progress();
-    auto& counters = progress.counters;
-    ++counters.fetches_running;
-    counters.download_expected += offer.download_size;
-    progress.update();
-    struct Running {
-        Progress& p;
-        ~Running() {
-            --p.counters.fetches_running;
-            p.update();
-        }
-    } running{progress};
-
+    activity->begin_copy(sub.substituter->uri(), offer.download_size);
     FetchProgress fetch_progress;
-    fetch_progress.on_download = [&progress](uint64_t n) {
-        progress.counters.download_bytes += n;
-        progress.update();
-    };
+    fetch_progress.on_download = [activity](uint64_t n) { activity->downloaded(n); };
     std::vector<StagedTree> trees;
     std::exception_ptr failure;
     try {
@@ -132,7 +119,6 @@ asio::awaitable<void> PathGoal::fetch_from(const SubstituteInfo& sub, bool& refe
         co_await wait_references(references, references_failed);
         co_await make_valid(store, std::move(trees));
     } catch (SubstituteError&) {
-        counters.download_expected -= offer.download_size;
         failure = std::current_exception(); // it names the path and the cache already
     } catch (Error& e) {
         if (!references_failed)
@@ -143,6 +129,7 @@ asio::awaitable<void> PathGoal::fetch_from(const SubstituteInfo& sub, bool& refe
         failure = std::current_exception();
     }
     if (failure) {
+        activity->end_copy(true);
         // A tree that will not be committed goes off the loop, cancelled or not.
         if (!trees.empty()) {
             co_await asio::this_coro::reset_cancellation_state();
@@ -150,8 +137,7 @@ asio::awaitable<void> PathGoal::fetch_from(const SubstituteInfo& sub, bool& refe
         }
         std::rethrow_exception(failure);
     }
-    ++counters.fetches_done;
-    progress.message(fmt::format("copied path '{}' from '{}'", store.print(path_), sub.substituter->uri()));
+    activity->succeeded(); // "copied path '…' from '…'"
 }
 
 } // namespace ferry

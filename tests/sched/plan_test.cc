@@ -174,9 +174,10 @@ TEST_F(PlanTest, DryRunAndRealRunTakeTheSameDecisions) {
 }
 
 TEST_F(PlanTest, LoopStaysResponsiveWhileASlowStoreAnswers) {
-    // Every store call sleeps 50 ms on the pool. A watchdog timer on the loop measures how late it
-    // fires: a store call run on the loop thread would make it at least 50 ms late.
-    FakeStore slow(pool, 50ms);
+    // Every store call sleeps 100 ms on the pool. A watchdog timer on the loop measures how late it
+    // fires: a store call run on the loop thread would make it at least 100 ms late. The bound leaves
+    // room for a loaded 2-core machine's scheduling (up to ~10 ms seen here).
+    FakeStore slow(pool, 100ms);
     auto a = slow.add_derivation("a", {});
     auto b = slow.add_derivation("b", {a});
     auto c = slow.add_derivation("c", {a});
@@ -212,13 +213,13 @@ TEST_F(PlanTest, LoopStaysResponsiveWhileASlowStoreAnswers) {
     auto took = std::chrono::steady_clock::now() - start;
     auto worst_ms = std::chrono::duration<double, std::milli>(worst).count();
     std::printf(
-        "realise with a 50 ms store: %.0f ms, %zu store calls, %zu watchdog ticks, worst lateness %.2f ms\n",
+        "realise with a 100 ms store: %.0f ms, %zu store calls, %zu watchdog ticks, worst lateness %.2f ms\n",
         std::chrono::duration<double, std::milli>(took).count(), slow.calls(), ticks, worst_ms);
     EXPECT_TRUE(slow.valid(slow.output_path(d)));
     EXPECT_GE(slow.calls(), 10u);
     EXPECT_GE(took, 500ms) << "the store was not slow";
     EXPECT_GE(ticks, 100u);
-    EXPECT_LT(worst_ms, 20.0) << "something blocked the loop thread";
+    EXPECT_LT(worst_ms, 50.0) << "something blocked the loop thread";
 }
 
 TEST_F(PlanTest, CountersEndBalancedAndEachDerivationIsReadOnce) {
