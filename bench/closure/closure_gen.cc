@@ -34,25 +34,29 @@ std::string file_nar(std::string_view contents) {
     std::string nar;
     auto str = [&](std::string_view s) {
         uint64_t n = s.size();
-        for (int i = 0; i < 8; ++i) nar += char((n >> (8 * i)) & 0xff);
+        for (int i = 0; i < 8; ++i)
+            nar += char((n >> (8 * i)) & 0xff);
         nar += s;
         nar.append((8 - s.size() % 8) % 8, '\0');
     };
-    for (auto s : {"nix-archive-1", "(", "type", "regular", "contents"}) str(s);
+    for (auto s : {"nix-archive-1", "(", "type", "regular", "contents"})
+        str(s);
     str(contents);
     str(")");
     return nar;
 }
 
 StorePath make_path(size_t level, size_t index) {
-    auto h = hash_string(HashAlgo::sha256, "ferry-closure-bench:" + std::to_string(level) + ":" + std::to_string(index));
+    auto h = hash_string(HashAlgo::sha256,
+                         "ferry-closure-bench:" + std::to_string(level) + ":" + std::to_string(index));
     return StorePath(compress_hash(h, 20), "p" + std::to_string(level) + "-" + std::to_string(index));
 }
 
 /// Level sizes: 1 at the top, the remaining paths spread evenly over levels 1..depth.
 std::vector<size_t> level_sizes(size_t paths, size_t depth) {
     std::vector<size_t> sizes{1};
-    for (size_t k = 1; k <= depth; ++k) sizes.push_back((paths - 1) / depth + (k <= (paths - 1) % depth ? 1 : 0));
+    for (size_t k = 1; k <= depth; ++k)
+        sizes.push_back((paths - 1) / depth + (k <= (paths - 1) % depth ? 1 : 0));
     return sizes;
 }
 
@@ -79,7 +83,8 @@ int main(int argc, char** argv) {
         fs::create_directories(fs::path(out) / "cache" / "nar");
         write_file_atomic(fs::path(out) / "secret.key", key.to_string());
         write_file_atomic(fs::path(out) / "public.key", key.public_key().to_string());
-        write_file_atomic(fs::path(out) / "cache" / "nix-cache-info", "StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 30\n");
+        write_file_atomic(fs::path(out) / "cache" / "nix-cache-info",
+                          "StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 30\n");
 
         auto sizes = level_sizes(paths, depth);
         std::mt19937_64 rng(1055);
@@ -88,12 +93,15 @@ int main(int argc, char** argv) {
                 StorePathSet refs;
                 if (k < depth) {
                     // Every path of the next level has at least one referrer; the rest are random.
-                    for (size_t j = i; j < sizes[k + 1]; j += sizes[k]) refs.insert(make_path(k + 1, j));
-                    for (size_t f = 0; f < fanout; ++f) refs.insert(make_path(k + 1, rng() % sizes[k + 1]));
+                    for (size_t j = i; j < sizes[k + 1]; j += sizes[k])
+                        refs.insert(make_path(k + 1, j));
+                    for (size_t f = 0; f < fanout; ++f)
+                        refs.insert(make_path(k + 1, rng() % sizes[k + 1]));
                 }
                 auto path = make_path(k, i);
                 std::string contents = "synthetic path " + dir.print(path) + "\n";
-                for (const auto& r : refs) contents += dir.print(r) + "\n";
+                for (const auto& r : refs)
+                    contents += dir.print(r) + "\n";
                 auto nar = file_nar(contents);
                 auto packed = compress(compression, nar);
                 auto file_hash = hash_string(HashAlgo::sha256, packed);

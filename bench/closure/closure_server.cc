@@ -35,7 +35,8 @@ int main(int argc, char** argv) {
             auto records = server.request_log();
             for (const auto& r : records)
                 std::fprintf(f, "%.1f %s\n",
-                             std::chrono::duration<double, std::milli>(r.time - records.front().time).count(), r.path.c_str());
+                             std::chrono::duration<double, std::milli>(r.time - records.front().time).count(),
+                             r.path.c_str());
             std::fclose(f);
         }
     }

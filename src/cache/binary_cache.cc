@@ -67,8 +67,9 @@ http::Client& BinaryCacheContext::http() const {
 }
 
 Semaphore& BinaryCacheContext::download_slots() const {
-    if (!slots) slots = std::make_shared<Semaphore>(executor, 2 * std::max(1u, http_options.max_connections),
-                                             Semaphore::Order::lifo);
+    if (!slots)
+        slots = std::make_shared<Semaphore>(executor, 2 * std::max(1u, http_options.max_connections),
+                                            Semaphore::Order::lifo);
     return *slots;
 }
 
@@ -235,9 +236,10 @@ asio::awaitable<std::shared_ptr<const NarInfo>> BinaryCache::query_narinfo(const
     if (cached)
         log_debug("using the disk cache's answer for '{}' on '{}'", context_->store_dir.print(path), url_);
     else
-        activity = Activity(events(), ActivityType::query_path_info, Level::talkative,
-                            fmt::format("querying info about '{}' on '{}'", context_->store_dir.print(path), url_),
-                            {context_->store_dir.print(path), url_});
+        activity =
+            Activity(events(), ActivityType::query_path_info, Level::talkative,
+                     fmt::format("querying info about '{}' on '{}'", context_->store_dir.print(path), url_),
+                     {context_->store_dir.print(path), url_});
     if (!cached && !(meta_ && meta_->error)) {
         // Sent before the meta data is known: its round trip overlaps nix-cache-info's. Urgent:
         // discovery waits on it, so it overtakes the NAR downloads in the client's queue.

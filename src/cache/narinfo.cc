@@ -12,8 +12,7 @@ namespace ferry {
 namespace {
 
 /// Calls `fn(key, value)` for each "Key: value" line; a line without ": " is an error.
-template <typename Fn>
-void for_each_field(std::string_view text, Fn&& fn) {
+template <typename Fn> void for_each_field(std::string_view text, Fn&& fn) {
     size_t pos = 0, line_no = 0;
     while (pos < text.size()) {
         auto eol = text.find('\n', pos);
@@ -43,7 +42,8 @@ uint64_t parse_uint(std::string_view value, std::string_view field) {
     return n;
 }
 
-void parse_field(const StoreDir& dir, NarInfo& info, std::string_view key, std::string_view value, bool& have_path) {
+void parse_field(const StoreDir& dir, NarInfo& info, std::string_view key, std::string_view value,
+                 bool& have_path) {
     if (key == "StorePath") {
         info.path = dir.parse(value);
         have_path = true;
@@ -60,7 +60,8 @@ void parse_field(const StoreDir& dir, NarInfo& info, std::string_view key, std::
     } else if (key == "NarSize") {
         info.nar_size = parse_uint(value, key);
     } else if (key == "References") {
-        for (auto ref : split_words(value)) info.references.insert(StorePath(ref));
+        for (auto ref : split_words(value))
+            info.references.insert(StorePath(ref));
     } else if (key == "Deriver") {
         if (value != "unknown-deriver") info.deriver = StorePath(value);
     } else if (key == "System") {
@@ -102,10 +103,12 @@ NarInfo NarInfo::parse(const StoreDir& dir, std::string_view text, std::string_v
 }
 
 std::string NarInfo::to_string(const StoreDir& dir) const {
-    std::string out = "StorePath: " + dir.print(path) + "\nURL: " + url + "\nCompression: " + compression + "\n";
+    std::string out =
+        "StorePath: " + dir.print(path) + "\nURL: " + url + "\nCompression: " + compression + "\n";
     if (file_hash) out += "FileHash: " + file_hash->to_nix32_prefixed() + "\n";
     if (file_size) out += "FileSize: " + std::to_string(file_size) + "\n";
-    out += "NarHash: " + nar_hash.to_nix32_prefixed() + "\nNarSize: " + std::to_string(nar_size) + "\nReferences: ";
+    out += "NarHash: " + nar_hash.to_nix32_prefixed() + "\nNarSize: " + std::to_string(nar_size) +
+           "\nReferences: ";
     bool first = true;
     for (const auto& r : references) {
         if (!first) out += ' ';
@@ -115,16 +118,18 @@ std::string NarInfo::to_string(const StoreDir& dir) const {
     out += "\n";
     if (deriver) out += "Deriver: " + deriver->to_string() + "\n";
     if (!system.empty()) out += "System: " + system + "\n";
-    for (const auto& s : signatures) out += "Sig: " + s + "\n";
+    for (const auto& s : signatures)
+        out += "Sig: " + s + "\n";
     if (!ca.empty()) out += "CA: " + ca + "\n";
     return out;
 }
 
-std::string path_fingerprint(const StoreDir& dir, const StorePath& path, const Hash& nar_hash, uint64_t nar_size,
-                             const StorePathSet& references) {
+std::string path_fingerprint(const StoreDir& dir, const StorePath& path, const Hash& nar_hash,
+                             uint64_t nar_size, const StorePathSet& references) {
     if (nar_hash.algo != HashAlgo::sha256)
         throw Error("cannot sign '{}': its NAR hash is not sha256", dir.print(path));
-    std::string out = "1;" + dir.print(path) + ";" + nar_hash.to_nix32_prefixed() + ";" + std::to_string(nar_size) + ";";
+    std::string out =
+        "1;" + dir.print(path) + ";" + nar_hash.to_nix32_prefixed() + ";" + std::to_string(nar_size) + ";";
     bool first = true;
     for (const auto& r : references) {
         if (!first) out += ',';

@@ -10,7 +10,8 @@ namespace ferry {
 
 namespace {
 
-std::pair<std::string, std::vector<uint8_t>> split_key(std::string_view text, size_t size, std::string_view what) {
+std::pair<std::string, std::vector<uint8_t>> split_key(std::string_view text, size_t size,
+                                                       std::string_view what) {
     auto colon = text.find(':');
     if (colon == std::string_view::npos || colon == 0)
         throw FormatError("{} '{}' is not of the form '<name>:<base64>'", what, text.substr(0, 100));
@@ -37,7 +38,9 @@ PublicKey PublicKey::parse(std::string_view text) {
     return PublicKey{std::move(name), std::move(key)};
 }
 
-std::string PublicKey::to_string() const { return name + ":" + base64_encode(key); }
+std::string PublicKey::to_string() const {
+    return name + ":" + base64_encode(key);
+}
 
 bool PublicKey::verify(std::string_view message, std::string_view signature) const {
     auto colon = signature.find(':');
@@ -67,7 +70,9 @@ SecretKey SecretKey::generate(std::string name) {
     return sk;
 }
 
-std::string SecretKey::to_string() const { return name + ":" + base64_encode(key); }
+std::string SecretKey::to_string() const {
+    return name + ":" + base64_encode(key);
+}
 
 PublicKey SecretKey::public_key() const {
     PublicKey pk{name, std::vector<uint8_t>(crypto_sign_PUBLICKEYBYTES)};
@@ -77,13 +82,14 @@ PublicKey SecretKey::public_key() const {
 
 std::string SecretKey::sign(std::string_view message) const {
     std::vector<uint8_t> sig(crypto_sign_BYTES);
-    crypto_sign_detached(sig.data(), nullptr, reinterpret_cast<const unsigned char*>(message.data()), message.size(),
-                         key.data());
+    crypto_sign_detached(sig.data(), nullptr, reinterpret_cast<const unsigned char*>(message.data()),
+                         message.size(), key.data());
     return name + ":" + base64_encode(sig);
 }
 
 TrustedKeys::TrustedKeys(std::string_view list) {
-    for (auto key : split_words(list)) add(PublicKey::parse(key));
+    for (auto key : split_words(list))
+        add(PublicKey::parse(key));
 }
 
 void TrustedKeys::add(PublicKey key) {

@@ -41,17 +41,21 @@ std::vector<Target> resolve_targets(LocalStore& store, const std::vector<std::st
         auto path_part = arg.substr(0, caret);
         if (names_store_path(store, path_part) || !fs::exists(path_part)) {
             auto path = parse_store_path_arg(store, path_part);
-            targets[i] = Target::parse(store.store_dir(), store.print(path) + (caret == std::string::npos ? "" : arg.substr(caret)));
+            targets[i] = Target::parse(
+                store.store_dir(), store.print(path) + (caret == std::string::npos ? "" : arg.substr(caret)));
             continue;
         }
-        if (caret != std::string::npos) throw UsageError("'{}': outputs can only be named for store paths", arg);
+        if (caret != std::string::npos)
+            throw UsageError("'{}': outputs can only be named for store paths", arg);
         files.push_back(parse_derivation_file(store.store_dir(), read_file(path_part), path_part));
         file_index.push_back(i);
     }
     auto added = add_derivations(store, std::move(files));
-    for (size_t k = 0; k < added.size(); ++k) targets[file_index[k]] = Target{added[k], {}};
+    for (size_t k = 0; k < added.size(); ++k)
+        targets[file_index[k]] = Target{added[k], {}};
     std::vector<Target> out;
-    for (auto& t : targets) out.push_back(std::move(*t));
+    for (auto& t : targets)
+        out.push_back(std::move(*t));
     return out;
 }
 
@@ -61,16 +65,19 @@ void print_missing(LocalStore& store, const MissingPaths& m) {
     std::string out;
     if (!m.will_build.empty()) {
         out += fmt::format("these {} derivations will be built:\n", m.will_build.size());
-        for (const auto& p : m.will_build) out += "  " + store.print(p) + "\n";
+        for (const auto& p : m.will_build)
+            out += "  " + store.print(p) + "\n";
     }
     if (!m.will_substitute.empty()) {
         out += fmt::format("these {} paths will be fetched ({:.2f} MiB download, {:.2f} MiB unpacked):\n",
                            m.will_substitute.size(), mib(m.download_size), mib(m.nar_size));
-        for (const auto& p : m.will_substitute) out += "  " + store.print(p) + "\n";
+        for (const auto& p : m.will_substitute)
+            out += "  " + store.print(p) + "\n";
     }
     if (!m.unknown.empty()) {
         out += fmt::format("don't know how to build these {} paths:\n", m.unknown.size());
-        for (const auto& p : m.unknown) out += "  " + store.print(p) + "\n";
+        for (const auto& p : m.unknown)
+            out += "  " + store.print(p) + "\n";
     }
     if (out.empty()) return;
     out.pop_back();
@@ -85,7 +92,8 @@ void make_links(LocalStore& store, const std::vector<Target>& targets,
     for (size_t i = 0; i < targets.size(); ++i) {
         if (!targets[i].is_build()) continue;
         for (const auto& [name, path] : realised[i]) {
-            std::string link = base + (i ? "-" + std::to_string(i + 1) : "") + (name == "out" ? "" : "-" + name);
+            std::string link =
+                base + (i ? "-" + std::to_string(i + 1) : "") + (name == "out" ? "" : "-" + name);
             auto target = at_logical_place ? fs::path(store.print(path)) : store.real_path(path);
             fs::path tmp = link + ".tmp-" + std::to_string(::getpid());
             fs::remove(tmp);
@@ -146,8 +154,8 @@ int run_build(const GlobalOptions& global, const BuildOptions& o, bool links) {
     std::cout << std::flush;
     if (resolved.eval_errors) {
         ferry::log_error("{} attribute{} of --from-eval-jobs failed to evaluate and {} not built",
-            resolved.eval_errors, resolved.eval_errors == 1 ? "" : "s",
-            resolved.eval_errors == 1 ? "was" : "were");
+                         resolved.eval_errors, resolved.eval_errors == 1 ? "" : "s",
+                         resolved.eval_errors == 1 ? "was" : "were");
         return 1;
     }
     return session.exit_code();
@@ -169,9 +177,11 @@ int run_log(const GlobalOptions& global, const std::string& arg) {
 }
 
 void add_build_options(CLI::App* cmd, BuildOptions& o) {
-    cmd->add_option("paths", o.args, ".drv paths (with ^outputs), derivation files, or store paths")->required();
+    cmd->add_option("paths", o.args, ".drv paths (with ^outputs), derivation files, or store paths")
+        ->required();
     cmd->add_flag("--dry-run", o.dry_run, "Show what would be fetched and built");
-    cmd->add_flag("--check", o.check, "Build the derivations given again (in the sandbox) and compare their outputs");
+    cmd->add_flag("--check", o.check,
+                  "Build the derivations given again (in the sandbox) and compare their outputs");
     cmd->add_flag("-L,--print-build-logs", o.print_build_logs, "Print the builders' output");
 }
 
@@ -226,20 +236,26 @@ void register_build_commands(CLI::App& app, Context& ctx) {
     auto* build = app.add_subcommand("build", "Realise derivations and link ./result (like nix-build)");
     add_build_options(build, *build_opts);
     build->add_flag("--no-out-link", build_opts->no_out_link, "Do not create ./result links");
-    build->add_option("-o,--out-link", build_opts->out_link, "Name of the result links")->capture_default_str();
+    build->add_option("-o,--out-link", build_opts->out_link, "Name of the result links")
+        ->capture_default_str();
     add_eval_options(build, *build_opts);
-    build->callback([&ctx, build_opts] { ctx.action = [&ctx, build_opts] { return run_build(ctx.global, *build_opts, true); }; });
+    build->callback([&ctx, build_opts] {
+        ctx.action = [&ctx, build_opts] { return run_build(ctx.global, *build_opts, true); };
+    });
 
     auto realise_opts = std::make_shared<BuildOptions>();
-    auto* realise = app.add_subcommand("realise", "Make store paths valid, building or fetching them (like nix-store -r)");
+    auto* realise = app.add_subcommand(
+        "realise", "Make store paths valid, building or fetching them (like nix-store -r)");
     add_build_options(realise, *realise_opts);
-    realise->callback(
-        [&ctx, realise_opts] { ctx.action = [&ctx, realise_opts] { return run_build(ctx.global, *realise_opts, false); }; });
+    realise->callback([&ctx, realise_opts] {
+        ctx.action = [&ctx, realise_opts] { return run_build(ctx.global, *realise_opts, false); };
+    });
 
     auto log_arg = std::make_shared<std::string>();
     auto* log = app.add_subcommand("log", "Print the build log of a derivation or of one of its outputs");
     log->add_option("path", *log_arg, "A .drv or output path")->required();
-    log->callback([&ctx, log_arg] { ctx.action = [&ctx, log_arg] { return run_log(ctx.global, *log_arg); }; });
+    log->callback(
+        [&ctx, log_arg] { ctx.action = [&ctx, log_arg] { return run_log(ctx.global, *log_arg); }; });
 }
 
 } // namespace ferry::cli

@@ -47,7 +47,8 @@ int show(const GlobalOptions& global, const ShowOptions& o) {
                 todo.push_back(input);
             }
     }
-    for (const auto& [path, drv] : all) out[store->print(path)] = derivation_to_json(store->store_dir(), drv);
+    for (const auto& [path, drv] : all)
+        out[store->print(path)] = derivation_to_json(store->store_dir(), drv);
     std::cout << out.dump(2) << "\n";
     return 0;
 }
@@ -55,8 +56,10 @@ int show(const GlobalOptions& global, const ShowOptions& o) {
 int add(const GlobalOptions& global, const std::vector<std::string>& files) {
     auto store = open_local_store(global);
     std::vector<Derivation> drvs;
-    for (const auto& f : files) drvs.push_back(parse_derivation_file(store->store_dir(), read_file(f), f));
-    for (const auto& p : add_derivations(*store, std::move(drvs))) std::cout << store->print(p) << "\n";
+    for (const auto& f : files)
+        drvs.push_back(parse_derivation_file(store->store_dir(), read_file(f), f));
+    for (const auto& p : add_derivations(*store, std::move(drvs)))
+        std::cout << store->print(p) << "\n";
     return 0;
 }
 
@@ -70,10 +73,12 @@ void register_derivation_commands(CLI::App& app, Context& ctx) {
     auto* show_cmd = cmd->add_subcommand("show", "Print derivations as JSON (like `nix show-derivation`)");
     show_cmd->add_flag("-r,--recursive", show_opts->recursive, "Include every input derivation, recursively");
     show_cmd->add_option("drvs", show_opts->args, ".drv store paths or derivation files")->required();
-    show_cmd->callback([&ctx, show_opts] { ctx.action = [&ctx, show_opts] { return show(ctx.global, *show_opts); }; });
+    show_cmd->callback(
+        [&ctx, show_opts] { ctx.action = [&ctx, show_opts] { return show(ctx.global, *show_opts); }; });
 
     auto files = std::make_shared<std::vector<std::string>>();
-    auto* add_cmd = cmd->add_subcommand("add", "Add derivations (ATerm or JSON files) to the store; print their paths");
+    auto* add_cmd =
+        cmd->add_subcommand("add", "Add derivations (ATerm or JSON files) to the store; print their paths");
     add_cmd->add_option("files", *files, "Derivation files")->required()->check(CLI::ExistingFile);
     add_cmd->callback([&ctx, files] { ctx.action = [&ctx, files] { return add(ctx.global, *files); }; });
 }

@@ -118,13 +118,16 @@ void add_global_options(CLI::App& app, GlobalOptions& global) {
         ->trigger_on_parse()
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
     add_verbosity_flags(app, global);
-    app.add_option("--log-format", global.log_format, "How to show the log: bar, bar-with-logs, raw, internal-json")
+    app.add_option("--log-format", global.log_format,
+                   "How to show the log: bar, bar-with-logs, raw, internal-json")
         ->check(CLI::IsMember({"bar", "bar-with-logs", "raw", "internal-json"}));
     for (const auto& name : Settings::names())
         add_setting_flags(app, global, name);
 }
 
-void apply_verbosity(Verbosity verbosity) { console().set_verbosity(verbosity); }
+void apply_verbosity(Verbosity verbosity) {
+    console().set_verbosity(verbosity);
+}
 
 void apply_log_format(const GlobalOptions& global) {
     if (global.log_format == "bar-with-logs") console().set_print_build_logs(true);

@@ -30,11 +30,15 @@ HashAlgo parse_algo(const std::string& name) {
 }
 
 // Like Nix: SRI carries its algorithm, the other encodings are printed bare.
-std::string print(const Hash& h, HashFormat f) { return h.to_string(f, f == HashFormat::sri); }
+std::string print(const Hash& h, HashFormat f) {
+    return h.to_string(f, f == HashFormat::sri);
+}
 
 void add_common(CLI::App* cmd, HashOptions& o, const char* what) {
-    cmd->add_option("--type,--algo", o.algo, "Hash algorithm: md5, sha1, sha256, sha512")->capture_default_str();
-    cmd->add_option("--format,--to", o.format, "Output: base16, nix32 (base32), base64, sri")->capture_default_str();
+    cmd->add_option("--type,--algo", o.algo, "Hash algorithm: md5, sha1, sha256, sha512")
+        ->capture_default_str();
+    cmd->add_option("--format,--to", o.format, "Output: base16, nix32 (base32), base64, sri")
+        ->capture_default_str();
     cmd->add_option("args", o.args, what)->required();
 }
 
@@ -52,7 +56,9 @@ void register_hash_commands(CLI::App& app, Context& ctx) {
             auto algo = parse_algo(opts->algo);
             auto fmt = parse_format(opts->format);
             for (const auto& p : opts->args)
-                std::cout << print(with_context("hashing '" + p + "'", [&] { return hash_path(algo, p).hash; }), fmt)
+                std::cout << print(
+                                 with_context("hashing '" + p + "'", [&] { return hash_path(algo, p).hash; }),
+                                 fmt)
                           << "\n";
             return 0;
         };
@@ -64,12 +70,14 @@ void register_hash_commands(CLI::App& app, Context& ctx) {
         ctx.action = [opts] {
             auto algo = parse_algo(opts->algo);
             auto fmt = parse_format(opts->format);
-            for (const auto& p : opts->args) std::cout << print(hash_file(algo, p), fmt) << "\n";
+            for (const auto& p : opts->args)
+                std::cout << print(hash_file(algo, p), fmt) << "\n";
             return 0;
         };
     });
 
-    auto* convert = hash->add_subcommand("convert", "Convert hashes between encodings (like `nix hash convert`)");
+    auto* convert =
+        hash->add_subcommand("convert", "Convert hashes between encodings (like `nix hash convert`)");
     auto copts = std::make_shared<HashOptions>();
     copts->algo.clear();
     convert->add_option("--algo,--type", copts->algo, "Algorithm of hashes that do not name it");
@@ -81,7 +89,8 @@ void register_hash_commands(CLI::App& app, Context& ctx) {
             auto fmt = parse_format(copts->format);
             std::optional<HashAlgo> algo;
             if (!copts->algo.empty()) algo = parse_algo(copts->algo);
-            for (const auto& h : copts->args) std::cout << print(Hash::parse(h, algo), fmt) << "\n";
+            for (const auto& h : copts->args)
+                std::cout << print(Hash::parse(h, algo), fmt) << "\n";
             return 0;
         };
     });

@@ -4,9 +4,9 @@
 #include <iostream>
 
 #include "command.hh"
-#include "progress_line.hh"
 #include "ferry/sched/worker.hh"
 #include "ferry/util/error.hh"
+#include "progress_line.hh"
 
 namespace {
 

@@ -39,8 +39,8 @@ Settings load_settings(const GlobalOptions& global) {
 
 Session::Session(const GlobalOptions& global, Settings settings, bool print_build_logs)
     : settings_(std::move(settings)), store_(open_local_store(global)),
-      pool_(std::max(2u, std::thread::hardware_concurrency())),
-      progress_(std::make_unique<Progress>()), signals_(io_, SIGINT, SIGTERM) {
+      pool_(std::max(2u, std::thread::hardware_concurrency())), progress_(std::make_unique<Progress>()),
+      signals_(io_, SIGINT, SIGTERM) {
     console().set_verbosity(global.verbosity);
     if (print_build_logs) console().set_print_build_logs(true);
     console().attach(io_);
@@ -71,7 +71,8 @@ asio::awaitable<void> Session::open_substituters() {
 
 std::unique_ptr<Builder> Session::make_session_builder() {
     BuilderContext context;
-    context.diverted_store = store_->config().real_store_dir() != std::filesystem::path(store_->store_dir().dir());
+    context.diverted_store =
+        store_->config().real_store_dir() != std::filesystem::path(store_->store_dir().dir());
     context.warn = [](std::string_view message) { ferry::warn("{}", message); };
     return make_builder(settings_, context);
 }

@@ -44,7 +44,8 @@ int run_add(const Context& ctx, const AddOptions& o) {
     if (o.text) {
         // A text path, as builtins.toFile makes: its path depends on its contents and references.
         StorePathSet refs;
-        for (const auto& r : o.references) refs.insert(parse_store_path_arg(*store, r));
+        for (const auto& r : o.references)
+            refs.insert(parse_store_path_arg(*store, r));
         std::cout << store->print(store->add_text(name, read_file(o.path), refs)) << "\n";
         return 0;
     }

@@ -67,7 +67,9 @@ std::unique_ptr<Builder> make_builder(const Settings& settings, const BuilderCon
 
     auto options = SandboxOptions::from_settings(settings);
     if (mode == "relaxed")
-        return std::make_unique<RelaxedBuilder>(std::make_unique<SandboxBuilder>(options), unsandboxed(context, BuildUserOptions::from_settings(settings)));
+        return std::make_unique<RelaxedBuilder>(
+            std::make_unique<SandboxBuilder>(options),
+            unsandboxed(context, BuildUserOptions::from_settings(settings)));
     if (context.diverted_store) options.reject_no_chroot = false;
     return std::make_unique<SandboxBuilder>(options);
 }

@@ -157,8 +157,8 @@ void throw_on_failure(const BuildJob& job, const Supervision& outcome, const Chi
     if (outcome.limit) {
         auto kept = keep();
         if (*outcome.limit == LimitHit::silence)
-            throw BuildTimedOut("building '{}' timed out after {} seconds of silence{}", drv, job.max_silent_time,
-                                kept);
+            throw BuildTimedOut("building '{}' timed out after {} seconds of silence{}", drv,
+                                job.max_silent_time, kept);
         throw BuildTimedOut("building '{}' timed out after {} seconds{}", drv, job.timeout, kept);
     }
     if (auto failure = find_report(outcome.reports, ChildReport::failed)) {
@@ -167,7 +167,8 @@ void throw_on_failure(const BuildJob& job, const Supervision& outcome, const Chi
                                             std::strerror(failure->errnum), keep()),
                                 step, child_step_path(*failure, program), failure->errnum);
     }
-    if (!outcome.exit->success()) throw BuildError("builder for '{}' {}{}", drv, outcome.exit->describe(), keep());
+    if (!outcome.exit->success())
+        throw BuildError("builder for '{}' {}{}", drv, outcome.exit->describe(), keep());
 }
 
 } // namespace ferry

@@ -24,7 +24,8 @@ BuildEnvironment make_build_environment(const Derivation& drv, const BuildEnvOpt
     env["NIX_STORE"] = options.store_dir;
     env["NIX_BUILD_CORES"] = std::to_string(options.cores);
 
-    auto pass_as_file = drv.env.count("passAsFile") ? words(drv.env.at("passAsFile")) : std::set<std::string>{};
+    auto pass_as_file =
+        drv.env.count("passAsFile") ? words(drv.env.at("passAsFile")) : std::set<std::string>{};
     for (const auto& [name, value] : drv.env) {
         if (!pass_as_file.count(name)) {
             env[name] = value;
@@ -35,7 +36,8 @@ BuildEnvironment make_build_environment(const Derivation& drv, const BuildEnvOpt
         env[name + "Path"] = options.build_top + "/" + file;
     }
 
-    for (const char* var : {"NIX_BUILD_TOP", "TMPDIR", "TEMPDIR", "TMP", "TEMP", "PWD"}) env[var] = options.build_top;
+    for (const char* var : {"NIX_BUILD_TOP", "TMPDIR", "TEMPDIR", "TMP", "TEMP", "PWD"})
+        env[var] = options.build_top;
 
     if (drv.is_fixed_output()) {
         env["NIX_OUTPUT_CHECKED"] = "1";

@@ -18,14 +18,17 @@ namespace asio = boost::asio;
 namespace ferry {
 
 BuildGoal::BuildGoal(Worker& worker, StorePath drv, BuildMode mode)
-    : Goal(worker, fmt::format("{} '{}'", mode == BuildMode::check ? "checking" : "building", worker.store().print(drv))),
+    : Goal(worker, fmt::format("{} '{}'", mode == BuildMode::check ? "checking" : "building",
+                               worker.store().print(drv))),
       drv_(std::move(drv)), mode_(mode) {}
 
 asio::awaitable<void> BuildGoal::realise_inputs(const Derivation& drv) {
     std::vector<std::shared_ptr<Goal>> inputs;
     for (const auto& [input, outputs] : drv.input_drvs)
-        for (const auto& o : outputs) inputs.push_back(worker_.output_goal(input, o));
-    for (const auto& src : drv.input_srcs) inputs.push_back(worker_.path_goal(src));
+        for (const auto& o : outputs)
+            inputs.push_back(worker_.output_goal(input, o));
+    for (const auto& src : drv.input_srcs)
+        inputs.push_back(worker_.path_goal(src));
     size_t failed = 0;
     std::string first;
     for (const auto& g : inputs) {
@@ -84,7 +87,8 @@ asio::awaitable<void> BuildGoal::build() {
         co_return valid.size() == output_paths.size();
     };
     if (check && !co_await all_valid())
-        throw BuildError("some outputs of '{}' are not valid, so checking is not possible", store.print(drv_));
+        throw BuildError("some outputs of '{}' are not valid, so checking is not possible",
+                         store.print(drv_));
     if (!check && co_await all_valid()) co_return;
     auto* builder = worker_.builder();
     if (!builder) throw BuildError("cannot build '{}': building is disabled here", store.print(drv_));
@@ -102,7 +106,8 @@ asio::awaitable<void> BuildGoal::build() {
     StorePathSet inputs = drv->input_srcs;
     for (const auto& [input, wanted] : drv->input_drvs) {
         auto in = co_await worker_.load_derivation(input, this);
-        for (const auto& o : wanted) inputs.insert(in->output_path(store.store_dir(), o));
+        for (const auto& o : wanted)
+            inputs.insert(in->output_path(store.store_dir(), o));
     }
     auto closure = co_await store.closure(inputs);
 
@@ -140,7 +145,8 @@ asio::awaitable<void> BuildGoal::run_builder(BuildJob& job, const StoreLocks& lo
     } catch (BuildError& e) {
         worker_.build_failures().record(e, true, fixed_output);
         auto tail = log->tail();
-        if (!tail.empty()) progress.message(fmt::format("last log lines of '{}':\n{}", store.print(drv_), tail));
+        if (!tail.empty())
+            progress.message(fmt::format("last log lines of '{}':\n{}", store.print(drv_), tail));
         throw;
     }
     try {

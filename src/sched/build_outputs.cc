@@ -21,8 +21,8 @@ const fs::path& output_location(const LocalStore& store, const StorePath& drv_pa
     auto it = built.locations.find(name);
     struct stat st;
     if (it == built.locations.end() || ::lstat(it->second.c_str(), &st) != 0)
-        throw BuildError("builder for '{}' failed to produce output path for output '{}' at '{}'", store.print(drv_path),
-                         name, store.print(out));
+        throw BuildError("builder for '{}' failed to produce output path for output '{}' at '{}'",
+                         store.print(drv_path), name, store.print(out));
     return it->second;
 }
 
@@ -46,7 +46,8 @@ std::string check_fixed_output(const LocalStore& store, const StorePath& drv_pat
     Hash got(expected.hash.algo);
     if (expected.method == FileIngestionMethod::flat) {
         if (!fs::is_regular_file(fs::symlink_status(path)))
-            throw BuildError("output of fixed-output derivation '{}' is not a regular file", store.print(drv_path));
+            throw BuildError("output of fixed-output derivation '{}' is not a regular file",
+                             store.print(drv_path));
         got = hash_file(expected.hash.algo, path);
     } else {
         got = expected.hash.algo == HashAlgo::sha256 ? nar.hash : hash_path(expected.hash.algo, path).hash;
@@ -66,7 +67,8 @@ std::vector<StagedTree> stage_build_outputs(LocalStore& store, const StorePath& 
                                             const std::map<std::string, StorePath>& outputs,
                                             BuiltOutputs& built, const StorePathSet& input_closure) {
     StorePathSet candidates = input_closure;
-    for (const auto& [_, p] : outputs) candidates.insert(p);
+    for (const auto& [_, p] : outputs)
+        candidates.insert(p);
 
     std::vector<StagedTree> trees;
     trees.reserve(outputs.size());
@@ -74,7 +76,8 @@ std::vector<StagedTree> stage_build_outputs(LocalStore& store, const StorePath& 
         const auto& location = output_location(store, drv_path, name, out, built);
         auto staged = std::make_unique<StagedPath>(store.stage(out.name()));
         if (std::rename(location.c_str(), staged->path().c_str()) != 0)
-            throw SysError(fmt::format("moving output '{}' of '{}' into the store", name, store.print(drv_path)));
+            throw SysError(
+                fmt::format("moving output '{}' of '{}' into the store", name, store.print(drv_path)));
         auto [nar, refs] = hash_and_scan(staged->path(), candidates);
         ValidPathInfo info(out, nar.hash, nar.nar_size);
         info.references = std::move(refs);
@@ -110,7 +113,8 @@ void register_build_outputs(LocalStore& store, const StorePath& drv_path, const 
 }
 
 std::map<std::string, Hash> hash_build_outputs(LocalStore& store, const StorePath& drv_path,
-                                               const std::map<std::string, StorePath>& outputs, BuiltOutputs& built) {
+                                               const std::map<std::string, StorePath>& outputs,
+                                               BuiltOutputs& built) {
     std::map<std::string, Hash> hashes;
     for (const auto& [name, out] : outputs) {
         const auto& location = output_location(store, drv_path, name, out, built);

@@ -6,8 +6,8 @@
 
 namespace ferry {
 
-void check_rebuild(LocalStore& store, const StorePath& drv_path, const std::map<std::string, StorePath>& outputs,
-                   BuiltOutputs& rebuilt, bool keep_failed) {
+void check_rebuild(LocalStore& store, const StorePath& drv_path,
+                   const std::map<std::string, StorePath>& outputs, BuiltOutputs& rebuilt, bool keep_failed) {
     std::map<std::string, Hash> valid;
     for (const auto& [name, path] : outputs)
         valid.emplace(name, store.require_path_info(path).nar_hash);

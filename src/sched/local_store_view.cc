@@ -3,9 +3,9 @@
 #include "ferry/sched/build_log.hh"
 #include "ferry/sched/build_outputs.hh"
 #include "ferry/sched/check_build.hh"
-#include "ferry/util/offload.hh"
 #include "ferry/store/local_store.hh"
 #include "ferry/util/file.hh"
+#include "ferry/util/offload.hh"
 
 namespace asio = boost::asio;
 

@@ -108,7 +108,8 @@ void SubstituteActivity::end_copy(bool failed) {
 void SubstituteActivity::succeeded() {
     end_copy(false);
     unit_.progress(1, 1);
-    if (!path_.empty() && progress_) progress_->message(fmt::format("copied path '{}' from '{}'", path_, cache_));
+    if (!path_.empty() && progress_)
+        progress_->message(fmt::format("copied path '{}' from '{}'", path_, cache_));
 }
 
 // ---- LegacyCounter

@@ -8,7 +8,8 @@ Target Target::parse(const StoreDir& dir, std::string_view text) {
     auto caret = text.find('^');
     Target t{dir.parse(text.substr(0, caret)), {}};
     if (caret == std::string_view::npos) return t;
-    if (!t.path.is_derivation()) throw FormatError("'{}' names outputs of a path that is not a derivation", text);
+    if (!t.path.is_derivation())
+        throw FormatError("'{}' names outputs of a path that is not a derivation", text);
     auto outs = text.substr(caret + 1);
     if (outs == "*") return t;
     size_t pos = 0;

@@ -139,7 +139,8 @@ asio::awaitable<void> Worker::close() {
 }
 
 template <typename G, typename Key, typename... Args>
-std::shared_ptr<Goal> Worker::get_goal(std::map<Key, std::shared_ptr<Goal>>& goals, const Key& key, Args&&... args) {
+std::shared_ptr<Goal> Worker::get_goal(std::map<Key, std::shared_ptr<Goal>>& goals, const Key& key,
+                                       Args&&... args) {
     auto& slot = goals[key];
     if (!slot) {
         slot = std::make_shared<G>(*this, std::forward<Args>(args)...);
@@ -148,13 +149,17 @@ std::shared_ptr<Goal> Worker::get_goal(std::map<Key, std::shared_ptr<Goal>>& goa
     return slot;
 }
 
-std::shared_ptr<Goal> Worker::path_goal(const StorePath& path) { return get_goal<PathGoal>(path_goals_, path, path); }
+std::shared_ptr<Goal> Worker::path_goal(const StorePath& path) {
+    return get_goal<PathGoal>(path_goals_, path, path);
+}
 
 std::shared_ptr<Goal> Worker::output_goal(const StorePath& drv, const std::string& output) {
     return get_goal<OutputGoal>(output_goals_, std::make_pair(drv, output), drv, output);
 }
 
-std::shared_ptr<Goal> Worker::build_goal(const StorePath& drv) { return get_goal<BuildGoal>(build_goals_, drv, drv); }
+std::shared_ptr<Goal> Worker::build_goal(const StorePath& drv) {
+    return get_goal<BuildGoal>(build_goals_, drv, drv);
+}
 
 std::shared_ptr<Goal> Worker::check_goal(const StorePath& drv) {
     return get_goal<BuildGoal>(check_goals_, drv, drv, BuildMode::check);
@@ -299,9 +304,11 @@ asio::awaitable<void> Worker::start_targets(const std::vector<Target>& targets, 
                 continue;
             }
             if (!drv) continue; // a dry run: its fetch is recorded
-            for (const auto& [name, _] : drv->outputs) outputs.insert(name);
+            for (const auto& [name, _] : drv->outputs)
+                outputs.insert(name);
         }
-        for (const auto& o : outputs) tops.emplace_back(t.to_string(store_.store_dir()), output_goal(t.path, o));
+        for (const auto& o : outputs)
+            tops.emplace_back(t.to_string(store_.store_dir()), output_goal(t.path, o));
     }
 }
 
@@ -364,9 +371,9 @@ void Worker::throw_failures(const std::vector<std::pair<std::string, std::shared
     if (failures.empty() && first_failure_) failures.push_back(describe(first_failure_));
     if (failures.empty() && unexpected) std::rethrow_exception(unexpected);
     if (failures.empty()) return;
-    auto error = failures.size() == 1 ? RealiseError("{}", failures.front())
-                                      : RealiseError("{} targets failed; the first: {}", failures.size(),
-                                                     failures.front());
+    auto error = failures.size() == 1
+                     ? RealiseError("{}", failures.front())
+                     : RealiseError("{} targets failed; the first: {}", failures.size(), failures.front());
     error.set_exit_status(build_failures_.exit_status());
     throw error;
 }

@@ -42,11 +42,11 @@ public:
         }
     }
     /// Reads "[s1,s2,…]" calling `item` for each element.
-    template <typename Fn>
-    void list(Fn&& item) {
+    template <typename Fn> void list(Fn&& item) {
         expect("[");
         if (accept(']')) return;
-        do item();
+        do
+            item();
         while (accept(','));
         expect("]");
     }
@@ -74,7 +74,8 @@ void parse_outputs(const StoreDir& dir, AtermReader& r, Derivation& drv) {
         r.expect(",");
         DerivationOutput out;
         out.path = r.string();
-        if (!out.path.empty() && !dir.try_parse(out.path)) r.fail(fmt::format("bad path of output '{}'", name));
+        if (!out.path.empty() && !dir.try_parse(out.path))
+            r.fail(fmt::format("bad path of output '{}'", name));
         r.expect(",");
         out.hash_algo = r.string();
         r.expect(",");
@@ -84,7 +85,8 @@ void parse_outputs(const StoreDir& dir, AtermReader& r, Derivation& drv) {
         // A hash without an algorithm is meaningless; an algorithm without a hash is a floating output.
         if (!out.hash.empty() && out.hash_algo.empty())
             r.fail(fmt::format("output '{}' has a hash but no algorithm", name));
-        if (!drv.outputs.emplace(name, std::move(out)).second) r.fail(fmt::format("duplicate output '{}'", name));
+        if (!drv.outputs.emplace(name, std::move(out)).second)
+            r.fail(fmt::format("duplicate output '{}'", name));
     });
     if (drv.outputs.empty()) r.fail("no outputs");
 }
@@ -93,7 +95,8 @@ void parse_inputs(const StoreDir& dir, AtermReader& r, Derivation& drv) {
     r.list([&] {
         r.expect("(");
         auto path = parse_path(dir, r, "input derivation");
-        if (!path.is_derivation()) r.fail(fmt::format("input derivation '{}' is not a .drv", dir.print(path)));
+        if (!path.is_derivation())
+            r.fail(fmt::format("input derivation '{}' is not a .drv", dir.print(path)));
         r.expect(",");
         std::set<std::string> outs;
         r.list([&] {
@@ -105,7 +108,8 @@ void parse_inputs(const StoreDir& dir, AtermReader& r, Derivation& drv) {
     });
     r.expect(",");
     r.list([&] {
-        if (!drv.input_srcs.insert(parse_path(dir, r, "input source")).second) r.fail("duplicate input source");
+        if (!drv.input_srcs.insert(parse_path(dir, r, "input source")).second)
+            r.fail("duplicate input source");
     });
 }
 
@@ -151,13 +155,15 @@ bool Derivation::is_fixed_output() const {
 StorePath Derivation::output_path(const StoreDir& dir, const std::string& output) const {
     auto it = outputs.find(output);
     if (it == outputs.end()) throw Error("derivation '{}' has no output '{}'", name, output);
-    if (it->second.path.empty()) throw FormatError("output '{}' of derivation '{}' has no path", output, name);
+    if (it->second.path.empty())
+        throw FormatError("output '{}' of derivation '{}' has no path", output, name);
     return dir.parse(it->second.path);
 }
 
 StorePathSet Derivation::references() const {
     StorePathSet refs = input_srcs;
-    for (const auto& [path, _] : input_drvs) refs.insert(path);
+    for (const auto& [path, _] : input_drvs)
+        refs.insert(path);
     return refs;
 }
 
@@ -165,12 +171,23 @@ void print_aterm_string(std::string& out, std::string_view s) {
     out += '"';
     for (char c : s) {
         switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        default: out += c;
+        case '"':
+            out += "\\\"";
+            break;
+        case '\\':
+            out += "\\\\";
+            break;
+        case '\n':
+            out += "\\n";
+            break;
+        case '\r':
+            out += "\\r";
+            break;
+        case '\t':
+            out += "\\t";
+            break;
+        default:
+            out += c;
         }
     }
     out += '"';
@@ -196,13 +213,15 @@ Derivation parse_derivation(const StoreDir& dir, std::string_view text, std::str
         r.expect(",");
         auto value = r.string();
         r.expect(")");
-        if (!drv.env.emplace(std::move(key), std::move(value)).second) r.fail("duplicate environment variable");
+        if (!drv.env.emplace(std::move(key), std::move(value)).second)
+            r.fail("duplicate environment variable");
     });
     r.expect(")");
     if (!r.at_end()) r.fail("trailing data after the derivation");
     if (name.empty()) {
         auto it = drv.env.find("name");
-        if (it == drv.env.end()) throw FormatError("malformed derivation: no name (environment variable 'name')");
+        if (it == drv.env.end())
+            throw FormatError("malformed derivation: no name (environment variable 'name')");
         name = it->second;
     }
     with_context("malformed derivation", [&] { check_store_path_name(name); });
@@ -247,7 +266,8 @@ std::string unparse_derivation(const StoreDir& dir, const Derivation& drv, const
         print_inputs(drv.input_drvs, [&](const StorePath& p) { return dir.print(p); });
     out += "],";
     std::vector<std::string> srcs;
-    for (const auto& p : drv.input_srcs) srcs.push_back(dir.print(p));
+    for (const auto& p : drv.input_srcs)
+        srcs.push_back(dir.print(p));
     print_string_list(out, srcs);
     out += ',';
     print_aterm_string(out, drv.platform);

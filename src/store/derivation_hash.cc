@@ -10,8 +10,9 @@ std::map<std::string, Hash> DerivationHasher::hash_modulo(const Derivation& drv,
         for (const auto& [name, out] : drv.outputs) {
             auto fh = *out.fixed_hash();
             auto path = dir_.make_fixed_output_path(fh.method, fh.hash, output_path_name(drv.name, name));
-            hashes.emplace(name, hash_string(HashAlgo::sha256, fmt::format("fixed:out:{}:{}:{}", fh.method_algo(),
-                                                                             fh.hash.to_base16(), dir_.print(path))));
+            hashes.emplace(name,
+                           hash_string(HashAlgo::sha256, fmt::format("fixed:out:{}:{}:{}", fh.method_algo(),
+                                                                     fh.hash.to_base16(), dir_.print(path))));
         }
         return hashes;
     }
@@ -21,14 +22,15 @@ std::map<std::string, Hash> DerivationHasher::hash_modulo(const Derivation& drv,
         for (const auto& output : wanted) {
             auto it = input_hashes.find(output);
             if (it == input_hashes.end())
-                throw FormatError("derivation '{}' has no output '{}' (wanted by '{}')", dir_.print(drv_path), output,
-                                  drv.name);
+                throw FormatError("derivation '{}' has no output '{}' (wanted by '{}')", dir_.print(drv_path),
+                                  output, drv.name);
             inputs[it->second.to_base16()].insert(output);
         }
     }
     UnparseOptions options{.mask_outputs = mask_outputs, .actual_inputs = &inputs};
     auto hash = hash_string(HashAlgo::sha256, unparse_derivation(dir_, drv, options));
-    for (const auto& [name, _] : drv.outputs) hashes.emplace(name, hash);
+    for (const auto& [name, _] : drv.outputs)
+        hashes.emplace(name, hash);
     return hashes;
 }
 
@@ -44,16 +46,19 @@ std::map<std::string, StorePath> DerivationHasher::output_paths(const Derivation
     if (drv.is_fixed_output()) {
         for (const auto& [name, out] : drv.outputs) {
             auto fh = *out.fixed_hash();
-            paths.emplace(name, dir_.make_fixed_output_path(fh.method, fh.hash, output_path_name(drv.name, name)));
+            paths.emplace(name,
+                          dir_.make_fixed_output_path(fh.method, fh.hash, output_path_name(drv.name, name)));
         }
         return paths;
     }
     for (const auto& [name, out] : drv.outputs)
         if (!out.hash_algo.empty())
-            throw FormatError("derivation '{}': output '{}' is content-addressed, which ferry does not support",
-                              drv.name, name);
+            throw FormatError(
+                "derivation '{}': output '{}' is content-addressed, which ferry does not support", drv.name,
+                name);
     auto hashes = hash_modulo(drv, true);
-    for (const auto& [name, hash] : hashes) paths.emplace(name, dir_.make_output_path(name, hash, drv.name));
+    for (const auto& [name, hash] : hashes)
+        paths.emplace(name, dir_.make_output_path(name, hash, drv.name));
     return paths;
 }
 
@@ -61,12 +66,12 @@ void DerivationHasher::check_outputs(const Derivation& drv) {
     for (const auto& [name, path] : output_paths(drv)) {
         const auto& written = drv.outputs.at(name).path;
         if (written != dir_.print(path))
-            throw FormatError("derivation '{}' has incorrect output '{}': '{}', should be '{}'", drv.name, name,
-                              written, dir_.print(path));
+            throw FormatError("derivation '{}' has incorrect output '{}': '{}', should be '{}'", drv.name,
+                              name, written, dir_.print(path));
         auto env = drv.env.find(name);
         if (env == drv.env.end() || env->second != written)
-            throw FormatError("derivation '{}' has incorrect environment variable '{}', should be '{}'", drv.name,
-                              name, written);
+            throw FormatError("derivation '{}' has incorrect environment variable '{}', should be '{}'",
+                              drv.name, name, written);
     }
 }
 

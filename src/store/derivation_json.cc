@@ -18,14 +18,17 @@ ordered_json derivation_to_json(const StoreDir& dir, const Derivation& drv) {
         outputs[name] = std::move(o);
     }
     auto& srcs = j["inputSrcs"] = ordered_json::array();
-    for (const auto& p : drv.input_srcs) srcs.push_back(dir.print(p));
+    for (const auto& p : drv.input_srcs)
+        srcs.push_back(dir.print(p));
     auto& drvs = j["inputDrvs"] = ordered_json::object();
-    for (const auto& [p, outs] : drv.input_drvs) drvs[dir.print(p)] = outs;
+    for (const auto& [p, outs] : drv.input_drvs)
+        drvs[dir.print(p)] = outs;
     j["system"] = drv.platform;
     j["builder"] = drv.builder;
     j["args"] = drv.args;
     auto& env = j["env"] = ordered_json::object();
-    for (const auto& [k, v] : drv.env) env[k] = v;
+    for (const auto& [k, v] : drv.env)
+        env[k] = v;
     return j;
 }
 
@@ -50,7 +53,8 @@ std::string string_value(const json& v, std::string_view where) {
 
 void read_outputs(const StoreDir& dir, const json& j, Derivation& drv) {
     const auto& outputs = field(j, "outputs");
-    if (!outputs.is_object() || outputs.empty()) throw FormatError("field 'outputs' must be a non-empty object");
+    if (!outputs.is_object() || outputs.empty())
+        throw FormatError("field 'outputs' must be a non-empty object");
     for (const auto& [name, o] : outputs.items()) {
         if (!o.is_object()) throw FormatError("output '{}' is not an object", name);
         DerivationOutput out;
@@ -72,7 +76,8 @@ Derivation derivation_from_json(const StoreDir& dir, const json& j, std::string 
         read_outputs(dir, j, drv);
         const auto& srcs = field(j, "inputSrcs");
         if (!srcs.is_array()) throw FormatError("field 'inputSrcs' is not an array");
-        for (const auto& s : srcs) drv.input_srcs.insert(dir.parse(string_value(s, "an input source")));
+        for (const auto& s : srcs)
+            drv.input_srcs.insert(dir.parse(string_value(s, "an input source")));
         const auto& drvs = field(j, "inputDrvs");
         if (!drvs.is_object()) throw FormatError("field 'inputDrvs' is not an object");
         for (const auto& [p, outs] : drvs.items()) {
@@ -80,16 +85,19 @@ Derivation derivation_from_json(const StoreDir& dir, const json& j, std::string 
             if (!path.is_derivation()) throw FormatError("input derivation '{}' is not a .drv", p);
             if (!outs.is_array()) throw FormatError("outputs of input derivation '{}' are not an array", p);
             auto& set = drv.input_drvs[path];
-            for (const auto& o : outs) set.insert(string_value(o, "an input derivation output"));
+            for (const auto& o : outs)
+                set.insert(string_value(o, "an input derivation output"));
         }
         drv.platform = string_field(j, "system");
         drv.builder = string_field(j, "builder");
         const auto& args = field(j, "args");
         if (!args.is_array()) throw FormatError("field 'args' is not an array");
-        for (const auto& a : args) drv.args.push_back(string_value(a, "an argument"));
+        for (const auto& a : args)
+            drv.args.push_back(string_value(a, "an argument"));
         const auto& env = field(j, "env");
         if (!env.is_object()) throw FormatError("field 'env' is not an object");
-        for (const auto& [k, v] : env.items()) drv.env[k] = string_value(v, "environment variable '" + k + "'");
+        for (const auto& [k, v] : env.items())
+            drv.env[k] = string_value(v, "environment variable '" + k + "'");
         if (name.empty()) {
             if (!drv.env.count("name")) throw FormatError("no name (environment variable 'name')");
             name = drv.env["name"];

@@ -40,7 +40,8 @@ Derivation read_derivation(LocalStore& store, const StorePath& drv) {
 }
 
 DerivationHasher store_derivation_hasher(LocalStore& store) {
-    return DerivationHasher(store.store_dir(), [&store](const StorePath& p) { return read_derivation(store, p); });
+    return DerivationHasher(store.store_dir(),
+                            [&store](const StorePath& p) { return read_derivation(store, p); });
 }
 
 Derivation parse_derivation_file(const StoreDir& dir, std::string_view text, std::string_view where) {
@@ -49,7 +50,8 @@ Derivation parse_derivation_file(const StoreDir& dir, std::string_view text, std
         if (start != std::string_view::npos && text[start] == '{') return parse_json_derivation(dir, text);
         std::string name;
         auto base = std::filesystem::path(where).filename().string();
-        if (base.ends_with(".drv") && dir.try_parse(dir.dir() + "/" + base)) name = drv_name_of(StorePath(base));
+        if (base.ends_with(".drv") && dir.try_parse(dir.dir() + "/" + base))
+            name = drv_name_of(StorePath(base));
         return parse_derivation(dir, text, name);
     });
 }
@@ -63,7 +65,8 @@ StorePath add_derivation(LocalStore& store, Derivation drv, DerivationHasher& ha
     hasher.fill_outputs(drv);
     for (const auto& ref : drv.references())
         if (!store.is_valid_path(ref))
-            throw InvalidPath("cannot add derivation '{}': its input '{}' is not valid", drv.name, store.print(ref));
+            throw InvalidPath("cannot add derivation '{}': its input '{}' is not valid", drv.name,
+                              store.print(ref));
     return store.add_text(drv.name + ".drv", unparse_derivation(store.store_dir(), drv), drv.references());
 }
 
@@ -75,7 +78,8 @@ std::vector<StorePath> add_derivations(LocalStore& store, std::vector<Derivation
         for (size_t i = 0; i < drvs.size(); ++i) {
             if (added[i]) continue;
             bool ready = true;
-            for (const auto& [input, _] : drvs[i].input_drvs) ready = ready && store.is_valid_path(input);
+            for (const auto& [input, _] : drvs[i].input_drvs)
+                ready = ready && store.is_valid_path(input);
             if (!ready) continue;
             added[i] = add_derivation(store, drvs[i], hasher);
             --remaining;
@@ -87,7 +91,8 @@ std::vector<StorePath> add_derivations(LocalStore& store, std::vector<Derivation
         }
     }
     std::vector<StorePath> out;
-    for (auto& p : added) out.push_back(*p);
+    for (auto& p : added)
+        out.push_back(*p);
     return out;
 }
 

@@ -9,7 +9,8 @@ constexpr size_t kLen = StorePath::kHashPartLength;
 }
 
 ReferenceScanner::ReferenceScanner(const StorePathSet& candidates) : candidates_(candidates) {
-    for (const auto& p : candidates) wanted_.emplace(p.hash_part());
+    for (const auto& p : candidates)
+        wanted_.emplace(p.hash_part());
 }
 
 // A window can only hold a hash when all 32 bytes are nix32 characters; checking from the window's end
@@ -18,7 +19,8 @@ void ReferenceScanner::scan(std::string_view data) {
     size_t i = 0;
     while (i + kLen <= data.size()) {
         size_t j = kLen;
-        while (j > 0 && is_nix32_char(data[i + j - 1])) --j;
+        while (j > 0 && is_nix32_char(data[i + j - 1]))
+            --j;
         if (j > 0) {
             i += j;
             continue;

@@ -8,12 +8,12 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <map>
 #include <mutex>
-#include <vector>
-#include <cerrno>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "ferry/util/error.hh"
 
@@ -62,7 +62,8 @@ private:
             path_ = staging_dir / (owner_ + ".lock");
             fd_ = UniqueFd(::open(path_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
             if (fd_) break;
-            if (errno != EEXIST || attempt > 100) throw SysError("creating staging lock '" + path_.string() + "'");
+            if (errno != EEXIST || attempt > 100)
+                throw SysError("creating staging lock '" + path_.string() + "'");
         }
         flock_retry(fd_.get(), LOCK_EX);
     }
@@ -97,7 +98,9 @@ bool owner_is_dead(const fs::path& staging_dir, const std::string& owner) {
 
 } // namespace
 
-bool is_staging_lock(std::string_view name) { return name.ends_with(".lock"); }
+bool is_staging_lock(std::string_view name) {
+    return name.ends_with(".lock");
+}
 
 StagedPath::StagedPath(const fs::path& staging_dir, std::string_view name) {
     for (int attempt = 0;; ++attempt) {
@@ -156,7 +159,8 @@ size_t clean_stale_staging(const fs::path& staging_dir) {
         delete_path(entry.path());
         ++removed;
     }
-    for (const auto& lock : locks) ::unlink(lock.c_str());
+    for (const auto& lock : locks)
+        ::unlink(lock.c_str());
     return removed;
 }
 

@@ -177,9 +177,13 @@ StorePathSet StoreDb::paths_for(Statement& statement, int64_t id) {
     return out;
 }
 
-StorePathSet StoreDb::query_references(int64_t id) { return paths_for(query_refs_, id); }
+StorePathSet StoreDb::query_references(int64_t id) {
+    return paths_for(query_refs_, id);
+}
 
-StorePathSet StoreDb::query_referrers(int64_t id) { return paths_for(query_referrers_, id); }
+StorePathSet StoreDb::query_referrers(int64_t id) {
+    return paths_for(query_referrers_, id);
+}
 
 std::optional<StorePath> StoreDb::query_by_hash_part(std::string_view hash_part) {
     std::string prefix = dir_.dir() + "/" + std::string(hash_part);

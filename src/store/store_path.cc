@@ -12,13 +12,14 @@ namespace {
 
 std::string shown(std::string_view s) {
     std::string out;
-    for (char c : s.substr(0, 300)) out += (c >= 0x20 && c < 0x7f) ? c : '?';
+    for (char c : s.substr(0, 300))
+        out += (c >= 0x20 && c < 0x7f) ? c : '?';
     return out;
 }
 
 bool is_name_char(char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '+' || c == '-' ||
-           c == '.' || c == '_' || c == '?' || c == '=';
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '+' ||
+           c == '-' || c == '.' || c == '_' || c == '?' || c == '=';
 }
 
 } // namespace
@@ -26,10 +27,12 @@ bool is_name_char(char c) {
 void check_store_path_name(std::string_view name) {
     if (name.empty()) throw FormatError("store path name is empty");
     if (name.size() > StorePath::kMaxNameLength)
-        throw FormatError("store path name '{}' is longer than {} characters", shown(name), StorePath::kMaxNameLength);
+        throw FormatError("store path name '{}' is longer than {} characters", shown(name),
+                          StorePath::kMaxNameLength);
     for (char c : name)
         if (!is_name_char(c))
-            throw FormatError("store path name '{}' contains the illegal character '{}'", shown(name), shown({&c, 1}));
+            throw FormatError("store path name '{}' contains the illegal character '{}'", shown(name),
+                              shown({&c, 1}));
 }
 
 namespace {
@@ -49,7 +52,8 @@ StorePath::StorePath(std::string_view base_name) {
     if (base_name.size() < kHashPartLength + 2 || base_name[kHashPartLength] != '-')
         throw FormatError("'{}' is not a store path base name (<32-char hash>-<name>)", shown(base_name));
     for (char c : base_name.substr(0, kHashPartLength))
-        if (!is_nix32_char(c)) throw FormatError("store path '{}' has an invalid hash part", shown(base_name));
+        if (!is_nix32_char(c))
+            throw FormatError("store path '{}' has an invalid hash part", shown(base_name));
     try {
         check_store_path_name(base_name.substr(kHashPartLength + 1));
     } catch (FormatError& e) {
@@ -62,7 +66,9 @@ StorePath::StorePath(std::string_view base_name) {
 StorePath::StorePath(std::span<const uint8_t> digest20, std::string_view name)
     : StorePath(nix32_encode(digest20) + "-" + std::string(name)) {}
 
-bool StorePath::is_derivation() const { return name().ends_with(".drv"); }
+bool StorePath::is_derivation() const {
+    return name().ends_with(".drv");
+}
 
 StoreDir::StoreDir(std::string dir) : dir_(std::move(dir)) {
     if (dir_.empty() || dir_[0] != '/' || (dir_.size() > 1 && dir_.back() == '/'))
@@ -97,12 +103,14 @@ StorePath StoreDir::to_store_path(std::string_view path) const {
 }
 
 StorePath StoreDir::make_store_path(std::string_view type, const Hash& hash, std::string_view name) const {
-    std::string fingerprint = fmt::format("{}:{}:{}:{}:{}", type, to_string(hash.algo), hash.to_base16(), dir_, name);
+    std::string fingerprint =
+        fmt::format("{}:{}:{}:{}:{}", type, to_string(hash.algo), hash.to_base16(), dir_, name);
     auto digest = compress_hash(hash_string(HashAlgo::sha256, fingerprint), 20);
     return StorePath(digest, name);
 }
 
-std::string StoreDir::make_type(std::string_view kind, const StorePathSet& references, bool self_reference) const {
+std::string StoreDir::make_type(std::string_view kind, const StorePathSet& references,
+                                bool self_reference) const {
     std::string type(kind);
     for (const auto& ref : references) {
         type += ':';
@@ -121,26 +129,29 @@ std::string output_path_name(std::string_view drv_name, std::string_view output_
     return name;
 }
 
-StorePath StoreDir::make_output_path(std::string_view output_name, const Hash& hash, std::string_view drv_name) const {
+StorePath StoreDir::make_output_path(std::string_view output_name, const Hash& hash,
+                                     std::string_view drv_name) const {
     return make_store_path(std::string("output:") + std::string(output_name), hash,
                            output_path_name(drv_name, output_name));
 }
 
-StorePath StoreDir::make_fixed_output_path(FileIngestionMethod method, const Hash& hash, std::string_view name,
-                                           const StorePathSet& references, bool self_reference) const {
+StorePath StoreDir::make_fixed_output_path(FileIngestionMethod method, const Hash& hash,
+                                           std::string_view name, const StorePathSet& references,
+                                           bool self_reference) const {
     if (method == FileIngestionMethod::recursive && hash.algo == HashAlgo::sha256)
         return make_store_path(make_type("source", references, self_reference), hash, name);
     if (!references.empty() || self_reference)
         throw FormatError("fixed-output path '{}' of this kind cannot have references", shown(name));
-    auto inner = hash_string(HashAlgo::sha256,
-                             fmt::format("fixed:out:{}{}:", method == FileIngestionMethod::recursive ? "r:" : "",
-                                         hash.to_string(HashFormat::base16, true)));
+    auto inner = hash_string(
+        HashAlgo::sha256, fmt::format("fixed:out:{}{}:", method == FileIngestionMethod::recursive ? "r:" : "",
+                                      hash.to_string(HashFormat::base16, true)));
     return make_store_path("output:out", inner, name);
 }
 
 StorePath StoreDir::make_text_path(std::string_view name, std::string_view contents,
                                    const StorePathSet& references) const {
-    return make_store_path(make_type("text", references, false), hash_string(HashAlgo::sha256, contents), name);
+    return make_store_path(make_type("text", references, false), hash_string(HashAlgo::sha256, contents),
+                           name);
 }
 
 } // namespace ferry

@@ -16,8 +16,7 @@ namespace {
 // uninitialised so that untouched pages cost nothing.
 constexpr size_t kOutBuf = 64 * 1024;
 
-template <typename T>
-struct OutBuffer {
+template <typename T> struct OutBuffer {
     OutBuffer() : data_(new T[kOutBuf]) {}
     T* data() { return data_.get(); }
     size_t size() const { return kOutBuf; }

@@ -12,22 +12,27 @@ namespace {
 
 constexpr std::array<int8_t, 256> make_nix32_index() {
     std::array<int8_t, 256> index{};
-    for (auto& i : index) i = -1;
-    for (size_t i = 0; i < kNix32Chars.size(); ++i) index[static_cast<uint8_t>(kNix32Chars[i])] = int8_t(i);
+    for (auto& i : index)
+        i = -1;
+    for (size_t i = 0; i < kNix32Chars.size(); ++i)
+        index[static_cast<uint8_t>(kNix32Chars[i])] = int8_t(i);
     return index;
 }
 constexpr auto kNix32Index = make_nix32_index();
 
 std::string printable(std::string_view text) {
     std::string out;
-    for (char c : text.substr(0, 80)) out += (c >= 0x20 && c < 0x7f) ? c : '?';
+    for (char c : text.substr(0, 80))
+        out += (c >= 0x20 && c < 0x7f) ? c : '?';
     if (text.size() > 80) out += "...";
     return out;
 }
 
 } // namespace
 
-bool is_nix32_char(char c) noexcept { return kNix32Index[static_cast<uint8_t>(c)] >= 0; }
+bool is_nix32_char(char c) noexcept {
+    return kNix32Index[static_cast<uint8_t>(c)] >= 0;
+}
 
 std::string base16_encode(std::span<const uint8_t> bytes) {
     static constexpr char kHex[] = "0123456789abcdef";
@@ -48,7 +53,8 @@ std::vector<uint8_t> base16_decode(std::string_view text) {
         throw FormatError("invalid base-16 string '{}': bad character", printable(text));
     };
     std::vector<uint8_t> out(text.size() / 2);
-    for (size_t i = 0; i < out.size(); ++i) out[i] = uint8_t(nibble(text[2 * i]) << 4 | nibble(text[2 * i + 1]));
+    for (size_t i = 0; i < out.size(); ++i)
+        out[i] = uint8_t(nibble(text[2 * i]) << 4 | nibble(text[2 * i + 1]));
     return out;
 }
 

@@ -40,7 +40,8 @@ void Event::complete(std::list<Waiter>::iterator it, boost::system::error_code e
 void Event::set() {
     if (set_) return;
     set_ = true;
-    while (!waiters_.empty()) complete(waiters_.begin(), {});
+    while (!waiters_.empty())
+        complete(waiters_.begin(), {});
 }
 
 asio::awaitable<void> Event::wait() {

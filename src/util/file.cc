@@ -121,7 +121,8 @@ void delete_path(const fs::path& path) {
         if ((st.st_mode & S_IRWXU) != S_IRWXU && ::chmod(path.c_str(), st.st_mode | S_IRWXU) != 0)
             throw SysError("making '" + path.string() + "' writable");
         std::error_code ec;
-        for (fs::directory_iterator it(path, ec), end; !ec && it != end; it.increment(ec)) delete_path(it->path());
+        for (fs::directory_iterator it(path, ec), end; !ec && it != end; it.increment(ec))
+            delete_path(it->path());
         if (ec) throw SysError(ec.value(), "reading directory '" + path.string() + "'");
         if (::rmdir(path.c_str()) != 0 && errno != ENOENT) throw SysError("removing '" + path.string() + "'");
     } else if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
@@ -132,7 +133,8 @@ void delete_path(const fs::path& path) {
 TempDir::TempDir(const fs::path& parent, std::string_view prefix) {
     static thread_local std::mt19937_64 rng{std::random_device{}()};
     for (int attempt = 0; attempt < 100; ++attempt) {
-        fs::path p = parent / (std::string(prefix) + "-" + std::to_string(::getpid()) + "-" + std::to_string(rng() % 1000000000));
+        fs::path p = parent / (std::string(prefix) + "-" + std::to_string(::getpid()) + "-" +
+                               std::to_string(rng() % 1000000000));
         if (::mkdir(p.c_str(), 0700) == 0) {
             path_ = p;
             return;

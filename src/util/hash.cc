@@ -15,17 +15,22 @@ namespace {
 
 const EVP_MD* evp_md(HashAlgo algo) {
     switch (algo) {
-    case HashAlgo::md5: return EVP_md5();
-    case HashAlgo::sha1: return EVP_sha1();
-    case HashAlgo::sha256: return EVP_sha256();
-    case HashAlgo::sha512: return EVP_sha512();
+    case HashAlgo::md5:
+        return EVP_md5();
+    case HashAlgo::sha1:
+        return EVP_sha1();
+    case HashAlgo::sha256:
+        return EVP_sha256();
+    case HashAlgo::sha512:
+        return EVP_sha512();
     }
     throw Error("unknown hash algorithm");
 }
 
 std::string shorten(std::string_view s) {
     std::string out;
-    for (char c : s.substr(0, 120)) out += (c >= 0x20 && c < 0x7f) ? c : '?';
+    for (char c : s.substr(0, 120))
+        out += (c >= 0x20 && c < 0x7f) ? c : '?';
     return out;
 }
 
@@ -33,10 +38,14 @@ std::string shorten(std::string_view s) {
 
 std::string_view to_string(HashAlgo algo) {
     switch (algo) {
-    case HashAlgo::md5: return "md5";
-    case HashAlgo::sha1: return "sha1";
-    case HashAlgo::sha256: return "sha256";
-    case HashAlgo::sha512: return "sha512";
+    case HashAlgo::md5:
+        return "md5";
+    case HashAlgo::sha1:
+        return "sha1";
+    case HashAlgo::sha256:
+        return "sha256";
+    case HashAlgo::sha512:
+        return "sha512";
     }
     return "?";
 }
@@ -56,26 +65,35 @@ HashAlgo parse_hash_algo(std::string_view name) {
 
 size_t hash_size(HashAlgo algo) {
     switch (algo) {
-    case HashAlgo::md5: return 16;
-    case HashAlgo::sha1: return 20;
-    case HashAlgo::sha256: return 32;
-    case HashAlgo::sha512: return 64;
+    case HashAlgo::md5:
+        return 16;
+    case HashAlgo::sha1:
+        return 20;
+    case HashAlgo::sha256:
+        return 32;
+    case HashAlgo::sha512:
+        return 64;
     }
     return 0;
 }
 
 Hash::Hash(HashAlgo a, std::span<const uint8_t> digest) : algo(a) {
-    if (digest.size() != size()) throw Error("internal: digest of {} bytes for {}", digest.size(), ferry::to_string(a));
+    if (digest.size() != size())
+        throw Error("internal: digest of {} bytes for {}", digest.size(), ferry::to_string(a));
     std::copy(digest.begin(), digest.end(), bytes.begin());
 }
 
 std::string Hash::to_string(HashFormat format, bool with_algo) const {
     std::string prefix = with_algo ? std::string(ferry::to_string(algo)) + ":" : std::string();
     switch (format) {
-    case HashFormat::base16: return prefix + base16_encode(digest());
-    case HashFormat::nix32: return prefix + nix32_encode(digest());
-    case HashFormat::base64: return prefix + base64_encode(digest());
-    case HashFormat::sri: return std::string(ferry::to_string(algo)) + "-" + base64_encode(digest());
+    case HashFormat::base16:
+        return prefix + base16_encode(digest());
+    case HashFormat::nix32:
+        return prefix + nix32_encode(digest());
+    case HashFormat::base64:
+        return prefix + base64_encode(digest());
+    case HashFormat::sri:
+        return std::string(ferry::to_string(algo)) + "-" + base64_encode(digest());
     }
     return {};
 }
@@ -89,10 +107,11 @@ Hash Hash::parse_bare(std::string_view text, HashAlgo algo) {
         digest = nix32_decode(text, size);
     else if (text.size() == base64_length(size)) {
         digest = base64_decode(text);
-        if (digest.size() != size) throw FormatError("invalid {} hash '{}'", ferry::to_string(algo), shorten(text));
+        if (digest.size() != size)
+            throw FormatError("invalid {} hash '{}'", ferry::to_string(algo), shorten(text));
     } else
-        throw FormatError("invalid {} hash '{}': wrong length for base-16, base-32 or base-64", ferry::to_string(algo),
-                          shorten(text));
+        throw FormatError("invalid {} hash '{}': wrong length for base-16, base-32 or base-64",
+                          ferry::to_string(algo), shorten(text));
     return Hash(algo, digest);
 }
 
@@ -123,7 +142,8 @@ Hash Hash::parse(std::string_view text, std::optional<HashAlgo> algo) {
         }
         return parse_bare(rest, *a);
     } catch (FormatError& e) {
-        if (e.message().find(shorten(text)) == std::string::npos) e.add_context(fmt::format("hash '{}'", shorten(text)));
+        if (e.message().find(shorten(text)) == std::string::npos)
+            e.add_context(fmt::format("hash '{}'", shorten(text)));
         throw;
     }
 }
@@ -179,7 +199,8 @@ Hash hash_file(HashAlgo algo, const std::filesystem::path& path) {
 std::vector<uint8_t> compress_hash(const Hash& hash, size_t size) {
     std::vector<uint8_t> out(size, 0);
     auto d = hash.digest();
-    for (size_t i = 0; i < d.size(); ++i) out[i % size] ^= d[i];
+    for (size_t i = 0; i < d.size(); ++i)
+        out[i % size] ^= d[i];
     return out;
 }
 

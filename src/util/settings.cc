@@ -40,7 +40,8 @@ std::vector<std::string> parse_list(std::string_view v) {
 
 std::string join(const std::vector<std::string>& v) {
     std::string out;
-    for (const auto& s : v) out += (out.empty() ? "" : " ") + s;
+    for (const auto& s : v)
+        out += (out.empty() ? "" : " ") + s;
     return out;
 }
 
@@ -53,8 +54,7 @@ struct Binding {
     std::function<void(Settings&, std::string_view value)> append;
 };
 
-template <typename T>
-Binding bind_field(T Settings::*field) {
+template <typename T> Binding bind_field(T Settings::*field) {
     Binding b;
     b.set = [field](Settings& s, std::string_view name, std::string_view v) {
         if constexpr (std::is_same_v<T, bool>)
@@ -201,11 +201,17 @@ void Settings::set(std::string_view name, std::string_view value, std::string_vi
     origins_[key] = std::string(origin);
 }
 
-bool Settings::known(std::string_view name) { return resolve(name).has_value(); }
+bool Settings::known(std::string_view name) {
+    return resolve(name).has_value();
+}
 
-SettingKind Settings::kind(std::string_view name) { return require(name).binding->kind; }
+SettingKind Settings::kind(std::string_view name) {
+    return require(name).binding->kind;
+}
 
-std::string Settings::get(std::string_view name) const { return require(name).binding->get(*this); }
+std::string Settings::get(std::string_view name) const {
+    return require(name).binding->get(*this);
+}
 
 std::string Settings::origin(std::string_view name) const {
     auto it = origins_.find(require(name).name);
@@ -214,7 +220,8 @@ std::string Settings::origin(std::string_view name) const {
 
 std::vector<std::string> Settings::names() {
     std::vector<std::string> out;
-    for (const auto& [name, _] : bindings()) out.push_back(name);
+    for (const auto& [name, _] : bindings())
+        out.push_back(name);
     return out;
 }
 
@@ -238,7 +245,8 @@ bool Settings::apply_config_file(const fs::path& path) {
 }
 
 void Settings::load_default_config() {
-    for (const auto& file : nix_config_files()) apply_config_file(file);
+    for (const auto& file : nix_config_files())
+        apply_config_file(file);
     if (const char* text = std::getenv("NIX_CONFIG")) apply_config(text, "NIX_CONFIG");
     apply_config_file(default_config_file());
 }
@@ -268,10 +276,17 @@ std::vector<std::string> default_system_features() {
     return features;
 }
 
-
-std::filesystem::path default_config_file() { return xdg_config_home() / "ferry" / "ferry.conf"; }
-std::filesystem::path xdg_config_home() { return xdg_dir("XDG_CONFIG_HOME", ".config"); }
-std::filesystem::path xdg_data_home() { return xdg_dir("XDG_DATA_HOME", ".local/share"); }
-std::filesystem::path xdg_cache_home() { return xdg_dir("XDG_CACHE_HOME", ".cache"); }
+std::filesystem::path default_config_file() {
+    return xdg_config_home() / "ferry" / "ferry.conf";
+}
+std::filesystem::path xdg_config_home() {
+    return xdg_dir("XDG_CONFIG_HOME", ".config");
+}
+std::filesystem::path xdg_data_home() {
+    return xdg_dir("XDG_DATA_HOME", ".local/share");
+}
+std::filesystem::path xdg_cache_home() {
+    return xdg_dir("XDG_CACHE_HOME", ".cache");
+}
 
 } // namespace ferry

@@ -197,7 +197,8 @@ TEST_F(CliCacheTest, VerbosityChoosesTheEventsShownAndARealiseEndsAtNOfN) {
         std::vector<std::string> args{"--store", (env.tmp.path() / store).string(), "--option",
                                       "trusted-public-keys", fixture_public_key()};
         if (!flag.empty()) args.push_back(flag);
-        for (std::string a : {"build", "--dry-run", "--substituters"}) args.push_back(a);
+        for (std::string a : {"build", "--dry-run", "--substituters"})
+            args.push_back(a);
         args.push_back(url());
         args.push_back(kDiamond);
         auto r = run_ferry(args);
@@ -249,7 +250,8 @@ TEST_F(CliCacheTest, BuildOfTheCompatGraphSubstitutesEveryOutput) {
     write_file_atomic(text, "a text file made by toFile\n");
     ASSERT_EQ(ferry({"store", "add", "--text", text.string()}).status, 0);
     std::vector<std::string> args{"build", "--no-out-link", "--substituters", url()};
-    for (const auto& e : fs::directory_iterator(compat_dir() / "drv")) args.push_back(e.path().string());
+    for (const auto& e : fs::directory_iterator(compat_dir() / "drv"))
+        args.push_back(e.path().string());
     auto r = ferry(args);
     ASSERT_EQ(r.status, 0) << r.err;
     EXPECT_THAT(r.err, testing::Not(HasSubstr("building '"))) << "nothing may be built";

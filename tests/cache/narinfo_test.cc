@@ -13,7 +13,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-TrustedKeys fixture_keys() { return TrustedKeys(read_file(test::compat_dir() / "keys" / "cache.pub")); }
+TrustedKeys fixture_keys() {
+    return TrustedKeys(read_file(test::compat_dir() / "keys" / "cache.pub"));
+}
 
 std::map<std::string, nlohmann::json> path_infos() {
     std::map<std::string, nlohmann::json> out;
@@ -46,7 +48,8 @@ TEST(NarInfo, FixtureCachesParsePrintAndVerify) {
             EXPECT_EQ(info.nar_hash, Hash::parse(expected.at("narHash").get<std::string>()));
             EXPECT_EQ(info.nar_size, expected.at("narSize").get<uint64_t>());
             StorePathSet refs;
-            for (const auto& r : expected.at("references")) refs.insert(dir.parse(r.get<std::string>()));
+            for (const auto& r : expected.at("references"))
+                refs.insert(dir.parse(r.get<std::string>()));
             EXPECT_EQ(info.references, refs);
             ++n;
         }
@@ -107,7 +110,9 @@ TEST(NarInfo, MalformedInfoGivesClearErrors) {
     EXPECT_NO_THROW(NarInfo::parse(dir, good, "x"));
     expect_error("", "missing field 'StorePath'");
     expect_error(good.substr(good.find("URL")), "missing field 'StorePath'");
-    expect_error("StorePath: /nix/store/m3bcim6awl6bk3f8ifcpxbhb2lwgbll3-hello-text\nNarHash: sha256:1j9szxyi4c0aj8i14lyk0b51c6mqacxdwhrsdmmnx3azgjr5ks6a\nNarSize: 1\n", "missing field 'URL'");
+    expect_error("StorePath: /nix/store/m3bcim6awl6bk3f8ifcpxbhb2lwgbll3-hello-text\nNarHash: "
+                 "sha256:1j9szxyi4c0aj8i14lyk0b51c6mqacxdwhrsdmmnx3azgjr5ks6a\nNarSize: 1\n",
+                 "missing field 'URL'");
     expect_error("StorePath: /tmp/x\n", "not in the Nix store");
     expect_error(good + "FileSize: 12x\n", "field 'FileSize' is not a number");
     expect_error(good + "garbage line\n", "line 7 is not 'Key: value'");

@@ -215,17 +215,22 @@ TEST_F(CliTest, DerivationAddAndShowMatchNix) {
     auto shown = ferry(show);
     ASSERT_EQ(shown.status, 0) << shown.err;
     auto file = read_file(compat_dir() / "derivations.json");
-    EXPECT_EQ(shown.out.substr(0, shown.out.find_last_not_of('\n') + 1), file.substr(0, file.find_last_not_of('\n') + 1));
+    EXPECT_EQ(shown.out.substr(0, shown.out.find_last_not_of('\n') + 1),
+              file.substr(0, file.find_last_not_of('\n') + 1));
 
     // -r from the top of the diamond reaches its whole input graph.
-    auto rec = ferry({"derivation", "show", "-r", "/nix/store/mfwsh93s00bykfhpqj08wy294vhw3a74-diamond-top.drv"});
+    auto rec =
+        ferry({"derivation", "show", "-r", "/nix/store/mfwsh93s00bykfhpqj08wy294vhw3a74-diamond-top.drv"});
     ASSERT_EQ(rec.status, 0) << rec.err;
     auto j = nlohmann::json::parse(rec.out);
-    EXPECT_EQ(j.size(), 7u); // diamond-top, dep-chain, uses-text, pass-as-file, hello-text, dir-tree, multi-out
+    EXPECT_EQ(j.size(),
+              7u); // diamond-top, dep-chain, uses-text, pass-as-file, hello-text, dir-tree, multi-out
 }
 
 TEST_F(CliTest, DerivationAddRejectsBrokenFiles) {
-    auto missing_input = ferry({"derivation", "add", (compat_dir() / "drv" / "nx6y523jlxy0231i9w3dbag93aw04y31-hello-text.drv").string()});
+    auto missing_input =
+        ferry({"derivation", "add",
+               (compat_dir() / "drv" / "nx6y523jlxy0231i9w3dbag93aw04y31-hello-text.drv").string()});
     EXPECT_EQ(missing_input.status, 1);
     EXPECT_NE(missing_input.err.find("busybox-static' is not valid"), std::string::npos) << missing_input.err;
     auto broken = ferry({"derivation", "add", (test_data_dir() / "drv" / "truncated.drv").string()});
@@ -245,8 +250,10 @@ TEST_F(CliTest, HashCommands) {
     write_file_atomic(file, "abc");
     EXPECT_EQ(ferry({"hash", "file", "--type", "sha1", "--format", "base16", file.string()}).out,
               "a9993e364706816aba3e25717850c26c9cd0d89d\n");
-    EXPECT_EQ(ferry({"hash", "convert", "--to", "nix32", "sha256-HQSV/PgXO9v7Qj5uQt71RduDHcAQxi0aEJPTEw2BpFQ="}).out,
-              "0m54h46i7lwk20d2vihhq0fq7ns5ypg44viy8bxxnfqpz3y9a10x\n");
+    EXPECT_EQ(
+        ferry({"hash", "convert", "--to", "nix32", "sha256-HQSV/PgXO9v7Qj5uQt71RduDHcAQxi0aEJPTEw2BpFQ="})
+            .out,
+        "0m54h46i7lwk20d2vihhq0fq7ns5ypg44viy8bxxnfqpz3y9a10x\n");
     auto bad = ferry({"hash", "convert", "sha256:xyz"});
     EXPECT_EQ(bad.status, 1);
     EXPECT_NE(bad.err.find("sha256:xyz"), std::string::npos) << bad.err;
@@ -264,7 +271,8 @@ TEST_P(CliBuildTest, CompatGraphBuildsBitForBitWithNix) {
     write_file_atomic(text, "a text file made by toFile\n");
     ASSERT_EQ(ferry({"store", "add", "--text", text.string()}).status, 0);
     std::vector<std::string> build{"--option", "sandbox", GetParam(), "build", "--no-out-link", "-j", "4"};
-    for (const auto& e : fs::directory_iterator(compat_dir() / "drv")) build.push_back(e.path().string());
+    for (const auto& e : fs::directory_iterator(compat_dir() / "drv"))
+        build.push_back(e.path().string());
     auto r = ferry(build);
     ASSERT_EQ(r.status, 0) << r.err;
     std::vector<std::string> info{"path-info", "--json"};
@@ -290,7 +298,6 @@ TEST_P(CliBuildTest, CompatGraphBuildsBitForBitWithNix) {
 
 INSTANTIATE_TEST_SUITE_P(Sandbox, CliBuildTest, ::testing::Values("true", "false"));
 
-
 TEST_F(CliTest, SigintStopsABuildCleanlyAndASecondRunFinishes) {
     ASSERT_EQ(ferry(import_args(fixture("-busybox-static"))).status, 0);
     auto files = sleepy_derivations(tmp.path(), 24, "0.4");
@@ -311,11 +318,13 @@ TEST_F(CliTest, SigintStopsABuildCleanlyAndASecondRunFinishes) {
     EXPECT_NE(read_file(err).find("interrupted"), std::string::npos) << read_file(err);
 
     // Consistent: nothing staged, every valid path has its files, some but not all were built.
-    for (const auto& e : fs::directory_iterator(config.staging_dir())) EXPECT_TRUE(is_staging_lock(e.path().filename().string())) << e.path();
+    for (const auto& e : fs::directory_iterator(config.staging_dir()))
+        EXPECT_TRUE(is_staging_lock(e.path().filename().string())) << e.path();
     size_t built = 0;
     for (int i = 0; i < 24; ++i) {
         auto show = ferry({"derivation", "show", files[i]});
-        auto out = nlohmann::json::parse(show.out).begin().value()["outputs"]["out"]["path"].get<std::string>();
+        auto out =
+            nlohmann::json::parse(show.out).begin().value()["outputs"]["out"]["path"].get<std::string>();
         auto info = ferry({"path-info", out});
         if (info.status == 0) {
             ++built;
@@ -336,7 +345,8 @@ TEST_F(CliTest, ProgressLineOnATerminal) {
     auto files = sleepy_derivations(tmp.path(), 3, "0.3");
     std::string cmd = (build_root() / "src" / "cli" / "ferry").string() + " --store " + root.string() +
                       " build --no-out-link -j 3";
-    for (const auto& f : files) cmd += " " + f;
+    for (const auto& f : files)
+        cmd += " " + f;
     auto r = run_ferry_command({"/usr/bin/script", "-qfec", cmd, "/dev/null"});
     ASSERT_EQ(r.status, 0) << r.out << r.err;
     EXPECT_NE(r.out.find("\r\033[K[0/3 built, 0/0 fetched, 3 running]"), std::string::npos) << r.out;
@@ -349,7 +359,8 @@ TEST_F(CliTest, ProgressLineOnATerminal) {
 TEST_F(CliTest, CheckRebuildsInTheSandboxAndNamesANonDeterministicOutput) {
     ASSERT_EQ(ferry(import_args(fixture("-busybox-static"))).status, 0);
     auto steady = busybox_derivation(tmp.path(), "steady", "echo same > $out");
-    auto random = busybox_derivation(tmp.path(), "random", "$bb/busybox cat /proc/sys/kernel/random/uuid > $out");
+    auto random =
+        busybox_derivation(tmp.path(), "random", "$bb/busybox cat /proc/sys/kernel/random/uuid > $out");
     auto build = [&](std::vector<std::string> extra, const std::string& file, const char* sandbox = "true") {
         std::vector<std::string> args{"--option", "sandbox", sandbox, "build", "--no-out-link"};
         args.insert(args.end(), extra.begin(), extra.end());
@@ -359,7 +370,8 @@ TEST_F(CliTest, CheckRebuildsInTheSandboxAndNamesANonDeterministicOutput) {
 
     auto unchecked = build({"--check"}, steady);
     EXPECT_EQ(unchecked.status, 1);
-    EXPECT_NE(unchecked.err.find("are not valid, so checking is not possible"), std::string::npos) << unchecked.err;
+    EXPECT_NE(unchecked.err.find("are not valid, so checking is not possible"), std::string::npos)
+        << unchecked.err;
 
     auto first = build({}, steady);
     ASSERT_EQ(first.status, 0) << first.err;
@@ -382,8 +394,9 @@ TEST_F(CliTest, CheckRebuildsInTheSandboxAndNamesANonDeterministicOutput) {
 
     auto keep = build({"--check", "-K"}, random);
     EXPECT_EQ(keep.status, 104);
-    EXPECT_NE(keep.err.find("may not be deterministic: output '" + out + "' differs from '" + kept.string() + "'"),
-              std::string::npos)
+    EXPECT_NE(
+        keep.err.find("may not be deterministic: output '" + out + "' differs from '" + kept.string() + "'"),
+        std::string::npos)
         << keep.err;
     ASSERT_TRUE(fs::exists(kept));
     EXPECT_NE(read_file(kept), valid);

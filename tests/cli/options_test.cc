@@ -47,7 +47,8 @@ TEST_F(OptionsTest, GlobalOptionsBeforeOrAfterTheSubcommand) {
     EXPECT_EQ(output_of(ferry({"realise", "--no-sandbox", where_derivation("flag")})), "host\n");
     EXPECT_EQ(output_of(ferry({"--no-sandbox", "realise", "--sandbox", where_derivation("last-wins")})),
               "sandbox\n");
-    EXPECT_EQ(output_of(run_ferry({"realise", "--store", root.string(), "-j", "auto", where_derivation("store-after")})),
+    EXPECT_EQ(output_of(run_ferry(
+                  {"realise", "--store", root.string(), "-j", "auto", where_derivation("store-after")})),
               "sandbox\n");
     EXPECT_EQ(output_of(run_ferry({"build", "--no-out-link", where_derivation("store-last"), "--store",
                                    root.string(), "-v", "--max-jobs", "2", "-k"})),

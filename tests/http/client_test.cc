@@ -488,7 +488,8 @@ TEST_F(ClientTest, GateOpenedFromAnotherThreadResumesTheTransfer) {
         });
     };
     Response r = run(client.get(Request(server_.url("/gated2.nar")).with_sink(sink).with_gate(gate)));
-    for (auto& t : openers) t.join();
+    for (auto& t : openers)
+        t.join();
     EXPECT_EQ(r.status, 200);
     EXPECT_TRUE(received == content);
 }

@@ -20,7 +20,8 @@ namespace {
 class CheckBuild : public ::testing::Test {
 protected:
     void SetUp() override {
-        store_->add_to_store(make_busybox_tree(store_.dir.path()), FileIngestionMethod::recursive, "busybox-static");
+        store_->add_to_store(make_busybox_tree(store_.dir.path()), FileIngestionMethod::recursive,
+                             "busybox-static");
         scratch_ = store_.dir.path() / "scratch";
         std::filesystem::create_directories(scratch_);
     }
@@ -73,7 +74,8 @@ TEST_F(CheckBuild, NonDeterministicRebuildIsNamed) {
 }
 
 TEST_F(CheckBuild, KeepFailedKeepsTheDifferingTreeBesideTheValidOne) {
-    auto drv = fake_.shell_derivation("random-tree", "mkdir -p $out/sub; cat /proc/sys/kernel/random/uuid > $out/sub/id");
+    auto drv = fake_.shell_derivation("random-tree",
+                                      "mkdir -p $out/sub; cat /proc/sys/kernel/random/uuid > $out/sub/id");
     auto drv_path = add(drv);
     auto first = build(drv_path, drv);
     register_build_outputs(*store_.store, drv_path, drv, job_->outputs, *first, job_->input_closure);

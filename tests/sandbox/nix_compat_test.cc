@@ -114,7 +114,8 @@ TEST(NixCompat, EveryFixtureDerivationBuildsBitForBit) {
     // A non-root user can add a (read-only, canonical) directory: StagedPath::commit makes it writable
     // for the rename.
     if (::geteuid() != 0)
-        store->add_to_store(make_busybox_tree(store.dir.path()), FileIngestionMethod::recursive, "busybox-static");
+        store->add_to_store(make_busybox_tree(store.dir.path()), FileIngestionMethod::recursive,
+                            "busybox-static");
     // The inputs Nix did not build: busybox (builtins.path, from its NAR) and builtins.toFile's text.
     auto busybox = expected.at(std::string("/nix/store/") + kBusyboxBase);
     UniqueFd nar(::open(compat_nar(busybox).c_str(), O_RDONLY | O_CLOEXEC));
@@ -146,7 +147,8 @@ TEST(NixCompat, EveryFixtureDerivationBuildsBitForBit) {
         }
     EXPECT_EQ(compared, 13u);
     for (const auto& entry : fs::directory_iterator(scratch.path()))
-        EXPECT_TRUE(is_staging_lock(entry.path().filename().string())) << "builds left scratch space behind: " << entry.path();
+        EXPECT_TRUE(is_staging_lock(entry.path().filename().string()))
+            << "builds left scratch space behind: " << entry.path();
 }
 
 namespace {
@@ -169,9 +171,10 @@ TEST(NixCompat, ProbeSeesWhatNixsSandboxShows) {
     // As root both build as an unprivileged user: Nix as a member of a build users group made for the
     // test, ferry under an auto-allocated uid; the builder sees the same either way.
     TestBuildUsers users(1);
-    write_file_atomic(work.path() / "conf/nix.conf", "build-users-group = " + users.group() +
-                                                         "\nsandbox = true\ncores = 1\n"
-                                                         "experimental-features = nix-command\nsubstituters =\n");
+    write_file_atomic(work.path() / "conf/nix.conf",
+                      "build-users-group = " + users.group() +
+                          "\nsandbox = true\ncores = 1\n"
+                          "experimental-features = nix-command\nsubstituters =\n");
     HostListener listener;
     auto port = std::to_string(listener.port());
     fs::copy_file(test_data_dir() / "sandbox/probe.sh", work.path() / "probe.sh");
@@ -182,10 +185,9 @@ TEST(NixCompat, ProbeSeesWhatNixsSandboxShows) {
         "  args = [ \"-c\" (builtins.readFile ./probe.sh) ]; hostPort = \"" +
             port + "\"; loPort = \"4242\"; }\n");
     auto w = work.path().string();
-    auto nix_out =
-        shell_output("cd " + w + " && NIX_CONF_DIR=" + w + "/conf NIX_STATE_DIR=" + w + "/state HOME=" + w +
-                    " XDG_CACHE_HOME=" + w +
-                    "/cache nix-build --store " + w + "/store probe.nix --no-out-link 2>/dev/null");
+    auto nix_out = shell_output("cd " + w + " && NIX_CONF_DIR=" + w + "/conf NIX_STATE_DIR=" + w +
+                                "/state HOME=" + w + " XDG_CACHE_HOME=" + w + "/cache nix-build --store " +
+                                w + "/store probe.nix --no-out-link 2>/dev/null");
     ASSERT_TRUE(nix_out.has_value()) << "nix-build of the probe failed";
     while (!nix_out->empty() && nix_out->back() == '\n')
         nix_out->pop_back();

@@ -130,9 +130,10 @@ TEST_F(Probe, FileSystemLayout) {
                                  "/etc/hosts 644 65534 65534\n");
     else
         // The caller is the builder: everything is its own.
-        EXPECT_EQ(fact("modes"), "/ 750 1000 100\n/tmp 1777 1000 100\n/build 700 1000 100\n/nix 755 1000 100\n"
-                                 "/nix/store 1775 1000 100\n/etc 755 1000 100\n/etc/passwd 644 1000 100\n"
-                                 "/etc/group 644 1000 100\n/etc/hosts 644 1000 100\n");
+        EXPECT_EQ(fact("modes"),
+                  "/ 750 1000 100\n/tmp 1777 1000 100\n/build 700 1000 100\n/nix 755 1000 100\n"
+                  "/nix/store 1775 1000 100\n/etc 755 1000 100\n/etc/passwd 644 1000 100\n"
+                  "/etc/group 644 1000 100\n/etc/hosts 644 1000 100\n");
     EXPECT_EQ(fact("build-listing"), ".\n..\n");
 }
 

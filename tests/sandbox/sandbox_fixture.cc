@@ -3,9 +3,9 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <pwd.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pwd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -183,8 +183,8 @@ TestBuildUsers::TestBuildUsers(int members) : group_("ferry-t" + std::to_string(
     gid_ = gr->gr_gid;
     for (int i = 0; i < members; ++i) {
         auto name = group_ + "-" + std::to_string(i);
-        if (!run_retrying("useradd --system --no-create-home --shell /usr/sbin/nologin -g " + group_ + " -G " +
-                          group_ + " " + name))
+        if (!run_retrying("useradd --system --no-create-home --shell /usr/sbin/nologin -g " + group_ +
+                          " -G " + group_ + " " + name))
             throw Error("cannot create user '{}'", name);
         users_.push_back(name);
         uids_.push_back(::getpwnam(name.c_str())->pw_uid);

@@ -65,8 +65,7 @@ TEST(Unprivileged, SandboxTestsPassAsAnUnprivilegedUser) {
     int status = std::system(command.c_str());
     std::string output = fs::exists(log) ? read_file(log) : std::string("(no output)");
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
-        << "the sandbox tests failed as uid " << uid << "; "
-        << user_namespace_sysctls() << "\n"
+        << "the sandbox tests failed as uid " << uid << "; " << user_namespace_sysctls() << "\n"
         << output;
     EXPECT_NE(output.find("[  PASSED  ]"), std::string::npos) << output;
     EXPECT_EQ(output.find("[  FAILED  ]"), std::string::npos) << output;

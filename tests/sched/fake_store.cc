@@ -3,9 +3,9 @@
 #include <thread>
 
 #include "ferry/sched/build_log.hh"
-#include "ferry/util/offload.hh"
 #include "ferry/store/derivation_hash.hh"
 #include "ferry/store/local_store.hh"
+#include "ferry/util/offload.hh"
 
 namespace asio = boost::asio;
 

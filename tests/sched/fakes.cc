@@ -24,7 +24,8 @@ std::string file_nar(std::string_view contents) {
 
 void FakeSubstituter::add(const StorePath& path, const StorePathSet& references) {
     std::string contents = "contents of " + path.to_string() + "\n";
-    for (const auto& r : references) contents += dir_.print(r) + "\n";
+    for (const auto& r : references)
+        contents += dir_.print(r) + "\n";
     auto nar = file_nar(contents);
     ValidPathInfo info(path, hash_string(HashAlgo::sha256, nar), nar.size());
     info.references = references;
@@ -92,7 +93,8 @@ asio::awaitable<std::unique_ptr<BuiltOutputs>> FakeBuilder::build(BuildJob& job)
         throw;
     }
     if (job.log) job.log("building " + name + "\n");
-    if (failing_.count(name)) throw BuildError("builder for '{}' failed with exit code 1", job.store_dir.print(job.drv_path));
+    if (failing_.count(name))
+        throw BuildError("builder for '{}' failed with exit code 1", job.store_dir.print(job.drv_path));
 
     if (job.scratch_parent.empty()) {
         ++finished[name];
@@ -101,7 +103,8 @@ asio::awaitable<std::unique_ptr<BuiltOutputs>> FakeBuilder::build(BuildJob& job)
     auto out = std::make_unique<FakeOutputs>(job.scratch_parent);
     for (const auto& [output, path] : job.outputs) {
         std::string contents = name + " " + output + "\n";
-        for (const auto& in : job.input_closure) contents += job.store_dir.print(in) + "\n";
+        for (const auto& in : job.input_closure)
+            contents += job.store_dir.print(in) + "\n";
         auto loc = out->scratch.path() / path.to_string();
         write_file_atomic(loc, contents);
         out->locations[output] = loc;
@@ -110,12 +113,15 @@ asio::awaitable<std::unique_ptr<BuiltOutputs>> FakeBuilder::build(BuildJob& job)
     co_return out;
 }
 
-StorePath add_test_derivation(LocalStore& store, const std::string& name, const std::vector<StorePath>& inputs,
-                              const std::vector<std::string>& outputs, DerivationHasher* hasher) {
+StorePath add_test_derivation(LocalStore& store, const std::string& name,
+                              const std::vector<StorePath>& inputs, const std::vector<std::string>& outputs,
+                              DerivationHasher* hasher) {
     Derivation drv;
     drv.name = name;
-    for (const auto& o : outputs) drv.outputs[o] = DerivationOutput{};
-    for (const auto& in : inputs) drv.input_drvs[in] = {"out"};
+    for (const auto& o : outputs)
+        drv.outputs[o] = DerivationOutput{};
+    for (const auto& in : inputs)
+        drv.input_drvs[in] = {"out"};
     drv.platform = "x86_64-linux";
     drv.builder = "/bin/sh";
     drv.args = {"-c", "true"};

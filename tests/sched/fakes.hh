@@ -94,7 +94,9 @@ private:
 
 /// Makes a derivation named `name` whose inputs are the "out" outputs of `inputs`, adds it to `store`
 /// and returns its path. Its builder is never run for real.
-StorePath add_test_derivation(LocalStore& store, const std::string& name, const std::vector<StorePath>& inputs,
-                              const std::vector<std::string>& outputs = {"out"}, DerivationHasher* hasher = nullptr);
+StorePath add_test_derivation(LocalStore& store, const std::string& name,
+                              const std::vector<StorePath>& inputs,
+                              const std::vector<std::string>& outputs = {"out"},
+                              DerivationHasher* hasher = nullptr);
 
 } // namespace ferry::test

@@ -29,7 +29,8 @@ TEST_F(WorkerTest, DiamondBuildsTheSharedDependencyOnce) {
     auto d = add_test_derivation(*store.store, "d", {b, c});
     Worker worker(io, pool, view, {}, &builder, options, progress);
     realise(worker, {out(d), out(b)});
-    for (const char* n : {"a", "b", "c", "d"}) EXPECT_EQ(builder.finished[n], 1) << n;
+    for (const char* n : {"a", "b", "c", "d"})
+        EXPECT_EQ(builder.finished[n], 1) << n;
     EXPECT_LE(builder.peak_running, 2u);
     auto info = store->query_path_info(out_path(d));
     ASSERT_TRUE(info);
@@ -45,7 +46,8 @@ TEST_F(WorkerTest, DiamondBuildsTheSharedDependencyOnce) {
 
 TEST_F(WorkerTest, ParallelismIsBoundedByMaxJobs) {
     std::vector<StorePath> leaves;
-    for (int i = 0; i < 12; ++i) leaves.push_back(add_test_derivation(*store.store, "leaf" + std::to_string(i), {}));
+    for (int i = 0; i < 12; ++i)
+        leaves.push_back(add_test_derivation(*store.store, "leaf" + std::to_string(i), {}));
     auto top = add_test_derivation(*store.store, "top", leaves);
     options.max_jobs = 3;
     Worker worker(io, pool, view, {}, &builder, options, progress);
@@ -70,7 +72,8 @@ TEST_F(WorkerTest, FailureWithoutKeepGoingStopsTheRestPromptly) {
         realise(worker, {out(d), out(e)});
         FAIL() << "no error";
     } catch (const RealiseError& err) {
-        EXPECT_NE(std::string(err.what()).find("builder for '" + store->print(b) + "' failed"), std::string::npos)
+        EXPECT_NE(std::string(err.what()).find("builder for '" + store->print(b) + "' failed"),
+                  std::string::npos)
             << err.what();
     }
     EXPECT_LT(std::chrono::steady_clock::now() - start, 4s) << "the slow builds were not cancelled";
@@ -135,7 +138,8 @@ TEST_F(WorkerTest, InterruptionLeavesTheStoreConsistentAndASecondRunFinishes) {
         drvs.push_back(add_test_derivation(*store.store, "n" + std::to_string(i), inputs));
     }
     std::vector<Target> targets;
-    for (const auto& d : drvs) targets.push_back(out(d));
+    for (const auto& d : drvs)
+        targets.push_back(out(d));
     builder = FakeBuilder(50ms);
     {
         Worker worker(io, pool, view, {}, &builder, options, progress);
@@ -144,18 +148,21 @@ TEST_F(WorkerTest, InterruptionLeavesTheStoreConsistentAndASecondRunFinishes) {
         EXPECT_THROW(realise(worker, targets), Interrupted);
     }
     size_t valid = 0;
-    for (const auto& d : drvs) valid += store->is_valid_path(out_path(d));
+    for (const auto& d : drvs)
+        valid += store->is_valid_path(out_path(d));
     EXPECT_GT(valid, 0u);
     EXPECT_LT(valid, drvs.size());
     EXPECT_TRUE(store.staging_leftovers().empty());
     // Every valid output's references are valid too.
     for (const auto& d : drvs)
         if (auto info = store->query_path_info(out_path(d)))
-            for (const auto& r : info->references) EXPECT_TRUE(store->is_valid_path(r));
+            for (const auto& r : info->references)
+                EXPECT_TRUE(store->is_valid_path(r));
 
     Worker second(io, pool, view, {}, &builder, options, progress);
     realise(second, targets);
-    for (const auto& d : drvs) EXPECT_TRUE(store->is_valid_path(out_path(d)));
+    for (const auto& d : drvs)
+        EXPECT_TRUE(store->is_valid_path(out_path(d)));
 }
 
 TEST_F(WorkerTest, DiscoveryCostsDepthPlusOneRoundTrips) {
@@ -166,8 +173,9 @@ TEST_F(WorkerTest, DiscoveryCostsDepthPlusOneRoundTrips) {
     std::vector<std::vector<StorePath>> levels(kDepth);
     for (int k = kDepth - 1; k >= 0; --k) {
         for (int i = 0; i < 3 * k + 1; ++i) {
-            StorePath p(nix32_encode(compress_hash(hash_string(HashAlgo::sha256, std::to_string(k * 100 + i)), 20)) +
-                        "-p" + std::to_string(k) + "-" + std::to_string(i));
+            StorePath p(
+                nix32_encode(compress_hash(hash_string(HashAlgo::sha256, std::to_string(k * 100 + i)), 20)) +
+                "-p" + std::to_string(k) + "-" + std::to_string(i));
             StorePathSet refs;
             if (k + 1 < kDepth) refs = StorePathSet(levels[k + 1].begin(), levels[k + 1].end());
             cache.add(p, refs);
@@ -211,7 +219,8 @@ TEST_F(WorkerTest, DryRunOfTenThousandNodes) {
         below = std::move(current);
     }
     std::vector<Target> tops;
-    for (const auto& d : below) tops.push_back(out(d));
+    for (const auto& d : below)
+        tops.push_back(out(d));
     Worker worker(io, pool, fake, {}, &builder, options, progress);
     auto start = std::chrono::steady_clock::now();
     auto missing = run(worker, [&](Worker& w) { return w.query_missing(tops); });

@@ -200,11 +200,11 @@ TEST(ImportPaths, ReadsWhatNixExports) {
     std::string env = "NIX_CONF_DIR=" + w + "/conf HOME=" + w + " XDG_CACHE_HOME=" + w + "/cache ";
     std::string nix_store = env + "nix-store --store 'local?root=" + w + "/nix' ";
     auto drv = shell_output(env + "nix-instantiate --store 'local?root=" + w + "/nix' 2>/dev/null -E '" +
-                     "derivation { name = \"x\"; system = \"x86_64-linux\"; builder = \"/bin/sh\"; "
-                     "src = builtins.path { path = " +
-                     w +
-                     "/tree; name = \"tree\"; }; "
-                     "t = builtins.toFile \"t.txt\" \"hi\"; }'");
+                            "derivation { name = \"x\"; system = \"x86_64-linux\"; builder = \"/bin/sh\"; "
+                            "src = builtins.path { path = " +
+                            w +
+                            "/tree; name = \"tree\"; }; "
+                            "t = builtins.toFile \"t.txt\" \"hi\"; }'");
     ASSERT_TRUE(drv.has_value());
     drv->pop_back();
     auto closure = shell_output(nix_store + "-qR " + *drv);

@@ -16,7 +16,8 @@ TEST(ReferenceScanner, FindsHashPartsAnywhere) {
                        "echo a26lm7bpwrazrrmrq64m8ljq28hbmpjk\n";
     for (size_t chunk : {data.size(), size_t(1), size_t(5), size_t(31), size_t(32), size_t(33)}) {
         ReferenceScanner scanner(candidates);
-        for (size_t i = 0; i < data.size(); i += chunk) scanner.feed(std::string_view(data).substr(i, chunk));
+        for (size_t i = 0; i < data.size(); i += chunk)
+            scanner.feed(std::string_view(data).substr(i, chunk));
         EXPECT_EQ(scanner.found(), (StorePathSet{kA, kC})) << "chunk " << chunk;
     }
 }

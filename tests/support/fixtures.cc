@@ -12,8 +12,14 @@ std::filesystem::path from_env(const char* name, const char* fallback) {
 }
 } // namespace
 
-std::filesystem::path fixtures_dir() { return from_env("FERRY_FIXTURES", FERRY_DEFAULT_FIXTURES); }
-std::filesystem::path test_data_dir() { return from_env("FERRY_TEST_DATA", FERRY_DEFAULT_TEST_DATA); }
-std::filesystem::path build_root() { return from_env("FERRY_BUILD_ROOT", FERRY_DEFAULT_BUILD_ROOT); }
+std::filesystem::path fixtures_dir() {
+    return from_env("FERRY_FIXTURES", FERRY_DEFAULT_FIXTURES);
+}
+std::filesystem::path test_data_dir() {
+    return from_env("FERRY_TEST_DATA", FERRY_DEFAULT_TEST_DATA);
+}
+std::filesystem::path build_root() {
+    return from_env("FERRY_BUILD_ROOT", FERRY_DEFAULT_BUILD_ROOT);
+}
 
 } // namespace ferry::test

@@ -9,7 +9,9 @@ namespace ferry::test {
 /// tests/data/nix-2.8, the files made by real Nix 2.8 (env FERRY_FIXTURES).
 std::filesystem::path fixtures_dir();
 /// tests/data/nix-2.8/compat
-inline std::filesystem::path compat_dir() { return fixtures_dir() / "compat"; }
+inline std::filesystem::path compat_dir() {
+    return fixtures_dir() / "compat";
+}
 /// tests/data (env FERRY_TEST_DATA).
 std::filesystem::path test_data_dir();
 /// The meson build directory (env FERRY_BUILD_ROOT); the `ferry` binary is at build_root()/"ferry".

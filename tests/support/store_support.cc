@@ -79,7 +79,9 @@ fs::path compat_nar(const nlohmann::json& e) {
     return compat_dir() / "nar" / (std::string(sp.hash_part()) + ".nar");
 }
 
-fs::path busybox_nar() { return compat_dir() / "nar" / "jsm9cyjvamk013ndqlj8ckgaqp3yrw28.nar"; }
+fs::path busybox_nar() {
+    return compat_dir() / "nar" / "jsm9cyjvamk013ndqlj8ckgaqp3yrw28.nar";
+}
 
 fs::path make_busybox_tree(const fs::path& parent) {
     fs::path bb = parent / "bb";

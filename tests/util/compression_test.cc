@@ -17,14 +17,16 @@ std::string sample(size_t size) {
     std::mt19937 rng(42);
     std::string s(size, '\0');
     // Half random, half repetitive, so it compresses some.
-    for (size_t i = 0; i < size; ++i) s[i] = (i / 4096) % 2 ? char(rng()) : char('a' + i % 7);
+    for (size_t i = 0; i < size; ++i)
+        s[i] = (i / 4096) % 2 ? char(rng()) : char('a' + i % 7);
     return s;
 }
 
 std::string decompress_in_chunks(std::string_view method, std::string_view data, size_t chunk) {
     std::string out;
     auto d = make_decompressor(method, [&](std::string_view s) { out += s; });
-    for (size_t i = 0; i < data.size(); i += chunk) d->feed(data.substr(i, chunk));
+    for (size_t i = 0; i < data.size(); i += chunk)
+        d->feed(data.substr(i, chunk));
     d->finish();
     return out;
 }
@@ -75,7 +77,8 @@ TEST(Compression, FixtureNarsDecompressToTheirNarHash) {
             d->feed(packed);
             d->finish();
             auto nar_hash = sink.finish().to_string(HashFormat::nix32, false);
-            EXPECT_TRUE(std::filesystem::exists(test::compat_dir() / "cache-none" / "nar" / (nar_hash + ".nar")))
+            EXPECT_TRUE(
+                std::filesystem::exists(test::compat_dir() / "cache-none" / "nar" / (nar_hash + ".nar")))
                 << e.path();
             ++n;
         }

@@ -24,7 +24,8 @@ TEST(Encoding, Nix32KnownValues) {
 }
 
 TEST(Encoding, Nix32Rejects) {
-    EXPECT_THROW(nix32_decode("0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c7e", 32), FormatError); // 'e'
+    EXPECT_THROW(nix32_decode("0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c7e", 32),
+                 FormatError); // 'e'
     EXPECT_THROW(nix32_decode("0mdqa9w1", 32), FormatError);
     // The top digit of a 32-byte value may only use one bit: 'z' overflows.
     EXPECT_THROW(nix32_decode("zmdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73", 32), FormatError);

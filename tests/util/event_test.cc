@@ -17,7 +17,13 @@ TEST(Event, SetWakesEveryWaiterAndLaterWaitsReturnAtOnce) {
     Event ev(io.get_executor());
     int woken = 0;
     for (int i = 0; i < 3; ++i)
-        asio::co_spawn(io, [&]() -> asio::awaitable<void> { co_await ev.wait(); ++woken; }, asio::detached);
+        asio::co_spawn(
+            io,
+            [&]() -> asio::awaitable<void> {
+                co_await ev.wait();
+                ++woken;
+            },
+            asio::detached);
     io.restart();
     io.poll();
     EXPECT_EQ(woken, 0);
@@ -25,7 +31,13 @@ TEST(Event, SetWakesEveryWaiterAndLaterWaitsReturnAtOnce) {
     io.restart();
     io.poll();
     EXPECT_EQ(woken, 3);
-    asio::co_spawn(io, [&]() -> asio::awaitable<void> { co_await ev.wait(); ++woken; }, asio::detached);
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+            co_await ev.wait();
+            ++woken;
+        },
+        asio::detached);
     io.restart();
     io.poll();
     EXPECT_EQ(woken, 4);
@@ -67,11 +79,14 @@ void spawn_takers(asio::io_context& io, Semaphore& sem, int n, std::vector<int>&
                   std::vector<Semaphore::Slot>& held) {
     held.resize(n);
     for (int i = 0; i < n; ++i)
-        asio::co_spawn(io, [&, i]() -> asio::awaitable<void> {
-            auto slot = co_await sem.acquire();
-            order.push_back(i);
-            held[i] = std::move(slot);
-        }, asio::detached);
+        asio::co_spawn(
+            io,
+            [&, i]() -> asio::awaitable<void> {
+                auto slot = co_await sem.acquire();
+                order.push_back(i);
+                held[i] = std::move(slot);
+            },
+            asio::detached);
     io.restart();
     io.poll();
 }

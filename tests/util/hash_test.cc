@@ -29,9 +29,12 @@ TEST(Hash, ParseAllForms) {
 TEST(Hash, ParseRejects) {
     EXPECT_THROW(Hash::parse("sha256:abc"), FormatError);
     EXPECT_THROW(Hash::parse("sha257:0000"), FormatError);
-    EXPECT_THROW(Hash::parse("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"), FormatError);
-    EXPECT_THROW(Hash::parse("sha1:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"), FormatError);
-    EXPECT_THROW(Hash::parse("md5:" + hash_string(HashAlgo::md5, "").to_base16(), HashAlgo::sha1), FormatError);
+    EXPECT_THROW(Hash::parse("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
+                 FormatError);
+    EXPECT_THROW(Hash::parse("sha1:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
+                 FormatError);
+    EXPECT_THROW(Hash::parse("md5:" + hash_string(HashAlgo::md5, "").to_base16(), HashAlgo::sha1),
+                 FormatError);
 }
 
 TEST(Hash, StreamingEqualsOneShot) {

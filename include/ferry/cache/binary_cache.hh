@@ -20,7 +20,6 @@
 #include "ferry/cache/narinfo_disk_cache.hh"
 #include "ferry/cache/signature.hh"
 #include "ferry/http/client.hh"
-#include "ferry/util/event.hh"
 #include "ferry/sched/substituter.hh"
 #include "ferry/store/store_path.hh"
 #include "ferry/util/event.hh"

@@ -17,7 +17,7 @@ class TrustedKeys;
 
 struct NarInfo {
     StorePath path;
-    std::string url;                ///< relative to the cache, e.g. "nar/<hash>.nar.xz"
+    std::string url;                   ///< relative to the cache, e.g. "nar/<hash>.nar.xz"
     std::string compression = "bzip2"; ///< Nix's default when the field is absent
     std::optional<Hash> file_hash;
     uint64_t file_size = 0;
@@ -42,8 +42,8 @@ struct NarInfo {
 };
 
 /// The fingerprint of a path's info, shared by narinfo files and local path info.
-std::string path_fingerprint(const StoreDir& dir, const StorePath& path, const Hash& nar_hash, uint64_t nar_size,
-                             const StorePathSet& references);
+std::string path_fingerprint(const StoreDir& dir, const StorePath& path, const Hash& nar_hash,
+                             uint64_t nar_size, const StorePathSet& references);
 
 /// `nix-cache-info`: StoreDir, WantMassQuery, Priority.
 struct CacheInfo {

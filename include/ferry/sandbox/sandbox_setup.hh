@@ -58,7 +58,8 @@ SandboxSpec make_sandbox_spec(const BuildJob& job, const SandboxOptions& options
 /// directory are in their group (as Nix's chroot); without, to the caller's own ids. Throws
 /// SandboxError/SysError naming the path.
 std::unique_ptr<PreparedSandbox> prepare_sandbox(const BuildJob& job, const SandboxOptions& options,
-                                                 const HostFacts& host, std::shared_ptr<BuildIds> ids = nullptr);
+                                                 const HostFacts& host,
+                                                 std::shared_ptr<BuildIds> ids = nullptr);
 
 /// Creates the plan's entries on disk with their exact modes.
 void create_fs_entries(const std::vector<FsEntry>& entries);

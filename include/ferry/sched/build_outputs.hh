@@ -38,6 +38,7 @@ void register_build_outputs(LocalStore& store, const StorePath& drv_path, const 
 
 /// The NAR hash of each output of a repeated build (`--check`), without registering anything.
 std::map<std::string, Hash> hash_build_outputs(LocalStore& store, const StorePath& drv_path,
-                                               const std::map<std::string, StorePath>& outputs, BuiltOutputs& built);
+                                               const std::map<std::string, StorePath>& outputs,
+                                               BuiltOutputs& built);
 
 } // namespace ferry

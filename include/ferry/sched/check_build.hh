@@ -30,7 +30,8 @@ private:
 /// when the rebuild lacks an output, NotDeterministic for the first one that differs. With
 /// `keep_failed`, that output's rebuilt tree is moved beside the valid one as `<path>.check` in the
 /// store directory (replacing an older one), as Nix keeps it; the others stay in `rebuilt`.
-void check_rebuild(LocalStore& store, const StorePath& drv_path, const std::map<std::string, StorePath>& outputs,
-                   BuiltOutputs& rebuilt, bool keep_failed = false);
+void check_rebuild(LocalStore& store, const StorePath& drv_path,
+                   const std::map<std::string, StorePath>& outputs, BuiltOutputs& rebuilt,
+                   bool keep_failed = false);
 
 } // namespace ferry

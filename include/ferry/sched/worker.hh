@@ -179,7 +179,8 @@ private:
     struct Query;
     struct Task;
     template <typename G, typename Key, typename... Args>
-    std::shared_ptr<Goal> get_goal(std::map<Key, std::shared_ptr<Goal>>& goals, const Key& key, Args&&... args);
+    std::shared_ptr<Goal> get_goal(std::map<Key, std::shared_ptr<Goal>>& goals, const Key& key,
+                                   Args&&... args);
     void start(const std::shared_ptr<Goal>& goal);
     /// Emits a terminal cancellation into every running task.
     void cancel_all();

@@ -68,7 +68,8 @@ struct UnparseOptions {
     bool mask_outputs = false;
     const std::map<std::string, std::set<std::string>>* actual_inputs = nullptr;
 };
-std::string unparse_derivation(const StoreDir& dir, const Derivation& drv, const UnparseOptions& options = {});
+std::string unparse_derivation(const StoreDir& dir, const Derivation& drv,
+                               const UnparseOptions& options = {});
 
 /// The `.drv` file's store path: a text path named "<name>.drv" with the derivation's references.
 StorePath derivation_store_path(const StoreDir& dir, const Derivation& drv);

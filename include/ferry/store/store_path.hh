@@ -72,7 +72,8 @@ public:
     /// "text[:ref…]" / "source[:ref…][:self]": the type prefix of content-addressed paths.
     std::string make_type(std::string_view kind, const StorePathSet& references, bool self_reference) const;
     /// An input-addressed output: type "output:<id>", name "<name>" or "<name>-<id>".
-    StorePath make_output_path(std::string_view output_name, const Hash& hash, std::string_view drv_name) const;
+    StorePath make_output_path(std::string_view output_name, const Hash& hash,
+                               std::string_view drv_name) const;
     /// A fixed-output path. Recursive sha256 uses type "source" (references allowed); anything else goes
     /// through "fixed:out:[r:]<algo>:<base16>:" and may have no references.
     StorePath make_fixed_output_path(FileIngestionMethod method, const Hash& hash, std::string_view name,

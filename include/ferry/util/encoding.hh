@@ -17,7 +17,9 @@ std::string base16_encode(std::span<const uint8_t> bytes);
 std::vector<uint8_t> base16_decode(std::string_view text);
 
 /// Length of the nix32 text of `size` bytes.
-constexpr size_t nix32_length(size_t size) { return (size * 8 + 4) / 5; }
+constexpr size_t nix32_length(size_t size) {
+    return (size * 8 + 4) / 5;
+}
 std::string nix32_encode(std::span<const uint8_t> bytes);
 /// Decodes into exactly `size` bytes. Throws FormatError on a bad character, a wrong length, or bits set
 /// beyond `size` bytes.
@@ -29,7 +31,9 @@ bool is_nix32_char(char c) noexcept;
 std::string base64_encode(std::span<const uint8_t> bytes);
 /// Throws FormatError on bad input.
 std::vector<uint8_t> base64_decode(std::string_view text);
-constexpr size_t base64_length(size_t size) { return (size + 2) / 3 * 4; }
+constexpr size_t base64_length(size_t size) {
+    return (size + 2) / 3 * 4;
+}
 
 inline std::span<const uint8_t> as_bytes(std::string_view s) {
     return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};

@@ -73,15 +73,13 @@ private:
 };
 
 /// Throws SysError(what) when `result` is -1; returns `result` otherwise.
-template <typename T>
-T check_sys(T result, const std::string& what) {
+template <typename T> T check_sys(T result, const std::string& what) {
     if (result == static_cast<T>(-1)) throw SysError(what);
     return result;
 }
 
 /// Runs `fn`; an Error rising from it gets `context` added.
-template <typename Fn>
-decltype(auto) with_context(const std::string& context, Fn&& fn) {
+template <typename Fn> decltype(auto) with_context(const std::string& context, Fn&& fn) {
     try {
         return fn();
     } catch (Error& e) {

@@ -5,8 +5,7 @@
 
 namespace ferry {
 
-template <typename Fn>
-class Finally {
+template <typename Fn> class Finally {
 public:
     explicit Finally(Fn fn) : fn_(std::move(fn)) {}
     ~Finally() {

@@ -44,7 +44,7 @@ struct Settings {
     bool require_sigs = true;
     bool substitute = true;
     unsigned http_connections = 150;
-    unsigned connect_timeout = 0;           ///< seconds; 0: curl's default
+    unsigned connect_timeout = 0;            ///< seconds; 0: curl's default
     unsigned stalled_download_timeout = 300; ///< seconds without progress
     unsigned download_attempts = 5;
     unsigned retry_base_delay_ms = 250;
