@@ -21,14 +21,7 @@ asio::awaitable<MissingPaths> Worker::query_missing(std::vector<Target> targets,
     } reset{dry_run_};
     std::vector<std::pair<std::string, std::shared_ptr<Goal>>> tops;
     std::vector<std::string> failures;
-    std::exception_ptr unexpected;
-    try {
-        co_await start_targets(targets, mode, tops, failures);
-    } catch (...) {
-        unexpected = std::current_exception();
-        if (!stopped_) cancel_all();
-    }
-    co_await wait_idle();
+    auto unexpected = co_await run_targets(targets, mode, tops, failures, false);
     if (!stop_reason_.empty()) throw Interrupted("{}", stop_reason_);
     // A cycle stops the goals that run into it; the dry run names it as such.
     check_missing_cycles();

@@ -327,20 +327,28 @@ void Worker::begin(bool dry) {
     first_failure_ = nullptr;
 }
 
-asio::awaitable<std::vector<RealisedOutputs>> Worker::realise(std::vector<Target> targets, BuildMode mode) {
-    begin(false);
-    std::vector<std::pair<std::string, std::shared_ptr<Goal>>> tops;
-    std::vector<std::string> failures;
+asio::awaitable<std::exception_ptr>
+Worker::run_targets(const std::vector<Target>& targets, BuildMode mode,
+                    std::vector<std::pair<std::string, std::shared_ptr<Goal>>>& tops,
+                    std::vector<std::string>& failures, bool cancel_on_failure) {
     std::exception_ptr unexpected;
     try {
         co_await start_targets(targets, mode, tops, failures);
     } catch (...) {
-        // Cancelled while loading a derivation, or worse: nothing may outlive this call either way.
+        // Cancelled while loading a derivation, or worse: nothing may outlive the call either way.
         unexpected = std::current_exception();
         if (!stopped_) cancel_all();
     }
-    if (!failures.empty() && !options_.keep_going && !stopped_) cancel_all();
+    if (cancel_on_failure && !failures.empty() && !options_.keep_going && !stopped_) cancel_all();
     co_await wait_idle();
+    co_return unexpected;
+}
+
+asio::awaitable<std::vector<RealisedOutputs>> Worker::realise(std::vector<Target> targets, BuildMode mode) {
+    begin(false);
+    std::vector<std::pair<std::string, std::shared_ptr<Goal>>> tops;
+    std::vector<std::string> failures;
+    auto unexpected = co_await run_targets(targets, mode, tops, failures, true);
     throw_failures(tops, failures, unexpected);
 
     std::vector<RealisedOutputs> realised;

@@ -1,4 +1,5 @@
 #include "fake_store.hh"
+#include "fakes.hh"
 
 #include <thread>
 
@@ -50,16 +51,7 @@ void FakeStore::add_valid(const StorePath& path, const StorePathSet& references)
 
 StorePath FakeStore::add_derivation(const std::string& name, const std::vector<StorePath>& inputs,
                                     const std::vector<std::string>& outputs) {
-    Derivation drv;
-    drv.name = name;
-    for (const auto& o : outputs)
-        drv.outputs[o] = DerivationOutput{};
-    for (const auto& in : inputs)
-        drv.input_drvs[in] = {"out"};
-    drv.platform = "x86_64-linux";
-    drv.builder = "/bin/sh";
-    drv.args = {"-c", "true"};
-    drv.env = {{"name", name}, {"builder", "/bin/sh"}, {"system", "x86_64-linux"}};
+    Derivation drv = test_derivation(name, inputs, outputs);
     hasher_.fill_outputs(drv);
     auto refs = drv.references();
     auto path = dir_.make_text_path(name + ".drv", unparse_derivation(dir_, drv), refs);

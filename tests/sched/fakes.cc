@@ -113,9 +113,8 @@ asio::awaitable<std::unique_ptr<BuiltOutputs>> FakeBuilder::build(BuildJob& job)
     co_return out;
 }
 
-StorePath add_test_derivation(LocalStore& store, const std::string& name,
-                              const std::vector<StorePath>& inputs, const std::vector<std::string>& outputs,
-                              DerivationHasher* hasher) {
+Derivation test_derivation(const std::string& name, const std::vector<StorePath>& inputs,
+                           const std::vector<std::string>& outputs) {
     Derivation drv;
     drv.name = name;
     for (const auto& o : outputs)
@@ -126,6 +125,13 @@ StorePath add_test_derivation(LocalStore& store, const std::string& name,
     drv.builder = "/bin/sh";
     drv.args = {"-c", "true"};
     drv.env = {{"name", name}, {"builder", "/bin/sh"}, {"system", "x86_64-linux"}};
+    return drv;
+}
+
+StorePath add_test_derivation(LocalStore& store, const std::string& name,
+                              const std::vector<StorePath>& inputs, const std::vector<std::string>& outputs,
+                              DerivationHasher* hasher) {
+    Derivation drv = test_derivation(name, inputs, outputs);
     return hasher ? add_derivation(store, std::move(drv), *hasher) : add_derivation(store, std::move(drv));
 }
 

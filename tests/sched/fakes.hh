@@ -92,6 +92,11 @@ private:
     std::map<std::string, std::chrono::milliseconds> slow_;
 };
 
+/// A derivation named `name` with `outputs` whose inputs are the "out" outputs of `inputs`; its output
+/// paths are not filled in. Its builder is never run for real.
+Derivation test_derivation(const std::string& name, const std::vector<StorePath>& inputs,
+                           const std::vector<std::string>& outputs = {"out"});
+
 /// Makes a derivation named `name` whose inputs are the "out" outputs of `inputs`, adds it to `store`
 /// and returns its path. Its builder is never run for real.
 StorePath add_test_derivation(LocalStore& store, const std::string& name,

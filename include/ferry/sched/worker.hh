@@ -199,6 +199,13 @@ private:
     start_targets(const std::vector<Target>& targets, BuildMode mode,
                   std::vector<std::pair<std::string, std::shared_ptr<Goal>>>& tops,
                   std::vector<std::string>& failures);
+    /// start_targets(), then waits until every task has finished. Returns what escaped starting them (a
+    /// cancellation, or worse: everything was cancelled then). With `cancel_on_failure`, a target that
+    /// cannot be loaded stops the rest unless keep-going.
+    boost::asio::awaitable<std::exception_ptr>
+    run_targets(const std::vector<Target>& targets, BuildMode mode,
+                std::vector<std::pair<std::string, std::shared_ptr<Goal>>>& tops,
+                std::vector<std::string>& failures, bool cancel_on_failure);
     /// Raises a cycle among the paths and derivations a dry run visited (CycleError).
     void check_missing_cycles();
     /// The first failure of `tops` (or of a goal), as realise() and query_missing() throw it.
