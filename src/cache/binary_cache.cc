@@ -9,12 +9,12 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/system/system_error.hpp>
-#include <spdlog/spdlog.h>
 
 #include "ferry/cache/nar_download.hh"
 #include "ferry/sched/event.hh"
 #include "ferry/sched/offload.hh"
 #include "ferry/store/local_store.hh"
+#include "ferry/util/events.hh"
 
 namespace asio = boost::asio;
 
@@ -128,7 +128,7 @@ asio::awaitable<void> BinaryCache::init() {
         try {
             cached = context_->disk_cache->lookup_meta(url_);
         } catch (const SqliteError& e) {
-            spdlog::warn("cannot read the narinfo disk cache: {}", e.what());
+            warn("cannot read the narinfo disk cache: {}", e.what());
         }
         if (cached) {
             meta_->info = *cached;
@@ -191,7 +191,7 @@ std::optional<CachedNarinfo> BinaryCache::lookup_disk(std::string_view hash_part
         CachedNarinfo cached = context_->disk_cache->lookup(url_, hash_part);
         if (cached.kind != CachedNarinfo::Kind::unknown) return cached;
     } catch (const SqliteError& e) {
-        spdlog::warn("cannot read the narinfo disk cache: {}", e.what());
+        warn("cannot read the narinfo disk cache: {}", e.what());
     }
     return std::nullopt;
 }
@@ -208,7 +208,7 @@ void BinaryCache::remember(std::string_view hash_part, const std::string* text) 
         try {
             cache->flush();
         } catch (const std::exception& e) {
-            spdlog::warn("cannot write the narinfo disk cache: {}", e.what());
+            warn("cannot write the narinfo disk cache: {}", e.what());
         }
     });
 }

@@ -2,8 +2,7 @@
 
 #include <ctime>
 
-#include <spdlog/spdlog.h>
-
+#include "ferry/util/events.hh"
 #include "ferry/util/settings.hh"
 
 namespace fs = std::filesystem;
@@ -178,7 +177,7 @@ NarinfoDiskCache::~NarinfoDiskCache() {
     try {
         flush();
     } catch (const std::exception& e) {
-        spdlog::warn("cannot write the narinfo disk cache: {}", e.what());
+        warn("cannot write the narinfo disk cache: {}", e.what());
     }
 }
 

@@ -79,7 +79,9 @@ void print_missing(LocalStore& store, const MissingPaths& m) {
         out += fmt::format("don't know how to build these {} paths:\n", m.unknown.size());
         for (const auto& p : m.unknown) out += "  " + store.print(p) + "\n";
     }
-    std::cerr << out << std::flush;
+    if (out.empty()) return;
+    out.pop_back();
+    log_message(events(), Level::info, std::move(out)); // Nix prints it at its info level
 }
 
 /// The store paths a target stands for once realised, with the output name for links ("" for paths).

@@ -12,11 +12,12 @@
 #include <CLI/CLI.hpp>
 
 #include "ferry/store/local_store.hh"
+#include "ferry/util/events.hh"
 
 namespace ferry::cli {
 
 /// Nix's verbosity levels: `-v` raises the level by one, `--quiet` lowers it, `--debug` sets debug.
-enum class Verbosity { error, warn, notice, info, talkative, chatty, debug, vomit };
+using Verbosity = ferry::Level;
 
 /// A setting given on the command line: `--option NAME VALUE`, or a setting's own flag (`--max-jobs 4`,
 /// `--no-sandbox`, `--extra-substituters URL`).
@@ -35,6 +36,8 @@ struct GlobalOptions {
     /// Settings given on the command line, in their order.
     std::vector<CommandLineSetting> options;
     Verbosity verbosity = Verbosity::info;
+    /// --log-format: "bar" (the default), "bar-with-logs", "raw" or "internal-json".
+    std::string log_format = "bar";
 };
 
 /// What a parsed subcommand runs; returns the exit code.
@@ -51,10 +54,10 @@ struct Context {
 /// setting as Nix's commands have them (`--NAME VALUE`, `--extra-NAME VALUE` for lists, `--NAME` and
 /// `--no-NAME` for booleans, `-j`, `-k`, `-K`).
 void add_global_options(CLI::App& app, GlobalOptions& global);
-/// Sets spdlog's level for `verbosity`.
+/// Sets the console's verbosity filter (what the sinks of the event stream show).
 void apply_verbosity(Verbosity verbosity);
-/// Prints `text` as one line on stderr when `verbosity` shows messages of `level`.
-void log_line(Verbosity verbosity, Verbosity level, std::string_view text);
+/// Chooses the sink of the event stream on stderr (--log-format): the console, or Nix's internal-json.
+void apply_log_format(const GlobalOptions& global);
 
 /// Opens the local store that the global options name (--store, --store-dir). Every command that needs
 /// the store goes through here.

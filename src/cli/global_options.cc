@@ -2,7 +2,8 @@
 #include <cstdio>
 #include <map>
 
-#include <spdlog/spdlog.h>
+#include "json_log.hh"
+#include "progress_line.hh"
 
 #include "command.hh"
 #include "ferry/util/settings.hh"
@@ -117,31 +118,21 @@ void add_global_options(CLI::App& app, GlobalOptions& global) {
         ->trigger_on_parse()
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
     add_verbosity_flags(app, global);
+    app.add_option("--log-format", global.log_format, "How to show the log: bar, bar-with-logs, raw, internal-json")
+        ->check(CLI::IsMember({"bar", "bar-with-logs", "raw", "internal-json"}));
     for (const auto& name : Settings::names())
         add_setting_flags(app, global, name);
 }
 
-void apply_verbosity(Verbosity verbosity) {
-    switch (verbosity) {
-    case Verbosity::error:
-        spdlog::set_level(spdlog::level::err);
-        break;
-    case Verbosity::warn:
-        spdlog::set_level(spdlog::level::warn);
-        break;
-    case Verbosity::debug:
-        spdlog::set_level(spdlog::level::debug);
-        break;
-    case Verbosity::vomit:
-        spdlog::set_level(spdlog::level::trace);
-        break;
-    default:
-        spdlog::set_level(spdlog::level::info);
-    }
-}
+void apply_verbosity(Verbosity verbosity) { console().set_verbosity(verbosity); }
 
-void log_line(Verbosity verbosity, Verbosity level, std::string_view text) {
-    if (level <= verbosity) std::fprintf(stderr, "%.*s\n", int(text.size()), text.data());
+void apply_log_format(const GlobalOptions& global) {
+    if (global.log_format == "bar-with-logs") console().set_print_build_logs(true);
+    if (global.log_format != "internal-json") return;
+    console().set_enabled(false);
+    static JsonLogSink json;
+    static EventBus::Subscription subscription = events().subscribe(json);
+    json.set_verbosity(global.verbosity);
 }
 
 } // namespace ferry::cli

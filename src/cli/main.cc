@@ -39,6 +39,7 @@ int run(int argc, char** argv) {
     }
     if (!ctx.action) return 2;
     apply_verbosity(ctx.global.verbosity);
+    apply_log_format(ctx.global);
     return ctx.action();
 }
 

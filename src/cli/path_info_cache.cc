@@ -93,7 +93,7 @@ ClosureInfos query(const Settings& settings, const StoreDir& dir, const std::str
     asio::thread_pool pool(1);
     ClosureInfos result;
     auto task = [&]() -> asio::awaitable<void> {
-        auto warn = [](const std::string& text) { std::cerr << "warning: " << text << "\n"; };
+        auto warn = [](const std::string& text) { ferry::warn("{}", text); };
         auto context = make_binary_cache_context(settings, dir, io.get_executor(), pool, warn);
         BinaryCache cache(url, context);
         co_await cache.init();

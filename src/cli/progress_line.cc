@@ -1,26 +1,27 @@
 #include "progress_line.hh"
 
+#include <unistd.h>
+
+#include <boost/asio/post.hpp>
 #include <fmt/format.h>
 
 namespace ferry::cli {
 
 namespace {
 
-std::string mib(uint64_t bytes) { return fmt::format("{:.1f} MiB", double(bytes) / (1024.0 * 1024.0)); }
+std::string mib(uint64_t bytes) {
+    return fmt::format("{:.1f} MiB", double(bytes) / (1024.0 * 1024.0));
+}
 
 } // namespace
 
-ProgressLine::ProgressLine(boost::asio::io_context& io, bool terminal, bool print_build_logs,
-                           Verbosity verbosity)
-    : timer_(io), terminal_(terminal), print_build_logs_(print_build_logs), verbosity_(verbosity) {}
+ProgressLine::ProgressLine(bool terminal, Level verbosity, std::FILE* out)
+    : terminal_(terminal), verbosity_(verbosity), out_(out) {}
 
-Verbosity ProgressLine::message_level(std::string_view text) {
-    if (text.starts_with("error: ") || text.starts_with("last log lines of ")) return Verbosity::error;
-    if (text.starts_with("warning: ")) return Verbosity::warn;
-    return Verbosity::info;
+ProgressLine::~ProgressLine() {
+    detach();
+    finish();
 }
-
-ProgressLine::~ProgressLine() { finish(); }
 
 std::string ProgressLine::render(const ProgressCounters& c) {
     std::string s = "[";
@@ -33,59 +34,116 @@ std::string ProgressLine::render(const ProgressCounters& c) {
     return s + "]";
 }
 
+void ProgressLine::set_verbosity(Level verbosity) {
+    std::lock_guard lock(mutex_);
+    verbosity_ = verbosity;
+}
+
+void ProgressLine::set_enabled(bool on) {
+    std::lock_guard lock(mutex_);
+    enabled_ = on;
+}
+
+void ProgressLine::set_print_build_logs(bool on) {
+    std::lock_guard lock(mutex_);
+    print_build_logs_ = on;
+}
+
+void ProgressLine::attach(boost::asio::io_context& io) {
+    std::lock_guard lock(mutex_);
+    io_ = &io;
+    timer_ = std::make_unique<boost::asio::steady_timer>(io);
+    scheduled_ = false;
+    finished_ = false;
+}
+
+void ProgressLine::detach() {
+    std::lock_guard lock(mutex_);
+    timer_.reset();
+    io_ = nullptr;
+    scheduled_ = false;
+}
+
+void ProgressLine::on_event(const LogEvent& event) {
+    counters_.on_event(event);
+    std::lock_guard lock(mutex_);
+    if (!enabled_) return;
+    if (const auto* m = std::get_if<LogMessage>(&event)) {
+        if (m->level <= verbosity_) print(m->text);
+        return;
+    }
+    if (const auto* s = std::get_if<ActivityStarted>(&event)) {
+        if (s->type == ActivityType::build) {
+            auto drv = field_str(s->fields, 0);
+            build_names_[s->id] = drv.substr(drv.rfind('/') + 1);
+        }
+        if (!s->text.empty() && s->level <= verbosity_) print(s->text);
+    } else if (const auto* r = std::get_if<ActivityResult>(&event)) {
+        if (r->type == ResultType::build_log_line && print_build_logs_) {
+            auto it = build_names_.find(r->id);
+            auto line = field_str(r->fields, 0);
+            print(it == build_names_.end() ? line : it->second + "> " + line);
+        }
+    } else if (const auto* e = std::get_if<ActivityStopped>(&event)) {
+        build_names_.erase(e->id);
+    }
+    schedule();
+}
+
+void ProgressLine::print(std::string_view text) {
+    clear();
+    std::fprintf(out_, "%.*s\n", int(text.size()), text.data());
+    if (terminal_ && !finished_) draw();
+    std::fflush(out_);
+}
+
 void ProgressLine::clear() {
-    if (shown_) std::fputs("\r\033[K", stderr);
+    if (shown_) std::fputs("\r\033[K", out_);
     shown_ = false;
 }
 
 void ProgressLine::draw() {
-    scheduled_ = false;
-    if (!terminal_) return;
+    if (!terminal_ || !io_ || !enabled_) return;
     clear();
-    std::fputs(render(counters).c_str(), stderr);
-    std::fflush(stderr);
+    std::fputs(render(counters_.counters()).c_str(), out_);
+    std::fflush(out_);
     shown_ = true;
     last_draw_ = std::chrono::steady_clock::now();
 }
 
-void ProgressLine::update() {
-    if (!terminal_ || scheduled_) return;
-    auto next = last_draw_ + std::chrono::milliseconds(100);
+void ProgressLine::schedule() {
+    if (!terminal_ || !io_ || scheduled_ || finished_) return;
     scheduled_ = true;
-    timer_.expires_at(next);
-    timer_.async_wait([this](const boost::system::error_code& ec) {
-        if (!ec) draw();
-        else scheduled_ = false;
+    // The timer belongs to the loop's thread; an event may come from the pool.
+    boost::asio::post(*io_, [this] {
+        std::lock_guard lock(mutex_);
+        if (!timer_) return;
+        timer_->expires_at(last_draw_ + std::chrono::milliseconds(100));
+        timer_->async_wait([this](const boost::system::error_code& ec) {
+            if (!ec) on_timer();
+        });
     });
 }
 
-void ProgressLine::message(std::string_view text) {
-    if (message_level(text) > verbosity_) return;
-    clear();
-    std::fprintf(stderr, "%.*s\n", int(text.size()), text.data());
-    if (terminal_) draw();
-    std::fflush(stderr);
-}
-
-void ProgressLine::build_log_line(std::string_view drv, std::string_view data) {
-    if (!print_build_logs_) return;
-    clear();
-    auto name = drv.substr(drv.rfind('/') + 1);
-    size_t pos = 0;
-    while (pos < data.size()) {
-        auto nl = data.find('\n', pos);
-        auto line = data.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
-        std::fprintf(stderr, "%.*s> %.*s\n", int(name.size()), name.data(), int(line.size()), line.data());
-        if (nl == std::string_view::npos) break;
-        pos = nl + 1;
-    }
-    if (terminal_) draw();
+void ProgressLine::on_timer() {
+    std::lock_guard lock(mutex_);
+    scheduled_ = false;
+    if (!finished_) draw();
 }
 
 void ProgressLine::finish() {
-    timer_.cancel();
+    std::lock_guard lock(mutex_);
+    if (timer_) timer_->cancel();
+    scheduled_ = false;
+    finished_ = true;
     clear();
-    std::fflush(stderr);
+    std::fflush(out_);
+}
+
+ProgressLine& console() {
+    static ProgressLine line(::isatty(STDERR_FILENO) == 1);
+    static EventBus::Subscription subscription = events().subscribe(line);
+    return line;
 }
 
 } // namespace ferry::cli

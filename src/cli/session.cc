@@ -22,15 +22,13 @@ Settings load_settings(const GlobalOptions& global) {
     Settings s;
     s.load_default_config();
     for (const auto& file : s.files_read)
-        log_line(global.verbosity, Verbosity::talkative,
-                 fmt::format("read configuration file '{}'", file.string()));
+        log_at(Level::talkative, "read configuration file '{}'", file.string());
     for (const auto& i : s.ignored)
-        log_line(global.verbosity, Verbosity::debug,
-                 fmt::format("{}: ignoring unknown setting '{}'", i.where, i.name));
+        log_debug("{}: ignoring unknown setting '{}'", i.where, i.name);
     for (const auto& o : global.options) {
         // As Nix: a setting the command line names but nobody knows is a warning.
         if (!Settings::known(o.name)) {
-            log_line(global.verbosity, Verbosity::warn, fmt::format("warning: unknown setting '{}'", o.name));
+            warn("unknown setting '{}'", o.name);
             continue;
         }
         s.set(o.name, o.value, o.flag);
@@ -41,9 +39,11 @@ Settings load_settings(const GlobalOptions& global) {
 Session::Session(const GlobalOptions& global, Settings settings, bool print_build_logs)
     : settings_(std::move(settings)), store_(open_local_store(global)),
       pool_(std::max(2u, std::thread::hardware_concurrency())),
-      progress_(std::make_unique<ProgressLine>(io_, ::isatty(STDERR_FILENO) == 1, print_build_logs,
-                                               global.verbosity)),
-      signals_(io_, SIGINT, SIGTERM) {}
+      progress_(std::make_unique<Progress>()), signals_(io_, SIGINT, SIGTERM) {
+    console().set_verbosity(global.verbosity);
+    if (print_build_logs) console().set_print_build_logs(true);
+    console().attach(io_);
+}
 
 Session::~Session() {
     // The work is over: a signal from now on must not kill the process half-way through its exit
@@ -54,13 +54,15 @@ Session::~Session() {
     ::sigaddset(&set, SIGTERM);
     ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
     progress_->finish();
+    console().finish();
+    console().detach();
     pool_.join();
 }
 
 asio::awaitable<void> Session::open_substituters() {
     substituters_.clear();
     if (!settings_.substitute || settings_.substituters.empty()) co_return;
-    auto warn = [this](const std::string& text) { progress_->message("warning: " + text); };
+    auto warn = [](const std::string& text) { ferry::warn("{}", text); };
     auto context = make_binary_cache_context(settings_, store_->store_dir(), io_.get_executor(), pool_, warn);
     auto opened = co_await ferry::open_substituters(context, settings_.substituters, warn);
     substituters_ = std::move(opened);
@@ -69,7 +71,7 @@ asio::awaitable<void> Session::open_substituters() {
 std::unique_ptr<Builder> Session::make_session_builder() {
     BuilderContext context;
     context.diverted_store = store_->config().real_store_dir() != std::filesystem::path(store_->store_dir().dir());
-    context.warn = [this](std::string_view message) { progress_->message(fmt::format("warning: {}", message)); };
+    context.warn = [](std::string_view message) { ferry::warn("{}", message); };
     return make_builder(settings_, context);
 }
 
@@ -118,7 +120,7 @@ int Session::exit_code() {
     try {
         check_interrupted();
     } catch (const Interrupted& e) {
-        std::cerr << "error: " << e.what() << "\n";
+        log_error("{}", e.what());
         return signal_exit_;
     }
     return 0;
@@ -167,6 +169,7 @@ void Session::run(std::function<asio::awaitable<void>(Worker&)> body, bool need_
     io_.run();
     io_.restart();
     progress_->finish();
+    console().finish();
     done.get();
     check_interrupted();
 }

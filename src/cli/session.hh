@@ -35,7 +35,8 @@ public:
     LocalStore& store() { return *store_; }
     Settings& settings() { return settings_; }
     boost::asio::io_context& io() { return io_; }
-    ProgressLine& progress() { return *progress_; }
+    /// The console that shows the events (progress line or plain lines).
+    ProgressLine& progress() { return console(); }
 
     /// Runs `body(worker)` on the event loop with a worker over the configured substituters and builder.
     /// The substituters are opened first (open_substituters) and closed when the body is done.
@@ -68,7 +69,8 @@ private:
     std::unique_ptr<LocalStore> store_;
     boost::asio::io_context io_;
     boost::asio::thread_pool pool_;
-    std::unique_ptr<ProgressLine> progress_;
+    /// What the worker reports through; its events reach the console.
+    std::unique_ptr<Progress> progress_;
     std::vector<std::unique_ptr<Substituter>> substituters_;
     std::unique_ptr<Builder> builder_;
     /// SIGINT and SIGTERM are caught from the Session's construction to its destruction: one that comes

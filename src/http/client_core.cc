@@ -2,7 +2,8 @@
 
 #include <boost/asio/append.hpp>
 #include <boost/asio/post.hpp>
-#include <spdlog/spdlog.h>
+
+#include "ferry/util/events.hh"
 
 namespace ferry::http::detail {
 
@@ -112,7 +113,7 @@ void ClientCore::start(const std::shared_ptr<Job>& job) {
     try {
         multi_->add(easy);
     } catch (const Error& e) {
-        spdlog::warn("cannot start downloading '{}': {}", job->transfer.url(), e.what());
+        warn("cannot start downloading '{}': {}", job->transfer.url(), e.what());
         job->transfer.end_attempt(CURLE_FAILED_INIT);
         complete(job, AttemptEnd::finished);
         return;

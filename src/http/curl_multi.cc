@@ -8,7 +8,8 @@
 
 #include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
-#include <spdlog/spdlog.h>
+
+#include "ferry/util/events.hh"
 
 namespace ferry::http::detail {
 
@@ -113,7 +114,7 @@ void CurlMulti::add(CURL* easy) {
 
 void CurlMulti::remove(CURL* easy) noexcept {
     if (CURLMcode rc = curl_multi_remove_handle(multi_.get(), easy); rc != CURLM_OK)
-        spdlog::warn("curl_multi_remove_handle: {}", curl_multi_strerror(rc));
+        warn("curl_multi_remove_handle: {}", curl_multi_strerror(rc));
 }
 
 // ---- curl's callbacks: no exception crosses them, and they never call back into curl's multi API.
@@ -123,9 +124,9 @@ int CurlMulti::socket_callback(CURL*, curl_socket_t fd, int what, void* self, vo
         static_cast<CurlMulti*>(self)->on_socket(fd, what, socketp);
         return 0;
     } catch (const std::exception& e) {
-        spdlog::error("cannot watch socket {} for curl: {}", fd, e.what());
+        log_error("cannot watch socket {} for curl: {}", fd, e.what());
     } catch (...) {
-        spdlog::error("cannot watch socket {} for curl", fd);
+        log_error("cannot watch socket {} for curl", fd);
     }
     return -1;
 }
@@ -135,7 +136,7 @@ int CurlMulti::timer_callback(CURLM*, long timeout_ms, void* self) noexcept {
         static_cast<CurlMulti*>(self)->on_timer(timeout_ms);
         return 0;
     } catch (...) {
-        spdlog::error("cannot set curl's timer");
+        log_error("cannot set curl's timer");
     }
     return -1;
 }
@@ -251,7 +252,7 @@ void CurlMulti::on_timer(long timeout_ms) {
 void CurlMulti::act(curl_socket_t fd, int events) {
     int running = 0;
     if (CURLMcode rc = curl_multi_socket_action(multi_.get(), fd, events, &running); rc != CURLM_OK)
-        spdlog::warn("curl_multi_socket_action: {}", curl_multi_strerror(rc));
+        warn("curl_multi_socket_action: {}", curl_multi_strerror(rc));
     collect_done();
 }
 

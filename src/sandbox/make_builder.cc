@@ -1,11 +1,10 @@
 #include "ferry/sandbox/make_builder.hh"
 
-#include <spdlog/spdlog.h>
-
 #include "ferry/sandbox/local_builder.hh"
 #include "ferry/sandbox/namespace_support.hh"
 #include "ferry/sandbox/sandbox_builder.hh"
 #include "ferry/sandbox/sandbox_error.hh"
+#include "ferry/util/events.hh"
 
 namespace ferry {
 
@@ -62,7 +61,7 @@ std::unique_ptr<Builder> make_builder(const Settings& settings, const BuilderCon
         if (context.warn)
             context.warn(message);
         else
-            spdlog::warn("{}", message);
+            warn("{}", message);
         return builder;
     }
 

@@ -127,7 +127,7 @@ asio::awaitable<void> BuildGoal::build() {
         progress.build_log_line(worker_.store().print(drv_), data);
     };
 
-    progress.message(fmt::format("building '{}'...", store.print(drv_)));
+    auto building = progress.start_build(store.print(drv_));
     ++progress.counters.builds_running;
     progress.update();
     struct Running {

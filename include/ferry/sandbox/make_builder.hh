@@ -21,7 +21,7 @@ struct BuilderContext {
     bool diverted_store = false;
     /// Empty: LocalBuilder.
     UnsandboxedBuilderFactory unsandboxed;
-    /// Receives the fallback warning; null: spdlog's warn.
+    /// Receives the fallback warning; null: a warning event (events()).
     std::function<void(std::string_view)> warn;
 };
 

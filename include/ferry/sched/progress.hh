@@ -1,33 +1,171 @@
 #pragma once
-/// What the worker reports while it runs: counters for the progress line and events for the log.
-/// Written and read on the loop thread only.
+/// What the worker reports while it runs, as events (util/events.hh): activities for builds and
+/// substitutions, whose lifetimes the counters (progress_counters.hh) are derived from, and messages.
+/// A Progress is used on the loop thread only; its events go to an EventBus (the process's by default).
+///
+/// Two ways to report, while the goals move over:
+/// - the activity handles (want_build/start_build → BuildActivity, want_substitute → SubstituteActivity),
+///   RAII: whatever path a goal takes out of its scope, the activity ends, so the counts cannot drift;
+/// - the older calls (message, build_log_line, update, and `counters`, whose ++/--/+=/-= the bridge turns
+///   into anonymous activities). Reading `counters` gives the derived counts.
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "ferry/sched/progress_counters.hh"
+#include "ferry/util/events.hh"
 
 namespace ferry {
 
-struct ProgressCounters {
-    size_t builds_expected = 0, builds_done = 0, builds_running = 0;
-    size_t fetches_expected = 0, fetches_done = 0, fetches_running = 0;
-    size_t failed = 0;
-    uint64_t download_bytes = 0;   ///< compressed bytes received so far
-    uint64_t download_expected = 0; ///< compressed bytes of the fetches known so far
+class Progress;
+
+/// One derivation to build: wanted (a waiting build, counted as expected) until start(), then building,
+/// until succeeded() or failed() or its end. Move-only; loop thread.
+class BuildActivity {
+public:
+    BuildActivity() = default;
+    BuildActivity(BuildActivity&&) noexcept;
+    BuildActivity& operator=(BuildActivity&&) noexcept;
+    ~BuildActivity();
+
+    /// "building '…'...": the waiting ends, the build runs.
+    void start();
+    /// A chunk of the builder's output: one resBuildLogLine per line.
+    void log(std::string_view data);
+    /// The outputs are valid: one more build done.
+    void succeeded();
+    /// The build (or a dependency of it) failed: one more failed build.
+    void failed();
+    const std::string& drv() const { return drv_; }
+
+private:
+    friend class Progress;
+    BuildActivity(Progress& progress, std::string drv);
+
+    Progress* progress_ = nullptr;
+    std::string drv_;
+    std::string partial_; ///< the unfinished last line of log()
+    Activity waiting_, building_;
 };
 
-/// Receives the worker's events. The default does nothing but count.
+/// One path to substitute: wanted (expected) until succeeded() or its end; each attempt from a cache is
+/// a copy (begin_copy … end_copy) with its download progress. Move-only; loop thread.
+class SubstituteActivity {
+public:
+    SubstituteActivity() = default;
+    SubstituteActivity(SubstituteActivity&&) noexcept = default;
+    SubstituteActivity& operator=(SubstituteActivity&&) noexcept = default;
+
+    /// An attempt from `cache` of `file_size` compressed bytes starts ("copying path '…' from '…'", at
+    /// talkative level).
+    void begin_copy(const std::string& cache, uint64_t file_size);
+    /// `n` more bytes of the current copy arrived.
+    void downloaded(uint64_t n);
+    /// The current copy ended: failed (another cache may be tried) or not.
+    void end_copy(bool failed);
+    /// The path is valid ("copied path '…' from '…'"): one more fetch done.
+    void succeeded();
+
+private:
+    friend class Progress;
+    SubstituteActivity(Progress& progress, std::string path);
+
+    Progress* progress_ = nullptr;
+    std::string path_, cache_;
+    uint64_t bytes_ = 0, expected_ = 0;
+    Activity unit_, copy_;
+};
+
+/// One of the older counters: its ++/--/+=/-= become events (see the class comment of Progress), and
+/// reading it gives the count derived from the events.
+class LegacyCounter {
+public:
+    enum class Kind {
+        builds_expected,
+        builds_done,
+        builds_running,
+        fetches_expected,
+        fetches_done,
+        fetches_running,
+        failed,
+        download_bytes,
+        download_expected
+    };
+    LegacyCounter(Progress& progress, Kind kind) : progress_(progress), kind_(kind) {}
+    LegacyCounter& operator++() { return change(1); }
+    LegacyCounter& operator--() { return change(-1); }
+    LegacyCounter& operator+=(uint64_t n) { return change(int64_t(n)); }
+    LegacyCounter& operator-=(uint64_t n) { return change(-int64_t(n)); }
+    operator uint64_t() const;
+
+private:
+    LegacyCounter& change(int64_t delta);
+    Progress& progress_;
+    Kind kind_;
+};
+
+struct LegacyCounters {
+    explicit LegacyCounters(Progress& p);
+    LegacyCounter builds_expected, builds_done, builds_running, fetches_expected, fetches_done,
+        fetches_running, failed, download_bytes, download_expected;
+};
+
 class Progress {
 public:
-    virtual ~Progress() = default;
-    /// A one-line message for the user ("building '/nix/store/…drv'…").
-    virtual void message(std::string_view) {}
-    /// A line of a builder's output (for `-L` / verbose modes).
-    virtual void build_log_line(std::string_view /*drv*/, std::string_view /*line*/) {}
-    /// Called after the counters change.
+    /// Emits to `bus` (the process's by default), which must outlive the Progress.
+    explicit Progress(EventBus& bus = events());
+    Progress(const Progress&) = delete;
+    Progress& operator=(const Progress&) = delete;
+    virtual ~Progress();
+
+    /// A one-line message for the user; its level by its form ("warning: …" warn, "error: …" and
+    /// "last log lines of …" error, others info).
+    virtual void message(std::string_view text);
+    /// A chunk of a builder's output: log lines of the build of `drv`.
+    virtual void build_log_line(std::string_view drv, std::string_view data);
+    /// Kept for the older callers; the sinks redraw on events.
     virtual void update() {}
 
-    ProgressCounters counters;
+    /// A derivation that will be built unless it turns out valid: a waiting build until start().
+    BuildActivity want_build(std::string drv) { return BuildActivity(*this, std::move(drv)); }
+    /// want_build(drv) and start() at once (the goals' "building '…'" line becomes this).
+    BuildActivity start_build(std::string drv);
+    /// A path to substitute.
+    SubstituteActivity want_substitute(std::string path) {
+        return SubstituteActivity(*this, std::move(path));
+    }
+
+    /// The counters derived from this Progress's events (its own CounterSink).
+    ProgressCounters derived() const { return sink_.counters(); }
+    /// Ends every activity the older calls left open (a goal bumped builds_expected and returned): they
+    /// are neither done nor failed. Idempotent.
+    void finish();
+
+    EventBus& bus() { return bus_; }
+    /// The level of a message by its form.
+    static Level message_level(std::string_view text);
+
+    LegacyCounters counters{*this};
+
+private:
+    friend class LegacyCounter;
+    friend class BuildActivity;
+    void legacy_change(LegacyCounter::Kind kind, int64_t delta);
+    void legacy_fetch_change(LegacyCounter::Kind kind, int64_t delta);
+
+    EventBus& bus_;
+    CounterSink sink_;
+    EventBus::Subscription subscription_;
+    Activity builds_; ///< the "builds" activity that ++counters.failed counts on
+    uint64_t legacy_failed_ = 0;
+    std::map<std::string, BuildActivity*, std::less<>> running_builds_; ///< by drv, for build_log_line
+    std::vector<BuildActivity> legacy_waiting_builds_;
+    /// ++builds_done / ++fetches_done: the build (fetch) that ends next, on the same turn, succeeded.
+    bool legacy_build_done_ = false, legacy_fetch_done_ = false;
+    std::vector<SubstituteActivity> legacy_fetches_, legacy_copies_;
 };
 
 } // namespace ferry
