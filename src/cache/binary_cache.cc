@@ -226,6 +226,14 @@ asio::awaitable<std::shared_ptr<const NarInfo>> BinaryCache::query(const StorePa
     std::string where = url_ + "/" + hash_part + ".narinfo";
     std::optional<CachedNarinfo> cached = lookup_disk(hash_part);
     std::optional<http::Response> response;
+    // As Nix: a query of the cache is an activity (shown at -v); an answer from the disk cache a debug line.
+    Activity activity;
+    if (cached)
+        log_debug("using the disk cache's answer for '{}' on '{}'", context_->store_dir.print(path), url_);
+    else
+        activity = Activity(events(), ActivityType::query_path_info, Level::talkative,
+                            fmt::format("querying info about '{}' on '{}'", context_->store_dir.print(path), url_),
+                            {context_->store_dir.print(path), url_});
     if (!cached && !(meta_ && meta_->error)) {
         // Sent before the meta data is known: its round trip overlaps nix-cache-info's. Urgent:
         // discovery waits on it, so it overtakes the NAR downloads in the client's queue.

@@ -11,6 +11,7 @@
 #include "fakes.hh"
 #include "ferry/sched/worker.hh"
 #include "ferry/store/derivation_store.hh"
+#include "support/events_check.hh"
 #include "support/store_support.hh"
 
 namespace ferry::test {
@@ -19,6 +20,7 @@ struct WorkerTest : ::testing::Test {
     TempStore store;
     boost::asio::io_context io;
     boost::asio::thread_pool pool{2};
+    EventRecorder recorder; // before progress: it sees all of progress's events
     Progress progress;
     FakeBuilder builder;
     WorkerOptions options{.max_jobs = 2};
@@ -31,8 +33,23 @@ struct WorkerTest : ::testing::Test {
         return fut.get();
     }
 
+    /// Realises `targets`; then, however it ended, the progress line's counters are at N/N.
     void realise(Worker& worker, std::vector<Target> targets) {
-        run(worker, [&](Worker& w) { return w.realise(targets); });
+        try {
+            run(worker, [&](Worker& w) { return w.realise(targets); });
+        } catch (...) {
+            expect_settled(worker.progress());
+            throw;
+        }
+        expect_settled(worker.progress());
+    }
+
+    /// The counters derived from the events so far are settled (N/N, nothing running) once the run is
+    /// over (Progress::finish, as the Session does after each run).
+    void expect_settled(Progress& used) {
+        used.finish();
+        EXPECT_EQ(unsettled(recorder.counters()), "");
+        EXPECT_EQ(unsettled(used.derived()), "");
     }
 
     Target out(const StorePath& drv) { return Target{drv, {"out"}}; }
