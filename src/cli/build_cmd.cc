@@ -138,7 +138,7 @@ int run_build(const GlobalOptions& global, const BuildOptions& o, bool links) {
     try {
         resolved = build_targets(session, o);
     } catch (const Interrupted& e) {
-        std::cerr << "error: " << e.what() << "\n";
+        ferry::log_error("{}", e.what());
         return nix_signal_exit_code() ? nix_signal_exit_code() : 1;
     }
     auto& targets = resolved.targets;
@@ -156,7 +156,7 @@ int run_build(const GlobalOptions& global, const BuildOptions& o, bool links) {
         auto mode = o.check ? BuildMode::check : BuildMode::normal;
         session.run([&](Worker& w) { return w.realise(targets, mode); }, true);
     } catch (const Interrupted& e) {
-        std::cerr << "error: " << e.what() << "\n";
+        ferry::log_error("{}", e.what());
         return session.signal_exit_code() ? session.signal_exit_code() : 1;
     }
     for (const auto& t : targets)
@@ -164,8 +164,7 @@ int run_build(const GlobalOptions& global, const BuildOptions& o, bool links) {
     if (links && !o.no_out_link) make_links(session.store(), targets, o.out_link);
     std::cout << std::flush;
     if (resolved.eval_errors) {
-        std::cerr << fmt::format(
-            "error: {} attribute{} of --from-eval-jobs failed to evaluate and {} not built\n",
+        ferry::log_error("{} attribute{} of --from-eval-jobs failed to evaluate and {} not built",
             resolved.eval_errors, resolved.eval_errors == 1 ? "" : "s",
             resolved.eval_errors == 1 ? "was" : "were");
         return 1;

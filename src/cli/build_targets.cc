@@ -55,8 +55,7 @@ void read_eval_jobs(const LocalStore& store, std::istream& in, const std::string
         std::string attr = j.contains("attr") && j["attr"].is_string() ? j["attr"].get<std::string>() : "?";
         if (j.contains("error")) {
             auto error = j["error"].is_string() ? j["error"].get<std::string>() : j["error"].dump();
-            std::cerr << "error: attribute '" << attr << "' failed to evaluate, skipped: " << trim(error)
-                      << "\n";
+            ferry::log_error("attribute '{}' failed to evaluate, skipped: {}", attr, trim(error));
             ++out.eval_errors;
             continue;
         }

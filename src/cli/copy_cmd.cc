@@ -64,7 +64,7 @@ int run_copy(const GlobalOptions& global, const CopyOptions& o) {
     try {
         session.run([&](Worker& w) { return copy_paths(session, w, paths, o.from); }, false);
     } catch (const Interrupted& e) {
-        std::cerr << "error: " << e.what() << "\n";
+        ferry::log_error("{}", e.what());
         return session.signal_exit_code() ? session.signal_exit_code() : 1;
     }
     return 0;

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "command.hh"
+#include "progress_line.hh"
 #include "ferry/sched/worker.hh"
 #include "ferry/util/error.hh"
 
@@ -50,6 +51,7 @@ int main(int argc, char** argv) {
     // threads' own arenas kept ~100-200 MiB of freed memory resident in a 100,000-path realise
     // (580-680 -> 470 MiB) at no measurable cost in speed (bench/README.md, closure).
     ::mallopt(M_ARENA_MAX, 1);
+    ferry::cli::console(); // the sink of the event stream on stderr, until the process ends
     try {
         return run(argc, argv);
     } catch (const ferry::UsageError& e) {
@@ -57,13 +59,13 @@ int main(int argc, char** argv) {
         return 2;
     } catch (const ferry::RealiseError& e) {
         // Nix's exit status: 100 a build failed, 101 timed out, 102 hash mismatch, 104 not deterministic.
-        std::cerr << "error: " << e.what() << "\n";
+        ferry::log_error("{}", e.what());
         return e.exit_status();
     } catch (const ferry::Error& e) {
-        std::cerr << "error: " << e.what() << "\n";
+        ferry::log_error("{}", e.what());
         return 1;
     } catch (const std::exception& e) {
-        std::cerr << "error: " << e.what() << "\n";
+        ferry::log_error("{}", e.what());
         return 1;
     }
 }

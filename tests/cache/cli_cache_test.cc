@@ -7,6 +7,7 @@
 #include "cache_env.hh"
 #include "cache_support.hh"
 #include "ferry/store/local_store.hh"
+#include "support/events_check.hh"
 #include "support/ferry_process.hh"
 #include "support/fixtures.hh"
 #include "support/http_server.hh"
@@ -147,6 +148,45 @@ TEST_F(CliCacheTest, SettingsComeFromFerryConf) {
     // --option overrides the file: with no substituter the path is already there, nothing to fetch.
     auto none = run_ferry({"--store", root.string(), "--option", "substituters", "", "realise", kDiamond});
     EXPECT_EQ(none.status, 0) << none.err;
+}
+
+// -v shows the queries of the cache (Nix's "querying info about …"), --debug the narinfo disk cache's
+// answers; the default shows neither. The substituting realise ends at N/N fetched (internal-json log).
+TEST_F(CliCacheTest, VerbosityChoosesTheEventsShownAndARealiseEndsAtNOfN) {
+    auto dry = [&](const std::string& store, const std::string& flag) {
+        std::vector<std::string> args{"--store", (env.tmp.path() / store).string(), "--option",
+                                      "trusted-public-keys", fixture_public_key()};
+        if (!flag.empty()) args.push_back(flag);
+        for (std::string a : {"build", "--dry-run", "--substituters"}) args.push_back(a);
+        args.push_back(url());
+        args.push_back(kDiamond);
+        auto r = run_ferry(args);
+        EXPECT_EQ(r.status, 0) << r.err;
+        return r.err;
+    };
+    const std::string querying = "querying info about '" + kDiamond + "' on '" + url() + "'";
+    const std::string cached = "using the disk cache's answer for '" + kDiamond + "'";
+    auto verbose = dry("a", "-v");
+    EXPECT_THAT(verbose, HasSubstr(querying));
+    auto normal = dry("b", "");
+    EXPECT_THAT(normal, HasSubstr("these 8 paths will be fetched"));
+    EXPECT_THAT(normal, testing::Not(HasSubstr("querying info")));
+    EXPECT_THAT(normal, testing::Not(HasSubstr(cached)));
+    EXPECT_THAT(dry("c", "--debug"), HasSubstr(cached));
+    EXPECT_EQ(dry("d", "--quiet"), "") << "the dry run's list is at Nix's info level";
+
+    auto r = ferry({"--log-format", "internal-json", "realise", "--substituters", url(), kDiamond});
+    ASSERT_EQ(r.status, 0) << r.err;
+    auto events = parse_internal_json(r.err);
+    auto c = derive_counters(events);
+    EXPECT_EQ(unsettled(c), "");
+    EXPECT_EQ(c.fetches_done, 8u);
+    EXPECT_EQ(c.builds_expected, 0u);
+    EXPECT_GT(c.download_bytes, 0u);
+    size_t copied = 0;
+    for (const auto& e : events)
+        if (const auto* m = std::get_if<LogMessage>(&e); m && m->text.starts_with("copied path '")) ++copied;
+    EXPECT_EQ(copied, 8u);
 }
 
 TEST_F(CliCacheTest, StoreUrlIsRefusedWhereALocalStoreIsNeeded) {
