@@ -71,9 +71,8 @@ void BuildActivity::failed() {
         building_.progress(0, 1, 0, 1);
     else if (waiting_.active())
         waiting_.progress(0, 1, 0, 1);
-    else if (progress_) // neither wanted nor started: a build refused at once
-        Activity(progress_->bus(), ActivityType::build_waiting, Level::vomit, "", {drv_})
-            .progress(0, 1, 0, 1);
+    else if (progress_) // the handle ended already
+        progress_->build_failed(drv_);
 }
 
 // ---- SubstituteActivity
@@ -193,6 +192,10 @@ BuildActivity Progress::start_build(std::string drv) {
     auto build = want_build(std::move(drv));
     build.start();
     return build;
+}
+
+void Progress::build_failed(const std::string& drv) {
+    Activity(bus_, ActivityType::build_waiting, Level::vomit, "", {drv}).progress(0, 1, 0, 1);
 }
 
 void Progress::finish() {

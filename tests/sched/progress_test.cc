@@ -56,6 +56,8 @@ TEST_F(ProgressApi, BuildsCountAsRunningThenDoneOrFailed) {
     EXPECT_EQ(c.builds_expected, 1u) << "a failed build is no longer expected";
     { BuildActivity gone = std::move(ok); }
     bad = BuildActivity();
+    progress.build_failed("/nix/store/x-refused.drv"); // no handle: refused before it was wanted
+    EXPECT_EQ(progress.derived().failed, 2u);
     EXPECT_EQ(unsettled(progress.derived()), "");
     EXPECT_EQ(recorder.started(ActivityType::build), 2u);
     EXPECT_EQ(recorder.live(), 1u) << "only the Progress's own 'builds' activity";

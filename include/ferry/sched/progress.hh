@@ -133,6 +133,8 @@ public:
     BuildActivity want_build(std::string drv) { return BuildActivity(*this, std::move(drv)); }
     /// want_build(drv) and start() at once (the goals' "building '…'" line becomes this).
     BuildActivity start_build(std::string drv);
+    /// A build that failed before it had a handle (refused, or a dependency failed): one more failed.
+    void build_failed(const std::string& drv);
     /// A path to substitute.
     SubstituteActivity want_substitute(std::string path) {
         return SubstituteActivity(*this, std::move(path));
