@@ -75,8 +75,12 @@ std::string write_json(const fs::path& dir, const std::string& name, const nlohm
 
 } // namespace
 
-std::string busybox_derivation(const fs::path& dir, const std::string& name, const std::string& script) {
-    return write_json(dir, name, busybox_json(name, script));
+std::string busybox_derivation(const fs::path& dir, const std::string& name, const std::string& script,
+                               const std::vector<std::pair<std::string, std::string>>& extra_env) {
+    auto j = busybox_json(name, script);
+    for (const auto& [key, value] : extra_env)
+        j["env"][key] = value;
+    return write_json(dir, name, j);
 }
 
 std::string fixed_output_derivation(const fs::path& dir, const std::string& name, const std::string& script,

@@ -44,9 +44,11 @@ struct CliTest : ::testing::Test {
 extern const std::string kBusybox;
 
 /// Writes DIR/NAME.json, a JSON derivation whose builder is busybox's `sh -c SCRIPT` (`$bb` is
-/// busybox's bin directory), depending on nothing but busybox; returns the file.
+/// busybox's bin directory), depending on nothing but busybox, with `extra_env` added to its
+/// environment; returns the file.
 std::string busybox_derivation(const std::filesystem::path& dir, const std::string& name,
-                               const std::string& script);
+                               const std::string& script,
+                               const std::vector<std::pair<std::string, std::string>>& extra_env = {});
 
 /// The same, fixed-output: its output `out` must have the flat sha256 `hash` (base16).
 std::string fixed_output_derivation(const std::filesystem::path& dir, const std::string& name,

@@ -16,6 +16,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "cli_fixture.hh"
 #include "ferry/util/file.hh"
 #include "support/ferry_process.hh"
 #include "support/fixtures.hh"
@@ -33,7 +34,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr int kRuns = 20;
-const std::string kBusybox = "/nix/store/jsm9cyjvamk013ndqlj8ckgaqp3yrw28-busybox-static";
 
 /// How one interrupted run ended.
 struct Outcome {
@@ -285,28 +285,6 @@ TEST_F(SignalTest, RealiseFromASlowCacheStopsCleanlyAtAnyMoment) {
     expect_clean(dir(0), "the second run");
 }
 
-namespace {
-
-/// A JSON derivation whose builder is busybox's `sh -c SCRIPT`; `tag` goes into its environment (and so
-/// into the builder's processes').
-std::string busybox_derivation(const fs::path& dir, const std::string& name, const std::string& script,
-                               const std::string& tag) {
-    nlohmann::ordered_json j;
-    j["outputs"]["out"]["path"] = "";
-    j["inputSrcs"] = {kBusybox};
-    j["inputDrvs"] = nlohmann::ordered_json::object();
-    j["system"] = "x86_64-linux";
-    j["builder"] = kBusybox + "/bin/sh";
-    j["args"] = {"-c", script};
-    j["env"] = {{"name", name}, {"builder", kBusybox + "/bin/sh"}, {"system", "x86_64-linux"},
-                {"out", ""},    {"bb", kBusybox + "/bin"},         {"FERRY_SIGNAL_TEST", tag}};
-    auto file = dir / (name + ".json");
-    write_file_atomic(file, j.dump());
-    return file.string();
-}
-
-} // namespace
-
 TEST_F(SignalTest, SandboxedBatchStopsCleanlyAtAnyMoment) {
     constexpr int kDerivations = 16;
     nlohmann::json busybox;
@@ -329,7 +307,8 @@ TEST_F(SignalTest, SandboxedBatchStopsCleanlyAtAnyMoment) {
         commands[i] = {ferry_binary(), "--store", root, "--option", "sandbox", "true", "realise", "-j", "4"};
         for (int k = 0; k < kDerivations; ++k)
             commands[i].push_back(busybox_derivation(dir(i), "batch-" + std::to_string(k),
-                                                     "$bb/busybox sleep 0.25; echo $name > $out", tag(i)));
+                                                     "$bb/busybox sleep 0.25; echo $name > $out",
+                                                     {{"FERRY_SIGNAL_TEST", tag(i)}}));
     }
     auto launch = [&](int i) {
         return spawn_command(commands[i], "/dev/null", dir(i) / "out", dir(i) / "err");
