@@ -4,6 +4,7 @@
 /// (sandbox/sandbox_builder.hh). Builders run on the worker's io_context thread; the process they start
 /// is watched asynchronously, so many builds run at once from one thread.
 
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -45,6 +46,7 @@ struct BuildJob {
     BuildEnvOptions env;
     unsigned max_silent_time = 0; ///< seconds; 0: no limit
     unsigned timeout = 0;         ///< seconds; 0: no limit
+    uint64_t max_log_size = 0;    ///< bytes of log; 0: no limit
     bool keep_failed = false;
     /// `--check`: the outputs are valid already and this build is compared with them. A builder must
     /// leave the valid paths untouched (the sandbox builds into scratch space; the unsandboxed
