@@ -130,7 +130,6 @@ int run_build(const GlobalOptions& global, const BuildOptions& o, bool links) {
                 [&](Worker& w) -> boost::asio::awaitable<void> {
                     auto missing =
                         co_await w.query_missing(targets, o.check ? BuildMode::check : BuildMode::normal);
-                    session.progress().finish();
                     print_missing(session.store(), missing);
                 },
                 false);

@@ -54,7 +54,6 @@ Session::~Session() {
     ::sigaddset(&set, SIGINT);
     ::sigaddset(&set, SIGTERM);
     ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
-    progress_->finish();
     console().finish();
     console().detach();
     pool_.join();
@@ -171,7 +170,6 @@ void Session::run(std::function<asio::awaitable<void>(Worker&)> body, bool need_
     auto done = asio::co_spawn(io_, run_worker(std::move(body), worker_options()), asio::use_future);
     io_.run();
     io_.restart();
-    progress_->finish();
     console().finish();
     done.get();
     check_interrupted();

@@ -136,7 +136,7 @@ TEST_F(WorkerTest, PlatformIsCheckedBeforeAnythingIsBuilt) {
     EXPECT_EQ(message, "a 'aarch64-linux' with features {kvm} is required to build '" + store->print(drv) +
                            "', but I am a 'x86_64-linux' with features {kvm}");
     EXPECT_TRUE(builder.started.empty()) << "not even its input";
-    EXPECT_EQ(progress.counters.failed, 1u);
+    EXPECT_EQ(progress.derived().failed, 1u);
 
     options.platform.extra_platforms.insert("aarch64-linux");
     Worker other(io, pool, view, {}, &builder, options, progress);

@@ -229,9 +229,9 @@ TEST_F(PlanTest, CountersEndBalancedAndEachDerivationIsReadOnce) {
     auto d = store.add_derivation("d", {b, c});
     Worker worker(io, pool, store, {}, &builder, options, progress);
     auto realised = run(worker, [&](Worker& w) { return w.realise({Target{d, {}}, Target{b, {"out"}}}); });
-    EXPECT_EQ(progress.counters.builds_expected, 4u);
-    EXPECT_EQ(progress.counters.builds_done, 4u);
-    EXPECT_EQ(progress.counters.builds_running, 0u);
+    EXPECT_EQ(progress.derived().builds_expected, 4u);
+    EXPECT_EQ(progress.derived().builds_done, 4u);
+    EXPECT_EQ(progress.derived().builds_running, 0u);
     for (const auto& drv : {a, b, c, d})
         EXPECT_EQ(store.reads()[drv], 1) << drv.to_string();
     ASSERT_EQ(realised.size(), 2u);
@@ -263,6 +263,6 @@ TEST_F(PlanTest, BuildWhoseOutputsAnotherProcessMadeValidIsNotCountedAndHoldsNoS
     run(worker, body);
     EXPECT_EQ(builder.started["x"], 0);
     EXPECT_EQ(builder.finished["e"], 1);
-    EXPECT_EQ(progress.counters.builds_expected, progress.counters.builds_done);
-    EXPECT_EQ(progress.counters.builds_done, 1u);
+    EXPECT_EQ(progress.derived().builds_expected, progress.derived().builds_done);
+    EXPECT_EQ(progress.derived().builds_done, 1u);
 }

@@ -49,9 +49,8 @@ struct WorkerTest : ::testing::Test {
     }
 
     /// The counters derived from the events so far are settled (N/N, nothing running) once the run is
-    /// over (Progress::finish, as the Session does after each run).
+    /// over.
     void expect_settled(Progress& used) {
-        used.finish();
         EXPECT_EQ(unsettled(recorder.counters()), "");
         EXPECT_EQ(unsettled(used.derived()), "");
     }

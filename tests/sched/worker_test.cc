@@ -37,7 +37,7 @@ TEST_F(WorkerTest, DiamondBuildsTheSharedDependencyOnce) {
     EXPECT_EQ(info->deriver, d);
     // The fake writes its input closure into each output, so d refers to b, c and (through them) a.
     EXPECT_EQ(info->references, (StorePathSet{out_path(a), out_path(b), out_path(c)}));
-    EXPECT_EQ(progress.counters.builds_done, 4u);
+    EXPECT_EQ(progress.derived().builds_done, 4u);
     // A second realisation has nothing to do.
     Worker again(io, pool, view, {}, &builder, options, progress);
     realise(again, {out(d)});
@@ -101,7 +101,7 @@ TEST_F(WorkerTest, KeepGoingBuildsEverythingThatDoesNotDependOnTheFailure) {
     EXPECT_FALSE(store->is_valid_path(out_path(b)));
     EXPECT_FALSE(store->is_valid_path(out_path(d)));
     EXPECT_EQ(builder.started["d"], 0);
-    EXPECT_EQ(progress.counters.failed, 2u); // b, and d (its dependency failed)
+    EXPECT_EQ(progress.derived().failed, 2u); // b, and d (its dependency failed)
 }
 
 TEST_F(WorkerTest, SubstitutesAndFallsBackToBuilding) {

@@ -3,11 +3,10 @@
 /// substitutions, whose lifetimes the counters (progress_counters.hh) are derived from, and messages.
 /// A Progress is used on the loop thread only; its events go to an EventBus (the process's by default).
 ///
-/// Two ways to report, while the goals move over:
-/// - the activity handles (want_build/start_build → BuildActivity, want_substitute → SubstituteActivity),
-///   RAII: whatever path a goal takes out of its scope, the activity ends, so the counts cannot drift;
-/// - the older calls (message, build_log_line, update, and `counters`, whose ++/--/+=/-= the bridge turns
-///   into anonymous activities). Reading `counters` gives the derived counts.
+/// Builds and substitutions are reported through activity handles (want_build/start_build →
+/// BuildActivity, want_substitute → SubstituteActivity), RAII: whatever path a goal takes out of its
+/// scope, the activity ends, so the counts cannot drift; messages through message(). The counts are
+/// read with derived().
 
 #include <cstdint>
 #include <map>
@@ -79,40 +78,6 @@ private:
     Activity unit_, copy_;
 };
 
-/// One of the older counters: its ++/--/+=/-= become events (see the class comment of Progress), and
-/// reading it gives the count derived from the events.
-class LegacyCounter {
-public:
-    enum class Kind {
-        builds_expected,
-        builds_done,
-        builds_running,
-        fetches_expected,
-        fetches_done,
-        fetches_running,
-        failed,
-        download_bytes,
-        download_expected
-    };
-    LegacyCounter(Progress& progress, Kind kind) : progress_(progress), kind_(kind) {}
-    LegacyCounter& operator++() { return change(1); }
-    LegacyCounter& operator--() { return change(-1); }
-    LegacyCounter& operator+=(uint64_t n) { return change(int64_t(n)); }
-    LegacyCounter& operator-=(uint64_t n) { return change(-int64_t(n)); }
-    operator uint64_t() const;
-
-private:
-    LegacyCounter& change(int64_t delta);
-    Progress& progress_;
-    Kind kind_;
-};
-
-struct LegacyCounters {
-    explicit LegacyCounters(Progress& p);
-    LegacyCounter builds_expected, builds_done, builds_running, fetches_expected, fetches_done,
-        fetches_running, failed, download_bytes, download_expected;
-};
-
 class Progress {
 public:
     /// Emits to `bus` (the process's by default), which must outlive the Progress.
@@ -124,11 +89,6 @@ public:
     /// A one-line message for the user; its level by its form ("warning: …" warn, "error: …" and
     /// "last log lines of …" error, others info).
     virtual void message(std::string_view text);
-    /// A chunk of a builder's output: log lines of the build of `drv`.
-    virtual void build_log_line(std::string_view drv, std::string_view data);
-    /// Kept for the older callers; the sinks redraw on events.
-    virtual void update() {}
-
     /// A derivation that will be built unless it turns out valid: a waiting build until start().
     BuildActivity want_build(std::string drv) { return BuildActivity(*this, std::move(drv)); }
     /// want_build(drv) and start() at once (the goals' "building '…'" line becomes this).
@@ -142,32 +102,14 @@ public:
 
     /// The counters derived from this Progress's events (its own CounterSink).
     ProgressCounters derived() const { return sink_.counters(); }
-    /// Ends every activity the older calls left open (a goal bumped builds_expected and returned): they
-    /// are neither done nor failed. Idempotent.
-    void finish();
-
     EventBus& bus() { return bus_; }
     /// The level of a message by its form.
     static Level message_level(std::string_view text);
 
-    LegacyCounters counters{*this};
-
 private:
-    friend class LegacyCounter;
-    friend class BuildActivity;
-    void legacy_change(LegacyCounter::Kind kind, int64_t delta);
-    void legacy_fetch_change(LegacyCounter::Kind kind, int64_t delta);
-
     EventBus& bus_;
     CounterSink sink_;
     EventBus::Subscription subscription_;
-    Activity builds_; ///< the "builds" activity that ++counters.failed counts on
-    uint64_t legacy_failed_ = 0;
-    std::map<std::string, BuildActivity*, std::less<>> running_builds_; ///< by drv, for build_log_line
-    std::vector<BuildActivity> legacy_waiting_builds_;
-    /// ++builds_done / ++fetches_done: the build (fetch) that ends next, on the same turn, succeeded.
-    bool legacy_build_done_ = false, legacy_fetch_done_ = false;
-    std::vector<SubstituteActivity> legacy_fetches_, legacy_copies_;
 };
 
 } // namespace ferry

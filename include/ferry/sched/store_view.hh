@@ -64,7 +64,8 @@ public:
 
     /// The subset of `paths` that is valid, read in one transaction.
     virtual boost::asio::awaitable<StorePathSet> query_valid(StorePathSet paths) = 0;
-    /// Whether `path` is valid (query_valid() of one path).
+    /// Whether `path` is valid. The calls made on one turn of the loop are answered by one
+    /// query_valid() (one transaction for the many paths a large graph checks at once).
     boost::asio::awaitable<bool> is_valid(StorePath path);
     virtual boost::asio::awaitable<std::optional<ValidPathInfo>> path_info(StorePath path) = 0;
     /// The valid derivation at `drv`, parsed. Throws Error naming it (InvalidPath when not valid,
@@ -98,6 +99,11 @@ public:
                                                                                 BuiltOutputs& built) = 0;
     /// `--check`: compares the rebuilt outputs with the valid ones (NotDeterministic when one differs).
     virtual boost::asio::awaitable<void> check_build_outputs(const BuildJob& job, BuiltOutputs& built) = 0;
+
+private:
+    struct ValidityBatch;
+    /// The batch is_valid() calls join until its query starts.
+    std::shared_ptr<ValidityBatch> open_batch_;
 };
 
 /// Takes the locks of `paths`: at once when nobody holds them, else waiting with back-off (5 ms,
