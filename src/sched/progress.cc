@@ -104,8 +104,7 @@ void SubstituteActivity::succeeded() {
 
 // ---- Progress
 
-Progress::Progress(EventBus& bus)
-    : bus_(bus), subscription_(bus.subscribe(sink_)) {}
+Progress::Progress(EventBus& bus) : bus_(bus), subscription_(bus.subscribe(sink_)) {}
 
 Progress::~Progress() = default;
 
