@@ -1,0 +1,184 @@
+// ServeConnection: the serve protocol's client shell over a child's pipes.
+
+#include "ferry/remote/serve_connection.hh"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+namespace asio = boost::asio;
+
+namespace ferry {
+
+namespace {
+constexpr size_t kTailBytes = 4096;
+constexpr size_t kReadChunk = 64 * 1024;
+
+std::string trimmed(std::string s) {
+    while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
+    for (auto& c : s)
+        if (c == '\n') c = ' ';
+    return s;
+}
+} // namespace
+
+struct ServeConnection::ErrReader {
+    explicit ErrReader(asio::any_io_executor ex, int fd) : err(ex, fd) {}
+    asio::posix::stream_descriptor err;
+    std::string tail;
+    bool closed = false;
+    std::function<void(std::string_view)> log;
+};
+
+ServeConnection::ServeConnection(asio::any_io_executor ex, std::vector<std::string> argv, std::string machine)
+    : ex_(ex), machine_(std::move(machine)), command_(shell_quote_command(argv)), in_(ex), out_(ex) {
+    try {
+        child_ = std::make_unique<PipedChild>(argv);
+    } catch (const Error& e) {
+        throw MachineDown("cannot connect to '{}': {}", machine_, e.what());
+    }
+    in_.assign(child_->in.release());
+    out_.assign(child_->out.release());
+    err_ = std::make_shared<ErrReader>(ex, child_->err.release());
+}
+
+ServeConnection::~ServeConnection() {
+    boost::system::error_code ec;
+    in_.close(ec);
+    out_.close(ec);
+    err_->err.close(ec); // the reader's pending read ends with operation_aborted
+    err_->log = nullptr;
+    if (child_) child_->terminate();
+}
+
+asio::awaitable<std::shared_ptr<ServeConnection>>
+ServeConnection::open(asio::any_io_executor ex, std::vector<std::string> argv, std::string machine) {
+    std::shared_ptr<ServeConnection> conn(new ServeConnection(ex, std::move(argv), std::move(machine)));
+    asio::co_spawn(ex, read_stderr(conn->err_), asio::detached);
+    co_await conn->handshake();
+    co_return conn;
+}
+
+asio::awaitable<void> ServeConnection::handshake() {
+    co_await send(serve::encode_client_hello());
+    auto version = co_await receive([](std::string_view d) { return serve::decode_server_hello(d); });
+    try {
+        serve::check_server_version(version);
+    } catch (const ProtocolError& e) {
+        fail(e.what());
+    }
+    remote_version_ = version;
+}
+
+void ServeConnection::set_log(std::function<void(std::string_view)> log) {
+    err_->log = std::move(log);
+}
+
+asio::awaitable<void> ServeConnection::read_stderr(std::shared_ptr<ErrReader> err) {
+    std::string chunk(kReadChunk, '\0');
+    for (;;) {
+        boost::system::error_code ec;
+        size_t n = co_await err->err.async_read_some(asio::buffer(chunk),
+                                                     asio::redirect_error(asio::use_awaitable, ec));
+        if (ec) break;
+        std::string_view got(chunk.data(), n);
+        if (err->log) {
+            err->log(got);
+        } else {
+            err->tail.append(got);
+            if (err->tail.size() > kTailBytes) err->tail.erase(0, err->tail.size() - kTailBytes);
+        }
+    }
+    err->closed = true;
+}
+
+asio::awaitable<void> ServeConnection::send(std::string bytes) {
+    boost::system::error_code ec;
+    co_await asio::async_write(in_, asio::buffer(bytes), asio::redirect_error(asio::use_awaitable, ec));
+    if (ec == asio::error::operation_aborted) {
+        good_ = false;
+        throw boost::system::system_error(ec);
+    }
+    if (ec) {
+        co_await await_last_words();
+        fail_eof(fmt::format("cannot write to '{}': {}", command_, ec.message()));
+    }
+}
+
+asio::awaitable<void> ServeConnection::read_more() {
+    size_t old = buf_.size();
+    buf_.resize(old + kReadChunk);
+    boost::system::error_code ec;
+    size_t n = co_await out_.async_read_some(asio::buffer(buf_.data() + old, kReadChunk),
+                                            asio::redirect_error(asio::use_awaitable, ec));
+    buf_.resize(old + n);
+    if (ec == asio::error::operation_aborted) {
+        good_ = false;
+        throw boost::system::system_error(ec);
+    }
+    if (ec) {
+        co_await await_last_words();
+        fail_eof(ec == asio::error::eof ? "unexpected end of its output" : ec.message());
+    }
+}
+
+asio::awaitable<void> ServeConnection::await_last_words() {
+    asio::steady_timer timer(ex_);
+    for (int i = 0; i < 20 && !err_->closed; ++i) {
+        timer.expires_after(std::chrono::milliseconds(50));
+        boost::system::error_code ec;
+        co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+}
+
+void ServeConnection::fail_eof(std::string_view what) {
+    if (!buf_.empty() && remote_version_ == 0)
+        fail(fmt::format("'nix-store --serve' protocol mismatch, got '{}'", trimmed(buf_)));
+    fail(what);
+}
+
+void ServeConnection::fail(std::string_view what) {
+    good_ = false;
+    std::string last = trimmed(err_->tail);
+    if (last.empty()) throw MachineDown("machine '{}': {}", machine_, what);
+    throw MachineDown("machine '{}': {} ({})", machine_, what, last);
+}
+
+void ServeConnection::write_blocking(std::string_view bytes) {
+    boost::system::error_code ec;
+    asio::write(in_, asio::buffer(bytes.data(), bytes.size()), ec);
+    if (ec) {
+        good_ = false;
+        throw MachineDown("machine '{}': cannot write to '{}': {}", machine_, command_, ec.message());
+    }
+}
+
+void ServeConnection::read_nar_blocking(HashingNarParser& parser) {
+    while (!parser.done()) {
+        if (buf_.empty()) {
+            buf_.resize(kReadChunk);
+            boost::system::error_code ec;
+            size_t n = out_.read_some(asio::buffer(buf_.data(), buf_.size()), ec);
+            buf_.resize(n);
+            if (ec) {
+                good_ = false;
+                throw MachineDown("machine '{}': the NAR ended early: {}", machine_,
+                                  ec == asio::error::eof ? "end of file" : ec.message());
+            }
+        }
+        size_t used = 0;
+        try {
+            used = parser.consume(buf_);
+        } catch (...) {
+            good_ = false; // the rest of the archive is still in the pipe
+            throw;
+        }
+        buf_.erase(0, used);
+    }
+}
+
+} // namespace ferry
