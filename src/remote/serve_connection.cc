@@ -31,6 +31,8 @@ struct ServeConnection::ErrReader {
     asio::posix::stream_descriptor err;
     std::string tail;
     bool closed = false;
+    bool reading = false;
+    unsigned generation = 0; ///< of the reader that may run
     std::function<void(std::string_view)> log;
 };
 
@@ -58,13 +60,14 @@ ServeConnection::~ServeConnection() {
 asio::awaitable<std::shared_ptr<ServeConnection>>
 ServeConnection::open(asio::any_io_executor ex, std::vector<std::string> argv, std::string machine) {
     std::shared_ptr<ServeConnection> conn(new ServeConnection(ex, std::move(argv), std::move(machine)));
-    asio::co_spawn(ex, read_stderr(conn->err_), asio::detached);
+    conn->start_reading();
     co_await conn->handshake();
     co_return conn;
 }
 
 asio::awaitable<void> ServeConnection::handshake() {
-    co_await send(serve::encode_client_hello());
+    std::string hello = serve::encode_client_hello();
+    co_await send(std::move(hello));
     auto version = co_await receive([](std::string_view d) { return serve::decode_server_hello(d); });
     try {
         serve::check_server_version(version);
@@ -74,16 +77,30 @@ asio::awaitable<void> ServeConnection::handshake() {
     remote_version_ = version;
 }
 
+void ServeConnection::start_reading() {
+    if (err_->reading || err_->closed) return;
+    err_->reading = true;
+    asio::co_spawn(ex_, read_stderr(err_, ++err_->generation), asio::detached);
+}
+
+void ServeConnection::stop_reading() {
+    if (!err_->reading) return;
+    err_->reading = false;
+    boost::system::error_code ec;
+    err_->err.cancel(ec);
+}
+
 void ServeConnection::set_log(std::function<void(std::string_view)> log) {
     err_->log = std::move(log);
 }
 
-asio::awaitable<void> ServeConnection::read_stderr(std::shared_ptr<ErrReader> err) {
+asio::awaitable<void> ServeConnection::read_stderr(std::shared_ptr<ErrReader> err, unsigned generation) {
     std::string chunk(kReadChunk, '\0');
     for (;;) {
         boost::system::error_code ec;
         size_t n = co_await err->err.async_read_some(asio::buffer(chunk),
                                                      asio::redirect_error(asio::use_awaitable, ec));
+        if (ec == asio::error::operation_aborted) co_return; // stop_reading(), or destroyed
         if (ec) break;
         std::string_view got(chunk.data(), n);
         if (err->log) {
@@ -92,8 +109,10 @@ asio::awaitable<void> ServeConnection::read_stderr(std::shared_ptr<ErrReader> er
             err->tail.append(got);
             if (err->tail.size() > kTailBytes) err->tail.erase(0, err->tail.size() - kTailBytes);
         }
+        if (generation != err->generation || !err->reading) co_return;
     }
     err->closed = true;
+    if (generation == err->generation) err->reading = false;
 }
 
 asio::awaitable<void> ServeConnection::send(std::string bytes) {

@@ -40,8 +40,9 @@ public:
     asio::awaitable<StorePathSet> query_valid(StorePathSet paths, bool substitute) override {
         auto lease = co_await acquire();
         auto& conn = *lease.conn;
-        co_await conn.send(serve::encode_request(dir(), conn.remote_version(),
-                                                 serve::QueryValidPaths{false, substitute, std::move(paths)}));
+        serve::Request request = serve::QueryValidPaths{false, substitute, std::move(paths)};
+        std::string bytes = serve::encode_request(dir(), conn.remote_version(), request);
+        co_await conn.send(std::move(bytes));
         auto valid = co_await conn.receive([&](std::string_view d) { return serve::decode_path_set(dir(), d); });
         co_return valid;
     }
@@ -49,7 +50,10 @@ public:
     asio::awaitable<void> upload(StoreView& store, std::vector<ValidPathInfo> paths) override {
         auto lease = co_await acquire();
         auto real = store.layout().real_store_dir;
-        for (const auto& info : paths) co_await upload_one(*lease.conn, real / info.path.to_string(), info);
+        for (const auto& info : paths) {
+            std::filesystem::path file = real / info.path.to_string();
+            co_await upload_one(*lease.conn, file, info);
+        }
     }
 
     asio::awaitable<std::vector<StagedTree>> build(const BuildJob& job, StoreView& store) override;
@@ -61,11 +65,14 @@ private:
         Semaphore::Slot slot;
         std::shared_ptr<ServeConnection> conn;
         Lease(SshMachine* m, Semaphore::Slot s, std::shared_ptr<ServeConnection> c)
-            : machine(m), slot(std::move(s)), conn(std::move(c)) {}
+            : machine(m), slot(std::move(s)), conn(std::move(c)) {
+            conn->start_reading();
+        }
         Lease(Lease&&) = default;
         ~Lease() {
             if (conn && conn->good()) {
                 conn->set_log(nullptr);
+                conn->stop_reading();
                 machine->idle_.push_back(std::move(conn));
             }
         }
@@ -80,11 +87,13 @@ private:
             idle_.pop_back();
             co_return Lease(this, std::move(slot), std::move(conn));
         }
-        auto conn = co_await ServeConnection::open(ex_, argv_, uri_.host);
+        std::vector<std::string> argv = argv_;
+        std::string host = uri_.host;
+        auto conn = co_await ServeConnection::open(ex_, std::move(argv), std::move(host));
         co_return Lease(this, std::move(slot), std::move(conn));
     }
 
-    asio::awaitable<void> upload_one(ServeConnection& conn, std::filesystem::path file, const ValidPathInfo& info);
+    asio::awaitable<void> upload_one(ServeConnection& conn, const std::filesystem::path& file, const ValidPathInfo& info);
     asio::awaitable<StagedTree> fetch_output(ServeConnection& conn, StoreView& store, const ValidPathInfo& info);
 
     asio::any_io_executor ex_;
@@ -98,7 +107,7 @@ private:
     std::vector<std::shared_ptr<ServeConnection>> idle_;
 };
 
-asio::awaitable<void> SshMachine::upload_one(ServeConnection& conn, std::filesystem::path file,
+asio::awaitable<void> SshMachine::upload_one(ServeConnection& conn, const std::filesystem::path& file,
                                              const ValidPathInfo& info) {
     bool nar_command = serve::minor_version(conn.remote_version()) >= 5;
     std::string header = nar_command
@@ -118,7 +127,10 @@ asio::awaitable<void> SshMachine::upload_one(ServeConnection& conn, std::filesys
         throw Error("cannot upload '{}' to '{}': its NAR has {} bytes, not the {} its info says",
                     dir().print(info.path), uri_.host, sent, info.nar_size);
     }
-    if (!nar_command) co_await conn.send(serve::encode_import_trailer(dir(), info));
+    if (!nar_command) {
+        std::string trailer = serve::encode_import_trailer(dir(), info);
+        co_await conn.send(std::move(trailer));
+    }
     auto status = co_await conn.receive([](std::string_view d) { return serve::decode_u64(d, "status"); });
     if (status != 1) conn.fail(fmt::format("failed to add path '{}'", dir().print(info.path)));
 }
@@ -132,7 +144,8 @@ asio::awaitable<std::vector<StagedTree>> SshMachine::build(const BuildJob& job, 
     request.drv.input_srcs = job.input_closure; // as Nix's build hook sends it
     request.options = {job.max_silent_time, job.timeout, job.max_log_size, 0, false, job.keep_failed};
     conn.set_log(job.log);
-    co_await conn.send(serve::encode_request(dir(), version, request));
+    std::string bytes = serve::encode_request(dir(), version, request);
+    co_await conn.send(std::move(bytes));
     auto result = co_await conn.receive([&](std::string_view d) { return serve::decode_build_result(version, d); });
     conn.set_log(nullptr);
     if (!serve::is_success(result.status))
@@ -141,7 +154,9 @@ asio::awaitable<std::vector<StagedTree>> SshMachine::build(const BuildJob& job, 
 
     StorePathSet outputs;
     for (const auto& [name, path] : job.outputs) outputs.insert(path);
-    co_await conn.send(serve::encode_request(dir(), version, serve::QueryPathInfos{outputs}));
+    serve::Request query = serve::QueryPathInfos{outputs};
+    bytes = serve::encode_request(dir(), version, query);
+    co_await conn.send(std::move(bytes));
     auto infos = co_await conn.receive([&](std::string_view d) { return serve::decode_path_infos(dir(), version, d); });
     std::vector<StagedTree> staged;
     for (const auto& path : outputs) {
@@ -149,7 +164,8 @@ asio::awaitable<std::vector<StagedTree>> SshMachine::build(const BuildJob& job, 
         if (it == infos.end())
             throw BuildError("build of '{}' on '{}' succeeded but the machine has no output '{}'",
                              dir().print(job.drv_path), uri_.host, dir().print(path));
-        staged.push_back(co_await fetch_output(conn, store, *it));
+        auto tree = co_await fetch_output(conn, store, *it);
+        staged.push_back(std::move(tree));
     }
     co_return staged;
 }
@@ -157,7 +173,9 @@ asio::awaitable<std::vector<StagedTree>> SshMachine::build(const BuildJob& job, 
 asio::awaitable<StagedTree> SshMachine::fetch_output(ServeConnection& conn, StoreView& store,
                                                      const ValidPathInfo& info) {
     if (info.nar_hash == Hash()) conn.fail(fmt::format("no NAR hash for '{}' (protocol older than 2.4)", dir().print(info.path)));
-    co_await conn.send(serve::encode_request(dir(), conn.remote_version(), serve::DumpStorePath{info.path}));
+    serve::Request request = serve::DumpStorePath{info.path};
+    std::string bytes = serve::encode_request(dir(), conn.remote_version(), request);
+    co_await conn.send(std::move(bytes));
     std::unique_ptr<StagedPath> staged;
     NarHashResult got;
     co_await run_on(pool_.get_executor(), [&] {

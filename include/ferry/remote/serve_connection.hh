@@ -44,6 +44,11 @@ public:
 
     /// Where the child's standard error goes from now on; null: kept (its last 4 KiB) for messages.
     void set_log(std::function<void(std::string_view)> log);
+    /// The child's standard error is read only while the connection is in use (between start_reading()
+    /// and stop_reading()), so that an idle connection is no pending work of the io_context: a loop whose
+    /// work is done returns from run() while machines keep their connections open.
+    void start_reading();
+    void stop_reading();
 
     boost::asio::awaitable<void> send(std::string bytes);
     /// Reads until `decode` (one of serve_protocol.hh's decoders, bound to its arguments) has a message;
@@ -80,7 +85,7 @@ private:
     boost::asio::awaitable<void> handshake();
     struct ErrReader;
     /// Reads the child's standard error until it closes or the connection is destroyed.
-    static boost::asio::awaitable<void> read_stderr(std::shared_ptr<ErrReader> err);
+    static boost::asio::awaitable<void> read_stderr(std::shared_ptr<ErrReader> err, unsigned generation);
     /// Gives the stderr reader up to a second to collect the child's last words.
     boost::asio::awaitable<void> await_last_words();
     [[noreturn]] void fail_eof(std::string_view what);
