@@ -51,6 +51,26 @@ protected:
         EXPECT_TRUE(local_.staging_leftovers().empty());
     }
 
+    /// A build silent for longer than the max-silent-time its job passes on is killed on the machine:
+    /// a BuildError with Nix's status TimedOut, long before the build would have ended by itself.
+    void expect_silent_build_killed(RemoteMachine& m) {
+        run(m.upload(*view_, {local_info(kBusyboxPath)}));
+        auto t = script_job("silent", "echo starting; " + std::string(kBusyboxPath) + "/bin/busybox sleep 60");
+        t->job.max_silent_time = 1;
+        auto start = std::chrono::steady_clock::now();
+        try {
+            run(m.build(t->job, *view_));
+            FAIL() << "the silent build succeeded";
+        } catch (const BuildError& e) {
+            EXPECT_NE(std::string(e.what()).find("TimedOut"), std::string::npos) << e.what();
+            EXPECT_NE(std::string(e.what()).find("silence"), std::string::npos) << e.what();
+        }
+        EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
+        EXPECT_NE(t->log.find("starting"), std::string::npos) << t->log;
+        // The connection survived the failed build.
+        EXPECT_EQ(run(m.query_valid({dir_.parse(kBusyboxPath)}, false)).size(), 1u);
+    }
+
     void expect_machine_down(RemoteMachine& m, const std::string& needle) {
         try {
             run(m.query_valid({dir_.parse(kBusyboxPath)}, false));
@@ -74,21 +94,21 @@ TEST_F(SshMachineTest, NixStoreServeUploadsAndBuilds) {
 TEST_F(SshMachineTest, NixStoreServeKillsASilentBuildWithTheMaxSilentTimeSent) {
     SshServer sshd(nix_serve_command("nix-remote"));
     auto m = machine(spec_for(sshd));
-    run(m->upload(*view_, {local_info(kBusyboxPath)}));
-    auto t = script_job("silent", "echo starting; " + std::string(kBusyboxPath) + "/bin/busybox sleep 60");
-    t->job.max_silent_time = 1;
-    auto start = std::chrono::steady_clock::now();
-    try {
-        run(m->build(t->job, *view_));
-        FAIL() << "the silent build succeeded";
-    } catch (const BuildError& e) {
-        EXPECT_NE(std::string(e.what()).find("TimedOut"), std::string::npos) << e.what();
-        EXPECT_NE(std::string(e.what()).find("silence"), std::string::npos) << e.what();
-    }
-    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
-    EXPECT_NE(t->log.find("starting"), std::string::npos) << t->log;
-    // The connection survived the failed build.
-    EXPECT_EQ(run(m->query_valid({dir_.parse(kBusyboxPath)}, false)).size(), 1u);
+    expect_silent_build_killed(*m);
+}
+
+TEST_F(SshMachineTest, FerryServeUploadsAndBuilds) {
+    SshServer sshd(ferry_serve_command("ferry-remote"));
+    auto m = machine(spec_for(sshd));
+    upload_and_build(*m, {kHelloDrv, kMultiDrv, kUsesTextDrv});
+    auto t = compat_job(kHelloDrv);
+    EXPECT_EQ(run(m->query_valid({t->job.outputs.at("out")}, false)).size(), 1u);
+}
+
+TEST_F(SshMachineTest, FerryServeKillsASilentBuildWithTheMaxSilentTimeSent) {
+    SshServer sshd(ferry_serve_command("ferry-remote"));
+    auto m = machine(spec_for(sshd));
+    expect_silent_build_killed(*m);
 }
 
 TEST_F(SshMachineTest, ConnectionsArePooledUpToMaxJobs) {
