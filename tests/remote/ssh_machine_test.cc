@@ -136,6 +136,17 @@ TEST_F(SshMachineTest, ConnectionsArePooledUpToMaxJobs) {
     EXPECT_EQ(std::count(lines.begin(), lines.end(), '\n'), 2) << lines;
 }
 
+TEST_F(SshMachineTest, RemoteProgramAndRemoteStoreReachTheMachine) {
+    // The forced command records what the client asked for, then serves as asked.
+    fs::path asked = work_.path() / "asked";
+    SshServer sshd("echo \"$SSH_ORIGINAL_COMMAND\" > " + asked.string() + "; " + nix_serve_command("nix-remote"));
+    auto spec = spec_for(sshd);
+    spec.uri += "?remote-program=/usr/bin/nix-store&remote-store=/srv/the%20store";
+    auto m = machine(spec);
+    EXPECT_TRUE(run(m->query_valid({dir_.parse(kBusyboxPath)}, false)).empty());
+    EXPECT_EQ(read_file(asked), "/usr/bin/nix-store --serve --write --store '/srv/the store'\n");
+}
+
 TEST_F(SshMachineTest, UnreachableMachineIsDown) {
     SshServer sshd("true");
     auto spec = spec_for(sshd);
