@@ -4,7 +4,10 @@
 
 #include <chrono>
 
+#include <nlohmann/json.hpp>
+
 #include "ferry/sched/build_failure.hh"
+#include "ferry/store/derivation_hash.hh"
 #include "ferry/util/file.hh"
 #include "ferry/util/offload.hh"
 
@@ -17,6 +20,26 @@ uint64_t now() {
     return uint64_t(std::chrono::duration_cast<std::chrono::seconds>(
                         std::chrono::system_clock::now().time_since_epoch())
                         .count());
+}
+
+/// Nix's builtOutputs: each output's realisation, keyed "<hash modulo of the basic derivation>!<name>"
+/// (the basic derivation as received: no input derivations, so nothing to load).
+std::map<std::string, std::string> realisations(const StoreDir& dir, const Derivation& drv,
+                                                const std::map<std::string, StorePath>& outputs) {
+    DerivationHasher hasher(dir, [&dir](const StorePath& p) -> Derivation {
+        throw Error("a basic derivation has no input derivation '{}'", dir.print(p));
+    });
+    std::map<std::string, std::string> out;
+    auto hashes = hasher.hash_modulo(drv, true);
+    for (const auto& [name, path] : outputs) {
+        std::string id = hashes.at(name).to_string(HashFormat::base16, true) + "!" + name;
+        nlohmann::json j{{"id", id},
+                         {"outPath", path.to_string()},
+                         {"signatures", nlohmann::json::array()},
+                         {"dependentRealisations", nlohmann::json::object()}};
+        out.emplace(id, j.dump());
+    }
+    return out;
 }
 
 serve::BuildStatus status_of(std::exception_ptr e, bool fixed_output) {
@@ -82,6 +105,7 @@ asio::awaitable<serve::BuildResult> ServerBuild::run(const StorePath& drv_path, 
         co_await run_on(pool.get_executor(), [&built] { built.reset(); });
         result.status = serve::BuildStatus::built;
         result.times_built = 1;
+        result.built_outputs = realisations(dir, drv, outputs);
     } catch (const std::exception& e) {
         failure = std::current_exception();
         result.error_msg = e.what();

@@ -81,6 +81,57 @@ TEST_F(FerryServeTest, AddToStoreNarChecksTheHash) {
     EXPECT_EQ(r.out, serve::encode_server_hello() + serve::encode_u64(1) + serve::encode_path_set(dir, {good.path}));
 }
 
+/// The same conversation with Debian's `nix-store --serve --write` and with `ferry serve --write`, each on
+/// a fresh store: add busybox, build hello-text as a basic derivation, ask for its info and NAR, ask what
+/// is valid. The answers are the same bytes, but for the build's start and stop times.
+TEST_F(FerryServeTest, SameConversationAsNixStoreServe) {
+    isolate_config_environment(work_.path()); // the nix.conf of the fixture, for both
+    const StoreDir dir;
+    auto busybox = local_info(kBusyboxPath);
+    auto t = compat_job("nx6y523jlxy0231i9w3dbag93aw04y31-hello-text");
+    auto out = t->job.outputs.at("out");
+    serve::BuildDerivation build{t->job.drv_path, t->drv, {}};
+    std::string input = serve::encode_client_hello(0x207) +
+                        serve::encode_request(dir, 0x207, serve::AddToStoreNar{busybox}) +
+                        read_file(busybox_nar()) + serve::encode_request(dir, 0x207, build) +
+                        serve::encode_request(dir, 0x207, serve::QueryPathInfos{{out}}) +
+                        serve::encode_request(dir, 0x207, serve::DumpStorePath{out}) +
+                        serve::encode_request(dir, 0x207, serve::QueryValidPaths{false, false, {busybox.path, out}});
+    fs::path in = work_.path() / "conversation";
+    write_file_atomic(in, input);
+    auto nix = shell_output("XDG_CACHE_HOME=" + (work_.path() / "cache").string() +
+                            " nix-store --serve --write --store " + (work_.path() / "nix-direct").string() + " < " +
+                            in.string() + " 2>/dev/null");
+    ASSERT_TRUE(nix);
+    auto ferry = run_ferry({"serve", "--write", "--store", (work_.path() / "ferry-direct").string()}, in);
+    ASSERT_EQ(ferry.status, 0) << ferry.err;
+
+    struct Answer {
+        serve::BuildResult result;
+        std::string rest;
+    };
+    auto parse = [](std::string_view bytes) {
+        EXPECT_EQ(bytes.substr(0, 16), serve::encode_server_hello());
+        bytes.remove_prefix(16);
+        EXPECT_EQ(bytes.substr(0, 8), serve::encode_u64(1));
+        bytes.remove_prefix(8);
+        auto r = serve::decode_build_result(0x207, bytes);
+        EXPECT_TRUE(r);
+        if (!r) return Answer{};
+        Answer a{r->value, std::string(bytes.substr(r->used))};
+        EXPECT_LE(a.result.start_time, a.result.stop_time);
+        a.result.start_time = a.result.stop_time = 0;
+        return a;
+    };
+    auto from_nix = parse(*nix), from_ferry = parse(ferry.out);
+    EXPECT_EQ(from_ferry.result.status, serve::BuildStatus::built) << from_ferry.result.error_msg;
+    EXPECT_EQ(from_ferry.result, from_nix.result);
+    ASSERT_EQ(from_nix.result.built_outputs.size(), 1u); // Nix 2.8 sends the realisation of out
+    EXPECT_EQ(from_ferry.result.built_outputs, from_nix.result.built_outputs);
+    EXPECT_TRUE(from_ferry.rest == from_nix.rest) << "the answers after BuildDerivation differ";
+    EXPECT_NE(from_ferry.rest.find(read_file(compat_nar(fixture_info(dir.print(out))))), std::string::npos);
+}
+
 TEST_F(FerryServeTest, NixBuildBuildsOnFerryServeThroughItsBuildHook) {
     SshServer sshd(ferry_serve_command("ferry-remote"));
     fs::path nix_dir = work_.path() / "nix-client";
