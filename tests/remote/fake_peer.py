@@ -8,6 +8,9 @@
 #                  FERRY_FAKE_NAR is the NAR file, FERRY_FAKE_HASH the hash to report ("sha256:…"),
 #                  FERRY_FAKE_FLIP which byte (from the end) to flip: 24 hits the contents of a small
 #                  last file (another hash), 40 its "contents" tag (a malformed NAR)
+#   downgrade:<hex> a proxy to the server that FERRY_FAKE_SERVER (a shell command) runs, which rewrites
+#                  both sides' versions in the greeting to <hex> (e.g. 0x204), so that each speaks that
+#                  version to the other
 import os, select, struct, sys
 
 inp, out = sys.stdin.buffer, sys.stdout.buffer
@@ -50,7 +53,32 @@ def first_path(req):
     return req[24:24 + n].decode()
 
 
+def downgrade(version):
+    import subprocess
+    server = subprocess.Popen(["/bin/sh", "-c", os.environ["FERRY_FAKE_SERVER"]], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE)
+    to_server, from_server = server.stdin.fileno(), server.stdout.fileno()
+    hello = read_exact(16)
+    os.write(to_server, hello[:8] + u64(version))
+    reply = b""
+    while len(reply) < 16:
+        reply += os.read(from_server, 16 - len(reply))
+    out.write(reply[:8] + u64(version))
+    out.flush()
+    while True:
+        ready = select.select([0, from_server], [], [])[0]
+        for fd in ready:
+            data = os.read(fd, 1 << 16)
+            if not data:
+                server.stdin.close()
+                server.wait()
+                sys.exit(0)
+            os.write(to_server if fd == 0 else 1, data)
+
+
 mode = os.environ.get("FERRY_FAKE_PEER", "")
+if mode.startswith("downgrade:"):
+    downgrade(int(mode[10:], 16))
 read_exact(16)
 if mode == "wrong-magic":
     out.write(u64(0x12345678) + u64(0x207))

@@ -71,6 +71,14 @@ protected:
         EXPECT_EQ(run(m.query_valid({dir_.parse(kBusyboxPath)}, false)).size(), 1u);
     }
 
+    /// What the store a serve command of `name` serves knows about `path`.
+    ValidPathInfo served_info(const std::string& name, std::string_view path) {
+        StoreConfig config;
+        config.root = remote_root(name);
+        LocalStore served(config);
+        return served.require_path_info(dir_.parse(path));
+    }
+
     void expect_machine_down(RemoteMachine& m, const std::string& needle) {
         try {
             run(m.query_valid({dir_.parse(kBusyboxPath)}, false));
@@ -101,6 +109,11 @@ TEST_F(SshMachineTest, FerryServeUploadsAndBuilds) {
     SshServer sshd(ferry_serve_command("ferry-remote"));
     auto m = machine(spec_for(sshd));
     upload_and_build(*m, {kHelloDrv, kMultiDrv, kUsesTextDrv});
+    // AddToStoreNar (2.5+) carried the content address and the signatures.
+    auto info = served_info("ferry-remote", kPlainPath);
+    EXPECT_EQ(info.ca, local_info(kPlainPath).ca);
+    EXPECT_TRUE(info.ca);
+    EXPECT_EQ(info.signatures, local_info(kPlainPath).signatures);
     auto t = compat_job(kHelloDrv);
     EXPECT_EQ(run(m->query_valid({t->job.outputs.at("out")}, false)).size(), 1u);
 }
@@ -182,6 +195,19 @@ TEST_F(FakePeerTest, OldVersionIsMachineDown) {
 TEST_F(FakePeerTest, GarbageIsMachineDown) {
     auto m = fake("garbage");
     expect_machine_down(*m, "protocol mismatch");
+}
+
+// A 2.4 peer (here ferry serve, both sides told 2.4): paths go with ImportPaths, not AddToStoreNar; the
+// settings stop at max-log-size/repeats, the BuildResult before builtOutputs.
+TEST_F(FakePeerTest, VersionTwoFourUsesImportPaths) {
+    ::setenv("FERRY_FAKE_SERVER", ferry_serve_command("ferry-old").c_str(), 1);
+    auto m = fake("downgrade:0x204");
+    upload_and_build(*m, {kHelloDrv, kUsesTextDrv});
+    ::unsetenv("FERRY_FAKE_SERVER");
+    // The export format carries neither the content address nor the signatures that AddToStoreNar has.
+    auto info = served_info("ferry-old", kPlainPath);
+    EXPECT_FALSE(info.ca);
+    EXPECT_TRUE(info.signatures.empty());
 }
 
 TEST_F(FakePeerTest, CorruptNarIsRefusedAndNothingIsStaged) {
