@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -17,6 +18,7 @@
 #include "ferry/util/offload.hh"
 
 namespace asio = boost::asio;
+using namespace boost::asio::experimental::awaitable_operators;
 
 namespace ferry {
 
@@ -143,8 +145,11 @@ private:
     asio::awaitable<void> handle(serve::BuildDerivation& r) {
         require_write("building paths");
         ServerBuild build{store_, builder_, pool_, log_fd_, options_.cores};
-        auto result = co_await build.run(r.drv_path, r.drv, r.options);
-        co_await reply(serve::encode_build_result(client_version_, result));
+        // A client that goes away cancels the build (and so kills it), as Nix's MonitorFdHup does.
+        auto outcome = co_await (build.run(r.drv_path, r.drv, r.options) || stream_.until_end_of_input());
+        if (outcome.index() == 1)
+            throw Error("the client went away during the build of '{}'", dir().print(r.drv_path));
+        co_await reply(serve::encode_build_result(client_version_, std::get<0>(outcome)));
     }
 
     asio::awaitable<bool> outputs_valid(const StorePath& drv, const std::string& spec);

@@ -42,6 +42,13 @@ asio::awaitable<bool> ServeStream::more() {
     co_return more;
 }
 
+asio::awaitable<void> ServeStream::until_end_of_input() {
+    for (;;) {
+        bool more = co_await read_more();
+        if (!more) co_return;
+    }
+}
+
 asio::awaitable<void> ServeStream::send(std::string bytes) {
     co_await asio::async_write(out_, asio::buffer(bytes), asio::use_awaitable);
 }

@@ -5,7 +5,11 @@
 #include <cstdlib>
 #include <thread>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/steady_timer.hpp>
+
+#include "support/ferry_process.hh"
 
 #include "remote_fixture.hh"
 #include "support/fixtures.hh"
@@ -71,6 +75,32 @@ protected:
         EXPECT_EQ(run(m.query_valid({dir_.parse(kBusyboxPath)}, false)).size(), 1u);
     }
 
+    /// Cancelling build() ends it at once and kills the remote build (whose builder would otherwise run
+    /// for a minute); the machine stays usable.
+    void expect_cancel_stops_build(RemoteMachine& m) {
+        run(m.upload(*view_, {local_info(kBusyboxPath)}));
+        std::string marker = "ferry-cancel-" + std::to_string(::getpid());
+        auto t = script_job("long", std::string(kBusyboxPath) + "/bin/busybox sleep 60; : " + marker);
+        asio::cancellation_signal cancel;
+        auto fut = asio::co_spawn(io_, m.build(t->job, *view_),
+                                  asio::bind_cancellation_slot(cancel.slot(), asio::use_future));
+        asio::steady_timer timer(io_, std::chrono::seconds(2));
+        timer.async_wait([&](auto) { cancel.emit(asio::cancellation_type::terminal); });
+        auto start = std::chrono::steady_clock::now();
+        io_.restart();
+        while (fut.wait_for(std::chrono::seconds(0)) != std::future_status::ready) io_.run_one();
+        EXPECT_THROW(fut.get(), boost::system::system_error);
+        EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+        bool gone = false;
+        for (int i = 0; i < 100 && !gone; ++i) {
+            // "x[y]" matches "xy" but not the shell command that holds the pattern.
+            gone = !shell_output("pgrep -f '" + marker.substr(0, marker.size() - 1) + "[" + marker.back() + "]'");
+            if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+        EXPECT_TRUE(gone) << "the remote builder still runs";
+        EXPECT_EQ(run(m.query_valid({dir_.parse(kBusyboxPath)}, false)).size(), 1u);
+    }
+
     /// What the store a serve command of `name` serves knows about `path`.
     ValidPathInfo served_info(const std::string& name, std::string_view path) {
         StoreConfig config;
@@ -103,6 +133,18 @@ TEST_F(SshMachineTest, NixStoreServeKillsASilentBuildWithTheMaxSilentTimeSent) {
     SshServer sshd(nix_serve_command("nix-remote"));
     auto m = machine(spec_for(sshd));
     expect_silent_build_killed(*m);
+}
+
+TEST_F(SshMachineTest, NixStoreServeBuildStopsWhenCancelled) {
+    SshServer sshd(nix_serve_command("nix-remote"));
+    auto m = machine(spec_for(sshd));
+    expect_cancel_stops_build(*m);
+}
+
+TEST_F(SshMachineTest, FerryServeBuildStopsWhenCancelled) {
+    SshServer sshd(ferry_serve_command("ferry-remote"));
+    auto m = machine(spec_for(sshd));
+    expect_cancel_stops_build(*m);
 }
 
 TEST_F(SshMachineTest, FerryServeUploadsAndBuilds) {

@@ -42,6 +42,9 @@ public:
     /// Whether more input comes: false at end of input with nothing buffered.
     boost::asio::awaitable<bool> more();
     boost::asio::awaitable<void> send(std::string bytes);
+    /// Returns at end of input, keeping what arrives meanwhile for the next receive(): run beside a
+    /// build, it tells that the client went away (Nix's MonitorFdHup).
+    boost::asio::awaitable<void> until_end_of_input();
 
     void write_blocking(std::string_view bytes);
     /// Hands exactly `n` bytes of input to `sink`, in chunks.
