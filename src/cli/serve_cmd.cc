@@ -28,7 +28,8 @@ int run_serve(const GlobalOptions& global, bool write) {
     Settings settings = load_settings(global);
     auto store = open_local_store(global);
     BuilderContext context;
-    context.diverted_store = store->config().real_store_dir() != std::filesystem::path(store->store_dir().dir());
+    context.diverted_store =
+        store->config().real_store_dir() != std::filesystem::path(store->store_dir().dir());
     context.warn = [](std::string_view message) { ferry::warn("{}", message); };
     auto builder = make_builder(settings, context);
     asio::io_context io;
@@ -55,7 +56,8 @@ void register_serve_command(CLI::App& app, Context& ctx) {
     auto write = std::make_shared<bool>(false);
     auto* cmd = app.add_subcommand("serve", "Serve the local store over Nix's serve protocol on standard "
                                             "input and output (as nix-store --serve), for remote builds");
-    cmd->add_flag("--write", *write, "Allow the client to add paths and build (as nix-store --serve --write)");
+    cmd->add_flag("--write", *write,
+                  "Allow the client to add paths and build (as nix-store --serve --write)");
     cmd->callback([&ctx, write] { ctx.action = [&ctx, write] { return run_serve(ctx.global, *write); }; });
 }
 

@@ -45,7 +45,8 @@ PipedChild::PipedChild(const std::vector<std::string>& argv) {
     ::posix_spawnattr_setpgroup(&attr, 0);
     ::posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
     std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    for (const auto& a : argv)
+        args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
     int rc = ::posix_spawnp(&pid_, args[0], &actions, &attr, args.data(), environ);
     ::posix_spawn_file_actions_destroy(&actions);
@@ -76,7 +77,8 @@ PipedChild::~PipedChild() {
 std::string shell_quote(std::string_view word) {
     bool safe = !word.empty();
     for (char c : word)
-        if (!(isalnum(static_cast<unsigned char>(c)) || std::string_view("@%+=:,./-_").find(c) != std::string_view::npos))
+        if (!(isalnum(static_cast<unsigned char>(c)) ||
+              std::string_view("@%+=:,./-_").find(c) != std::string_view::npos))
             safe = false;
     if (safe) return std::string(word);
     std::string out = "'";

@@ -19,7 +19,8 @@ constexpr size_t kTailBytes = 4096;
 constexpr size_t kReadChunk = 64 * 1024;
 
 std::string trimmed(std::string s) {
-    while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
+    while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' '))
+        s.pop_back();
     for (auto& c : s)
         if (c == '\n') c = ' ';
     return s;
@@ -133,7 +134,7 @@ asio::awaitable<void> ServeConnection::read_more() {
     buf_.resize(old + kReadChunk);
     boost::system::error_code ec;
     size_t n = co_await out_.async_read_some(asio::buffer(buf_.data() + old, kReadChunk),
-                                            asio::redirect_error(asio::use_awaitable, ec));
+                                             asio::redirect_error(asio::use_awaitable, ec));
     buf_.resize(old + n);
     if (ec == asio::error::operation_aborted) {
         good_ = false;

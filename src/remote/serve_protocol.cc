@@ -28,9 +28,20 @@ std::string version_string(uint64_t v) {
 
 std::string_view to_string(BuildStatus status) {
     static constexpr std::string_view names[] = {
-        "Built",           "Substituted",      "AlreadyValid",   "PermanentFailure",       "InputRejected",
-        "OutputRejected",  "TransientFailure", "CachedFailure",  "TimedOut",               "MiscFailure",
-        "DependencyFailed", "LogLimitExceeded", "NotDeterministic", "ResolvesToAlreadyValid",
+        "Built",
+        "Substituted",
+        "AlreadyValid",
+        "PermanentFailure",
+        "InputRejected",
+        "OutputRejected",
+        "TransientFailure",
+        "CachedFailure",
+        "TimedOut",
+        "MiscFailure",
+        "DependencyFailed",
+        "LogLimitExceeded",
+        "NotDeterministic",
+        "ResolvesToAlreadyValid",
     };
     auto i = static_cast<uint64_t>(status);
     return i < std::size(names) ? names[i] : std::string_view("unknown status");
@@ -53,10 +64,11 @@ std::optional<Decoded<unsigned>> decode_server_hello(std::string_view data) {
 }
 
 void check_server_version(uint64_t version) {
-    if (major_version(version) != major_version(kVersion) || minor_version(version) < minor_version(kMinServerVersion))
-        throw ProtocolError("unsupported 'nix-store --serve' protocol version {} ({:#x}); ferry needs {} to {}",
-                            version_string(version), version, version_string(kMinServerVersion),
-                            version_string(kVersion));
+    if (major_version(version) != major_version(kVersion) ||
+        minor_version(version) < minor_version(kMinServerVersion))
+        throw ProtocolError(
+            "unsupported 'nix-store --serve' protocol version {} ({:#x}); ferry needs {} to {}",
+            version_string(version), version, version_string(kMinServerVersion), version_string(kVersion));
 }
 
 std::optional<size_t> decode_client_magic(std::string_view data) {
@@ -101,11 +113,13 @@ BuildOptions read_build_options(WireCursor& c, unsigned version) {
 
 void write_basic_derivation(WireWriter& w, const StoreDir& dir, const Derivation& drv) {
     w.u64(drv.outputs.size());
-    for (const auto& [name, out] : drv.outputs) w.str(name).str(out.path).str(out.hash_algo).str(out.hash);
+    for (const auto& [name, out] : drv.outputs)
+        w.str(name).str(out.path).str(out.hash_algo).str(out.hash);
     w.path_set(dir, drv.input_srcs);
     w.str(drv.platform).str(drv.builder).strings(drv.args);
     w.u64(drv.env.size());
-    for (const auto& [k, v] : drv.env) w.str(k).str(v);
+    for (const auto& [k, v] : drv.env)
+        w.str(k).str(v);
 }
 
 Derivation read_basic_derivation(WireCursor& c, const StoreDir& dir, std::string name) {
@@ -215,9 +229,12 @@ Request read_request(WireCursor& c, const StoreDir& dir, unsigned version, uint6
         r.paths = c.path_set(dir, "path");
         return r;
     }
-    case Command::query_path_infos: return QueryPathInfos{c.path_set(dir, "path")};
-    case Command::dump_store_path: return DumpStorePath{c.path(dir, "path")};
-    case Command::import_paths: return ImportPaths{};
+    case Command::query_path_infos:
+        return QueryPathInfos{c.path_set(dir, "path")};
+    case Command::dump_store_path:
+        return DumpStorePath{c.path(dir, "path")};
+    case Command::import_paths:
+        return ImportPaths{};
     case Command::export_paths: {
         c.u64("obsolete flag");
         return ExportPaths{c.path_set(dir, "path")};
@@ -240,7 +257,8 @@ Request read_request(WireCursor& c, const StoreDir& dir, unsigned version, uint6
         auto options = read_build_options(c, version);
         return BuildDerivation{drv_path, std::move(drv), options};
     }
-    case Command::add_to_store_nar: return read_add_to_store_nar(c, dir);
+    case Command::add_to_store_nar:
+        return read_add_to_store_nar(c, dir);
     }
     throw ProtocolError("unknown serve command {}", cmd);
 }

@@ -38,9 +38,8 @@ std::string encode_path_infos(const StoreDir& dir, unsigned client_version,
     return out;
 }
 
-std::optional<Decoded<std::vector<ValidPathInfo>>> decode_path_infos(const StoreDir& dir,
-                                                                      unsigned server_version,
-                                                                      std::string_view data) {
+std::optional<Decoded<std::vector<ValidPathInfo>>>
+decode_path_infos(const StoreDir& dir, unsigned server_version, std::string_view data) {
     WireCursor c(data);
     std::vector<ValidPathInfo> infos;
     for (size_t n = 0; !c.short_input(); ++n) {
@@ -99,7 +98,8 @@ std::string encode_build_result(unsigned client_version, const BuildResult& r) {
         w.u64(r.times_built).u64(r.is_non_deterministic).u64(r.start_time).u64(r.stop_time);
     if (minor_version(client_version) >= 6) {
         w.u64(r.built_outputs.size());
-        for (const auto& [id, realisation] : r.built_outputs) w.str(id).str(realisation);
+        for (const auto& [id, realisation] : r.built_outputs)
+            w.str(id).str(realisation);
     }
     return out;
 }

@@ -43,7 +43,8 @@ public:
         });
         std::string hello = serve::encode_server_hello();
         co_await stream_.send(std::move(hello));
-        client_version_ = co_await stream_.receive([](std::string_view d) { return serve::decode_client_version(d); });
+        client_version_ =
+            co_await stream_.receive([](std::string_view d) { return serve::decode_client_version(d); });
         for (;;) {
             bool more = co_await stream_.more();
             if (!more) co_return; // the client closed its end between commands
@@ -103,7 +104,8 @@ private:
     }
 
     asio::awaitable<void> handle(serve::ExportPaths& r) {
-        auto sorted = co_await run_on(pool_.get_executor(), [&] { return store_.store().topo_sort(r.paths); });
+        auto sorted =
+            co_await run_on(pool_.get_executor(), [&] { return store_.store().topo_sort(r.paths); });
         co_await run_on(pool_.get_executor(), [&] { write_export_stream(sorted); });
     }
 
@@ -173,7 +175,8 @@ asio::awaitable<bool> Session::outputs_valid(const StorePath& drv, const std::st
     std::string wanted = bang == std::string::npos ? "" : spec.substr(bang + 1);
     if (outputs.empty()) co_return false;
     for (const auto& [name, path] : outputs) {
-        bool listed = wanted.empty() || wanted == "*" || ("," + wanted + ",").find("," + name + ",") != std::string::npos;
+        bool listed = wanted.empty() || wanted == "*" ||
+                      ("," + wanted + ",").find("," + name + ",") != std::string::npos;
         if (!listed) continue;
         bool valid = co_await store_.is_valid(path);
         if (!valid) co_return false;
@@ -256,7 +259,8 @@ void Session::write_export_stream(const std::vector<StorePath>& paths) {
 } // namespace
 
 asio::awaitable<void> serve_store(asio::any_io_executor ex, asio::thread_pool& pool, LocalStoreView& store,
-                                  Builder& builder, int in_fd, int out_fd, int log_fd, ServeServerOptions options) {
+                                  Builder& builder, int in_fd, int out_fd, int log_fd,
+                                  ServeServerOptions options) {
     Session session(ex, pool, store, builder, in_fd, out_fd, log_fd, options);
     co_await session.run();
 }

@@ -38,7 +38,8 @@ asio::awaitable<bool> ServeStream::read_more() {
 
 asio::awaitable<bool> ServeStream::more() {
     bool more = true;
-    while (more && buf_.empty()) more = co_await read_more();
+    while (more && buf_.empty())
+        more = co_await read_more();
     co_return more;
 }
 

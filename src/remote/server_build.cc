@@ -17,9 +17,9 @@ namespace ferry {
 
 namespace {
 uint64_t now() {
-    return uint64_t(std::chrono::duration_cast<std::chrono::seconds>(
-                        std::chrono::system_clock::now().time_since_epoch())
-                        .count());
+    return uint64_t(
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count());
 }
 
 /// Nix's builtOutputs: each output's realisation, keyed "<hash modulo of the basic derivation>!<name>"

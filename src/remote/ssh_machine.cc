@@ -43,7 +43,8 @@ public:
         serve::Request request = serve::QueryValidPaths{false, substitute, std::move(paths)};
         std::string bytes = serve::encode_request(dir(), conn.remote_version(), request);
         co_await conn.send(std::move(bytes));
-        auto valid = co_await conn.receive([&](std::string_view d) { return serve::decode_path_set(dir(), d); });
+        auto valid =
+            co_await conn.receive([&](std::string_view d) { return serve::decode_path_set(dir(), d); });
         co_return valid;
     }
 
@@ -93,8 +94,10 @@ private:
         co_return Lease(this, std::move(slot), std::move(conn));
     }
 
-    asio::awaitable<void> upload_one(ServeConnection& conn, const std::filesystem::path& file, const ValidPathInfo& info);
-    asio::awaitable<StagedTree> fetch_output(ServeConnection& conn, StoreView& store, const ValidPathInfo& info);
+    asio::awaitable<void> upload_one(ServeConnection& conn, const std::filesystem::path& file,
+                                     const ValidPathInfo& info);
+    asio::awaitable<StagedTree> fetch_output(ServeConnection& conn, StoreView& store,
+                                             const ValidPathInfo& info);
 
     asio::any_io_executor ex_;
     asio::thread_pool& pool_;
@@ -146,18 +149,21 @@ asio::awaitable<std::vector<StagedTree>> SshMachine::build(const BuildJob& job, 
     conn.set_log(job.log);
     std::string bytes = serve::encode_request(dir(), version, request);
     co_await conn.send(std::move(bytes));
-    auto result = co_await conn.receive([&](std::string_view d) { return serve::decode_build_result(version, d); });
+    auto result =
+        co_await conn.receive([&](std::string_view d) { return serve::decode_build_result(version, d); });
     conn.set_log(nullptr);
     if (!serve::is_success(result.status))
         throw BuildError("build of '{}' on '{}' failed: {} ({})", dir().print(job.drv_path), uri_.host,
                          result.error_msg, serve::to_string(result.status));
 
     StorePathSet outputs;
-    for (const auto& [name, path] : job.outputs) outputs.insert(path);
+    for (const auto& [name, path] : job.outputs)
+        outputs.insert(path);
     serve::Request query = serve::QueryPathInfos{outputs};
     bytes = serve::encode_request(dir(), version, query);
     co_await conn.send(std::move(bytes));
-    auto infos = co_await conn.receive([&](std::string_view d) { return serve::decode_path_infos(dir(), version, d); });
+    auto infos = co_await conn.receive(
+        [&](std::string_view d) { return serve::decode_path_infos(dir(), version, d); });
     std::vector<StagedTree> staged;
     for (const auto& path : outputs) {
         auto it = std::find_if(infos.begin(), infos.end(), [&](const auto& i) { return i.path == path; });
@@ -172,7 +178,8 @@ asio::awaitable<std::vector<StagedTree>> SshMachine::build(const BuildJob& job, 
 
 asio::awaitable<StagedTree> SshMachine::fetch_output(ServeConnection& conn, StoreView& store,
                                                      const ValidPathInfo& info) {
-    if (info.nar_hash == Hash()) conn.fail(fmt::format("no NAR hash for '{}' (protocol older than 2.4)", dir().print(info.path)));
+    if (info.nar_hash == Hash())
+        conn.fail(fmt::format("no NAR hash for '{}' (protocol older than 2.4)", dir().print(info.path)));
     serve::Request request = serve::DumpStorePath{info.path};
     std::string bytes = serve::encode_request(dir(), conn.remote_version(), request);
     co_await conn.send(std::move(bytes));
@@ -188,8 +195,8 @@ asio::awaitable<StagedTree> SshMachine::fetch_output(ServeConnection& conn, Stor
         } catch (const MachineDown&) {
             throw;
         } catch (const Error& e) {
-            throw MachineDown("machine '{}': the NAR of '{}' is corrupt: {}", uri_.host, dir().print(info.path),
-                              e.what());
+            throw MachineDown("machine '{}': the NAR of '{}' is corrupt: {}", uri_.host,
+                              dir().print(info.path), e.what());
         }
         if (got.hash != info.nar_hash || got.nar_size != info.nar_size) return; // removed by the restorer
         restorer.commit();
@@ -197,9 +204,10 @@ asio::awaitable<StagedTree> SshMachine::fetch_output(ServeConnection& conn, Stor
     if (got.hash != info.nar_hash || got.nar_size != info.nar_size) {
         conn.mark_bad();
         co_await run_on(pool_.get_executor(), [&] { staged.reset(); });
-        throw MachineDown("machine '{}' sent '{}' with NAR hash {} and size {}, not the {} and {} it reported",
-                          uri_.host, dir().print(info.path), got.hash.to_nix32_prefixed(), got.nar_size,
-                          info.nar_hash.to_nix32_prefixed(), info.nar_size);
+        throw MachineDown(
+            "machine '{}' sent '{}' with NAR hash {} and size {}, not the {} and {} it reported", uri_.host,
+            dir().print(info.path), got.hash.to_nix32_prefixed(), got.nar_size,
+            info.nar_hash.to_nix32_prefixed(), info.nar_size);
     }
     ValidPathInfo valid = info;
     valid.ultimate = false;

@@ -12,7 +12,8 @@ namespace ferry {
 std::vector<std::string> ssh_options_from_env() {
     std::vector<std::string> out;
     if (const char* s = std::getenv("NIX_SSHOPTS"))
-        for (auto w : split_words(s)) out.emplace_back(w);
+        for (auto w : split_words(s))
+            out.emplace_back(w);
     return out;
 }
 
@@ -48,7 +49,8 @@ SshUri parse_ssh_uri(const std::string& uri) {
         user = rest.substr(0, at + 1);
         rest = rest.substr(at + 1);
     }
-    if (auto colon = rest.rfind(':'); colon != std::string_view::npos && rest.find(']') == std::string_view::npos) {
+    if (auto colon = rest.rfind(':');
+        colon != std::string_view::npos && rest.find(']') == std::string_view::npos) {
         out.port = std::string(rest.substr(colon + 1));
         rest = rest.substr(0, colon);
         if (out.port.empty() || out.port.find_first_not_of("0123456789") != std::string::npos)
@@ -67,7 +69,8 @@ SshUri parse_ssh_uri(const std::string& uri) {
             out.remote_program = value;
         else if (key == "remote-store")
             out.remote_store = value;
-        else if (key == "max-connections" || key == "compress" || key == "ssh-key" || key == "base64-ssh-public-host-key" || key == "log-fd")
+        else if (key == "max-connections" || key == "compress" || key == "ssh-key" ||
+                 key == "base64-ssh-public-host-key" || key == "log-fd")
             continue; // Nix's other store settings; the machine line's fields say the same
         else
             throw Error("machine URI '{}': unknown setting '{}'", uri, key);
@@ -83,7 +86,8 @@ std::vector<std::string> ssh_command(const MachineSpec& spec, const SshUri& uri,
     if (!known_hosts.empty()) argv.push_back("-oUserKnownHostsFile=" + known_hosts);
     if (!uri.port.empty()) argv.insert(argv.end(), {"-p", uri.port});
     std::vector<std::string> remote;
-    for (auto w : split_words(uri.remote_program)) remote.emplace_back(w);
+    for (auto w : split_words(uri.remote_program))
+        remote.emplace_back(w);
     remote.insert(remote.end(), {"--serve", "--write"});
     if (!uri.remote_store.empty()) remote.insert(remote.end(), {"--store", uri.remote_store});
     argv.push_back(shell_quote_command(remote));

@@ -14,7 +14,8 @@ size_t padding(size_t len) {
 
 WireWriter& WireWriter::u64(uint64_t value) {
     char buf[8];
-    for (int i = 0; i < 8; ++i) buf[i] = static_cast<char>((value >> (8 * i)) & 0xff);
+    for (int i = 0; i < 8; ++i)
+        buf[i] = static_cast<char>((value >> (8 * i)) & 0xff);
     out_.append(buf, 8);
     return *this;
 }
@@ -32,7 +33,8 @@ WireWriter& WireWriter::strings(const std::vector<std::string>& values) {
 
 WireWriter& WireWriter::path_set(const StoreDir& dir, const StorePathSet& paths) {
     u64(paths.size());
-    for (const auto& p : paths) path(dir, p);
+    for (const auto& p : paths)
+        path(dir, p);
     return *this;
 }
 
@@ -48,7 +50,8 @@ bool WireCursor::need(size_t n) {
 uint64_t WireCursor::u64(std::string_view) {
     if (!need(8)) return 0;
     uint64_t v = 0;
-    for (int i = 0; i < 8; ++i) v |= uint64_t(static_cast<unsigned char>(data_[pos_ + i])) << (8 * i);
+    for (int i = 0; i < 8; ++i)
+        v |= uint64_t(static_cast<unsigned char>(data_[pos_ + i])) << (8 * i);
     pos_ += 8;
     return v;
 }
@@ -76,7 +79,8 @@ std::vector<std::string> WireCursor::strings(std::string_view what) {
     if (n > limits_.max_count)
         throw ProtocolError("{} has {} entries, more than the {} allowed", what, n, limits_.max_count);
     std::vector<std::string> values;
-    for (uint64_t i = 0; i < n && !short_; ++i) values.push_back(str(what));
+    for (uint64_t i = 0; i < n && !short_; ++i)
+        values.push_back(str(what));
     return values;
 }
 

@@ -42,14 +42,15 @@ TEST_F(FerryServeTest, WriteCommandsAreRefusedWithoutWrite) {
     const StoreDir dir;
     ValidPathInfo info(dir.parse(kPlainPath), to_path_info(dir, fixture_info(kPlainPath)).nar_hash, 144);
     auto hello = serve::encode_client_hello(0x207);
-    auto r = serve_with_input(work_.path(), hello + serve::encode_request(dir, 0x207, serve::AddToStoreNar{info}),
-                              false);
+    auto r = serve_with_input(work_.path(),
+                              hello + serve::encode_request(dir, 0x207, serve::AddToStoreNar{info}), false);
     EXPECT_EQ(r.status, 1);
     EXPECT_NE(r.err.find("error: importing paths is not allowed"), std::string::npos) << r.err;
     auto t = compat_job("nx6y523jlxy0231i9w3dbag93aw04y31-hello-text");
-    r = serve_with_input(work_.path(),
-                         hello + serve::encode_request(dir, 0x207, serve::BuildDerivation{t->job.drv_path, t->drv, {}}),
-                         false);
+    r = serve_with_input(
+        work_.path(),
+        hello + serve::encode_request(dir, 0x207, serve::BuildDerivation{t->job.drv_path, t->drv, {}}),
+        false);
     EXPECT_EQ(r.status, 1);
     EXPECT_NE(r.err.find("error: building paths is not allowed"), std::string::npos) << r.err;
 }
@@ -68,17 +69,19 @@ TEST_F(FerryServeTest, AddToStoreNarChecksTheHash) {
     auto bad = good;
     bad.nar_hash = hash_string(HashAlgo::sha256, "something else");
     auto hello = serve::encode_client_hello(0x207);
-    auto r = serve_with_input(work_.path(), hello + serve::encode_request(dir, 0x207, serve::AddToStoreNar{bad}) + nar,
-                              true);
+    auto r = serve_with_input(
+        work_.path(), hello + serve::encode_request(dir, 0x207, serve::AddToStoreNar{bad}) + nar, true);
     EXPECT_EQ(r.status, 1);
     EXPECT_NE(r.err.find("hash mismatch importing path '" + std::string(kPlainPath) + "'"), std::string::npos)
         << r.err;
-    r = serve_with_input(work_.path(),
-                         hello + serve::encode_request(dir, 0x207, serve::AddToStoreNar{good}) + nar +
-                             serve::encode_request(dir, 0x207, serve::QueryValidPaths{false, false, {good.path}}),
-                         true);
+    r = serve_with_input(
+        work_.path(),
+        hello + serve::encode_request(dir, 0x207, serve::AddToStoreNar{good}) + nar +
+            serve::encode_request(dir, 0x207, serve::QueryValidPaths{false, false, {good.path}}),
+        true);
     EXPECT_EQ(r.status, 0) << r.err;
-    EXPECT_EQ(r.out, serve::encode_server_hello() + serve::encode_u64(1) + serve::encode_path_set(dir, {good.path}));
+    EXPECT_EQ(r.out,
+              serve::encode_server_hello() + serve::encode_u64(1) + serve::encode_path_set(dir, {good.path}));
 }
 
 /// The same conversation with Debian's `nix-store --serve --write` and with `ferry serve --write`, each on
@@ -91,17 +94,17 @@ TEST_F(FerryServeTest, SameConversationAsNixStoreServe) {
     auto t = compat_job("nx6y523jlxy0231i9w3dbag93aw04y31-hello-text");
     auto out = t->job.outputs.at("out");
     serve::BuildDerivation build{t->job.drv_path, t->drv, {}};
-    std::string input = serve::encode_client_hello(0x207) +
-                        serve::encode_request(dir, 0x207, serve::AddToStoreNar{busybox}) +
-                        read_file(busybox_nar()) + serve::encode_request(dir, 0x207, build) +
-                        serve::encode_request(dir, 0x207, serve::QueryPathInfos{{out}}) +
-                        serve::encode_request(dir, 0x207, serve::DumpStorePath{out}) +
-                        serve::encode_request(dir, 0x207, serve::QueryValidPaths{false, false, {busybox.path, out}});
+    std::string input =
+        serve::encode_client_hello(0x207) + serve::encode_request(dir, 0x207, serve::AddToStoreNar{busybox}) +
+        read_file(busybox_nar()) + serve::encode_request(dir, 0x207, build) +
+        serve::encode_request(dir, 0x207, serve::QueryPathInfos{{out}}) +
+        serve::encode_request(dir, 0x207, serve::DumpStorePath{out}) +
+        serve::encode_request(dir, 0x207, serve::QueryValidPaths{false, false, {busybox.path, out}});
     fs::path in = work_.path() / "conversation";
     write_file_atomic(in, input);
     auto nix = shell_output("XDG_CACHE_HOME=" + (work_.path() / "cache").string() +
-                            " nix-store --serve --write --store " + (work_.path() / "nix-direct").string() + " < " +
-                            in.string() + " 2>/dev/null");
+                            " nix-store --serve --write --store " + (work_.path() / "nix-direct").string() +
+                            " < " + in.string() + " 2>/dev/null");
     ASSERT_TRUE(nix);
     auto ferry = run_ferry({"serve", "--write", "--store", (work_.path() / "ferry-direct").string()}, in);
     ASSERT_EQ(ferry.status, 0) << ferry.err;
@@ -141,14 +144,16 @@ TEST_F(FerryServeTest, NixBuildBuildsOnFerryServeThroughItsBuildHook) {
     std::string builders = "ssh://root@127.0.0.1 x86_64-linux " + sshd.user_key().string() + " 1 1 - - -";
     std::string env = "NIX_CONF_DIR=" + (work_.path() / "etc-nix").string() +
                       " XDG_CACHE_HOME=" + (work_.path() / "cache").string() + " NIX_SSHOPTS='-p " +
-                      std::to_string(sshd.port()) + " -oUserKnownHostsFile=" + sshd.known_hosts().string() + "'";
+                      std::to_string(sshd.port()) + " -oUserKnownHostsFile=" + sshd.known_hosts().string() +
+                      "'";
     fs::path nix_store = work_.path() / "nix-local";
     auto out = shell_output(env + " nix-build --store " + nix_store.string() + " --builders '" + builders +
                             "' --max-jobs 0 --no-out-link " + (nix_dir / "compat.nix").string() +
                             " -A hello 2>" + (work_.path() / "nix-build.err").string());
     ASSERT_TRUE(out) << read_file(work_.path() / "nix-build.err") << sshd.log();
     std::string path = *out;
-    while (!path.empty() && path.back() == '\n') path.pop_back();
+    while (!path.empty() && path.back() == '\n')
+        path.pop_back();
     auto expected = to_path_info(StoreDir(), fixture_info(path));
     // Bit for bit: Nix's own record of what it copied back, and the file tree itself.
     auto hash = shell_output(env + " nix-store --store " + nix_store.string() + " --query --hash " + path);

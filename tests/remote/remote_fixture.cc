@@ -33,13 +33,15 @@ RemoteFixture::~RemoteFixture() {
 }
 
 std::string RemoteFixture::nix_serve_command(const std::string& name) const {
-    return "env NIX_CONF_DIR=" + (work_.path() / "etc-nix").string() + " XDG_CACHE_HOME=" +
-           (work_.path() / "cache").string() + " nix-store --serve --write --store " + remote_root(name).string();
+    return "env NIX_CONF_DIR=" + (work_.path() / "etc-nix").string() +
+           " XDG_CACHE_HOME=" + (work_.path() / "cache").string() + " nix-store --serve --write --store " +
+           remote_root(name).string();
 }
 
 std::string RemoteFixture::ferry_serve_command(const std::string& name) const {
-    return "env NIX_CONF_DIR=" + (work_.path() / "etc-nix").string() + " XDG_CONFIG_HOME=" +
-           (work_.path() / "config").string() + " XDG_CACHE_HOME=" + (work_.path() / "cache").string() + " " +
+    return "env NIX_CONF_DIR=" + (work_.path() / "etc-nix").string() +
+           " XDG_CONFIG_HOME=" + (work_.path() / "config").string() +
+           " XDG_CACHE_HOME=" + (work_.path() / "cache").string() + " " +
            (build_root() / "src" / "cli" / "ferry").string() + " serve --write --store " +
            remote_root(name).string();
 }
@@ -78,7 +80,8 @@ std::unique_ptr<TestJob> job_of(const StoreDir& dir, StorePath drv_path, Derivat
     auto& job = t->job;
     job.drv = &t->drv;
     job.store_dir = dir;
-    for (const auto& [name, _] : t->drv.outputs) job.outputs.emplace(name, t->drv.output_path(dir, name));
+    for (const auto& [name, _] : t->drv.outputs)
+        job.outputs.emplace(name, t->drv.output_path(dir, name));
     job.input_closure = t->drv.input_srcs;
     TestJob* raw = t.get();
     job.log = [raw](std::string_view s) { raw->log.append(s); };

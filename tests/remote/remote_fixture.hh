@@ -17,8 +17,8 @@
 
 #include "ferry/remote/ssh_machine.hh"
 #include "ferry/sched/local_store_view.hh"
-#include "support/store_support.hh"
 #include "sshd.hh"
+#include "support/store_support.hh"
 
 namespace ferry::test {
 
@@ -42,7 +42,8 @@ protected:
     template <typename T> T run(boost::asio::awaitable<T> aw) {
         auto fut = boost::asio::co_spawn(io_, std::move(aw), boost::asio::use_future);
         io_.restart();
-        while (fut.wait_for(std::chrono::seconds(0)) != std::future_status::ready) io_.run_one();
+        while (fut.wait_for(std::chrono::seconds(0)) != std::future_status::ready)
+            io_.run_one();
         return fut.get();
     }
 

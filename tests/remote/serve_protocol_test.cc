@@ -15,13 +15,15 @@ const StorePath kDrv("n1w7hy3qg1w7hy3qg1w7hy3qg1w7hy3q-b.drv");
 
 std::string hex(std::string_view s) {
     std::string out;
-    for (unsigned char ch : s) out += fmt::format("{:02x}", ch);
+    for (unsigned char ch : s)
+        out += fmt::format("{:02x}", ch);
     return out;
 }
 
 /// Every strict prefix of `bytes` is not enough; the whole is, taking all of it.
 template <typename Decode> auto decode_all(std::string_view bytes, Decode decode) {
-    for (size_t n = 0; n < bytes.size(); ++n) EXPECT_FALSE(decode(bytes.substr(0, n))) << "prefix " << n;
+    for (size_t n = 0; n < bytes.size(); ++n)
+        EXPECT_FALSE(decode(bytes.substr(0, n))) << "prefix " << n;
     auto r = decode(bytes);
     EXPECT_TRUE(r);
     EXPECT_EQ(r->used, bytes.size());
@@ -143,9 +145,15 @@ std::vector<Request> every_request() {
     info.signatures = {"k:sig"};
     info.ca = "fixed:r:sha256:abc";
     info.registration_time = 99;
-    return {QueryValidPaths{true, true, {kA, kB}}, QueryPathInfos{{kA}}, DumpStorePath{kB}, ImportPaths{},
-            ExportPaths{{kA}}, BuildPaths{{kDir.print(kDrv) + "!out"}, o}, QueryClosure{true, {kA}},
-            BuildDerivation{kDrv, sample_drv(), o}, AddToStoreNar{info}};
+    return {QueryValidPaths{true, true, {kA, kB}},
+            QueryPathInfos{{kA}},
+            DumpStorePath{kB},
+            ImportPaths{},
+            ExportPaths{{kA}},
+            BuildPaths{{kDir.print(kDrv) + "!out"}, o},
+            QueryClosure{true, {kA}},
+            BuildDerivation{kDrv, sample_drv(), o},
+            AddToStoreNar{info}};
 }
 
 TEST(ServeProtocol, EveryRequestRoundTripsAtEveryVersion) {
@@ -191,8 +199,16 @@ TEST(ServeProtocol, BuildDerivationLayout) {
     d.builder = "b";
     std::string expected;
     WireWriter w(expected);
-    w.u64(8).str(kDir.print(kDrv)).u64(1).str("out").str(kDir.print(kB)).str("").str("").u64(0).str("p").str(
-        "b");
+    w.u64(8)
+        .str(kDir.print(kDrv))
+        .u64(1)
+        .str("out")
+        .str(kDir.print(kB))
+        .str("")
+        .str("")
+        .u64(0)
+        .str("p")
+        .str("b");
     w.u64(0).u64(0).u64(10).u64(20).u64(30).u64(0).u64(0).u64(1);
     EXPECT_EQ(encode_request(kDir, 0x207, BuildDerivation{kDrv, d, {10, 20, 30, 0, false, true}}), expected);
 }
@@ -203,8 +219,9 @@ TEST(ServeProtocol, BuildResultGates) {
         unsigned v = 0x200 | minor;
         auto back = decode_all(encode_build_result(v, r), [&](auto d) { return decode_build_result(v, d); });
         BuildResult expected = r;
-        if (minor < 3) expected.times_built = 0, expected.is_non_deterministic = false,
-                       expected.start_time = expected.stop_time = 0;
+        if (minor < 3)
+            expected.times_built = 0, expected.is_non_deterministic = false,
+            expected.start_time = expected.stop_time = 0;
         if (minor < 6) expected.built_outputs.clear();
         EXPECT_EQ(back, expected) << "2." << minor;
     }

@@ -59,7 +59,8 @@ protected:
     /// a BuildError with Nix's status TimedOut, long before the build would have ended by itself.
     void expect_silent_build_killed(RemoteMachine& m) {
         run(m.upload(*view_, {local_info(kBusyboxPath)}));
-        auto t = script_job("silent", "echo starting; " + std::string(kBusyboxPath) + "/bin/busybox sleep 60");
+        auto t =
+            script_job("silent", "echo starting; " + std::string(kBusyboxPath) + "/bin/busybox sleep 60");
         t->job.max_silent_time = 1;
         auto start = std::chrono::steady_clock::now();
         try {
@@ -88,13 +89,15 @@ protected:
         timer.async_wait([&](auto) { cancel.emit(asio::cancellation_type::terminal); });
         auto start = std::chrono::steady_clock::now();
         io_.restart();
-        while (fut.wait_for(std::chrono::seconds(0)) != std::future_status::ready) io_.run_one();
+        while (fut.wait_for(std::chrono::seconds(0)) != std::future_status::ready)
+            io_.run_one();
         EXPECT_THROW(fut.get(), boost::system::system_error);
         EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
         bool gone = false;
         for (int i = 0; i < 100 && !gone; ++i) {
             // "x[y]" matches "xy" but not the shell command that holds the pattern.
-            gone = !shell_output("pgrep -f '" + marker.substr(0, marker.size() - 1) + "[" + marker.back() + "]'");
+            gone = !shell_output("pgrep -f '" + marker.substr(0, marker.size() - 1) + "[" + marker.back() +
+                                 "]'");
             if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(100));
         }
         EXPECT_TRUE(gone) << "the remote builder still runs";
@@ -167,13 +170,15 @@ TEST_F(SshMachineTest, FerryServeKillsASilentBuildWithTheMaxSilentTimeSent) {
 }
 
 TEST_F(SshMachineTest, ConnectionsArePooledUpToMaxJobs) {
-    SshServer sshd(nix_serve_command("nix-remote") + "; echo connection >> " + (work_.path() / "count").string());
+    SshServer sshd(nix_serve_command("nix-remote") + "; echo connection >> " +
+                   (work_.path() / "count").string());
     auto m = machine(spec_for(sshd, 2));
     auto many = [&]() -> asio::awaitable<void> {
         for (int round = 0; round < 3; ++round) {
             std::vector<std::future<StorePathSet>> futs;
             for (int i = 0; i < 4; ++i)
-                futs.push_back(asio::co_spawn(io_, m->query_valid({dir_.parse(kBusyboxPath)}, false), asio::use_future));
+                futs.push_back(
+                    asio::co_spawn(io_, m->query_valid({dir_.parse(kBusyboxPath)}, false), asio::use_future));
             asio::steady_timer t(io_);
             for (auto& f : futs)
                 while (f.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
@@ -194,7 +199,8 @@ TEST_F(SshMachineTest, ConnectionsArePooledUpToMaxJobs) {
 TEST_F(SshMachineTest, RemoteProgramAndRemoteStoreReachTheMachine) {
     // The forced command records what the client asked for, then serves as asked.
     fs::path asked = work_.path() / "asked";
-    SshServer sshd("echo \"$SSH_ORIGINAL_COMMAND\" > " + asked.string() + "; " + nix_serve_command("nix-remote"));
+    SshServer sshd("echo \"$SSH_ORIGINAL_COMMAND\" > " + asked.string() + "; " +
+                   nix_serve_command("nix-remote"));
     auto spec = spec_for(sshd);
     spec.uri += "?remote-program=/usr/bin/nix-store&remote-store=/srv/the%20store";
     auto m = machine(spec);

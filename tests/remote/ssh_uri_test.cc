@@ -42,8 +42,18 @@ TEST(SshUri, CommandLineAsNixBuildsIt) {
     SshOptions options;
     options.extra_args = {"-oConnectTimeout=5", "-v"};
     auto argv = ssh_command(spec, parse_ssh_uri(spec.uri), options, "/tmp/kh");
-    std::vector<std::string> expected{"ssh", "root@10.0.0.1", "-x", "-a", "-oBatchMode=yes", "-oConnectTimeout=5",
-                                      "-v", "-i", "/keys/id", "-oUserKnownHostsFile=/tmp/kh", "-p", "2200",
+    std::vector<std::string> expected{"ssh",
+                                      "root@10.0.0.1",
+                                      "-x",
+                                      "-a",
+                                      "-oBatchMode=yes",
+                                      "-oConnectTimeout=5",
+                                      "-v",
+                                      "-i",
+                                      "/keys/id",
+                                      "-oUserKnownHostsFile=/tmp/kh",
+                                      "-p",
+                                      "2200",
                                       "nix-store --serve --write --store '/srv/my store'"};
     EXPECT_EQ(argv, expected);
     spec.uri = "ssh://h";

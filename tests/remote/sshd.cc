@@ -99,8 +99,7 @@ SshServer::SshServer(const std::string& forced_command) : dir_(fs::temp_director
         for (int i = 0; i < 500; ++i) {
             if (accepts(port_)) {
                 std::string host_pub = read_file(d / "host_key.pub");
-                write_file_atomic(d / "known_hosts",
-                                  "[127.0.0.1]:" + std::to_string(port_) + " " + host_pub);
+                write_file_atomic(d / "known_hosts", "[127.0.0.1]:" + std::to_string(port_) + " " + host_pub);
                 return;
             }
             int status;
@@ -132,7 +131,8 @@ std::string SshServer::uri() const {
 
 std::string SshServer::host_key_base64() const {
     std::string line = read_file(dir_.path() / "host_key.pub");
-    while (!line.empty() && line.back() == '\n') line.pop_back();
+    while (!line.empty() && line.back() == '\n')
+        line.pop_back();
     return base64_encode({reinterpret_cast<const uint8_t*>(line.data()), line.size()});
 }
 

@@ -53,7 +53,8 @@ public:
     boost::asio::awaitable<void> send(std::string bytes);
     /// Reads until `decode` (one of serve_protocol.hh's decoders, bound to its arguments) has a message;
     /// consumes its bytes and returns it.
-    template <typename Decode> auto receive(Decode decode) -> boost::asio::awaitable<decltype(decode(std::string_view())->value)> {
+    template <typename Decode>
+    auto receive(Decode decode) -> boost::asio::awaitable<decltype(decode(std::string_view())->value)> {
         for (;;) {
             std::optional<decltype(decode(std::string_view()))> got;
             try {

@@ -175,9 +175,8 @@ std::optional<Decoded<StorePathSet>> decode_path_set(const StoreDir& dir, std::s
 std::string encode_path_infos(const StoreDir& dir, unsigned client_version,
                               const std::vector<ValidPathInfo>& infos);
 /// Infos sent by a server older than 2.4 have no NAR hash (a default Hash).
-std::optional<Decoded<std::vector<ValidPathInfo>>> decode_path_infos(const StoreDir& dir,
-                                                                      unsigned server_version,
-                                                                      std::string_view data);
+std::optional<Decoded<std::vector<ValidPathInfo>>>
+decode_path_infos(const StoreDir& dir, unsigned server_version, std::string_view data);
 std::string encode_u64(uint64_t value);
 std::optional<Decoded<uint64_t>> decode_u64(std::string_view data, std::string_view what);
 /// BuildPaths' reply: 0, or a status and a message.

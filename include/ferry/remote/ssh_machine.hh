@@ -47,7 +47,8 @@ std::vector<std::string> ssh_command(const MachineSpec& spec, const SshUri& uri,
 /// The machine of `spec`; nothing is started until the first call. Ignores SIGPIPE in this process from
 /// then on (a write to a dead ssh must fail, not kill ferry). `ex` is the worker's loop, `pool` where NARs
 /// are dumped and restored; both outlive the machine. Throws Error for an invalid URI.
-std::unique_ptr<RemoteMachine> make_ssh_machine(boost::asio::any_io_executor ex, boost::asio::thread_pool& pool,
-                                                MachineSpec spec, SshOptions options);
+std::unique_ptr<RemoteMachine> make_ssh_machine(boost::asio::any_io_executor ex,
+                                                boost::asio::thread_pool& pool, MachineSpec spec,
+                                                SshOptions options);
 
 } // namespace ferry

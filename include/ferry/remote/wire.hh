@@ -31,7 +31,8 @@ public:
     WireWriter& strings(const std::vector<std::string>& values);
     template <typename Set> WireWriter& string_set(const Set& values) {
         u64(values.size());
-        for (const auto& v : values) str(v);
+        for (const auto& v : values)
+            str(v);
         return *this;
     }
     WireWriter& path(const StoreDir& dir, const StorePath& path) { return str(dir.print(path)); }
