@@ -16,7 +16,7 @@ namespace ferry {
 
 namespace {
 constexpr size_t kTailBytes = 4096;
-constexpr size_t kReadChunk = 64 * 1024;
+constexpr size_t kReadChunk = 64 * 1024; // of standard error
 
 std::string trimmed(std::string s) {
     while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' '))
@@ -38,21 +38,19 @@ struct ServeConnection::ErrReader {
 };
 
 ServeConnection::ServeConnection(asio::any_io_executor ex, std::vector<std::string> argv, std::string machine)
-    : ex_(ex), machine_(std::move(machine)), command_(shell_quote_command(argv)), in_(ex), out_(ex) {
+    : ex_(ex), machine_(std::move(machine)), command_(shell_quote_command(argv)) {
     try {
         child_ = std::make_unique<PipedChild>(argv);
     } catch (const Error& e) {
         throw MachineDown("cannot connect to '{}': {}", machine_, e.what());
     }
-    in_.assign(child_->in.release());
-    out_.assign(child_->out.release());
+    stream_ = std::make_unique<ServeStream>(ex, std::move(child_->out), std::move(child_->in));
     err_ = std::make_shared<ErrReader>(ex, child_->err.release());
 }
 
 ServeConnection::~ServeConnection() {
     boost::system::error_code ec;
-    in_.close(ec);
-    out_.close(ec);
+    stream_->close();
     err_->err.close(ec); // the reader's pending read ends with operation_aborted
     err_->log = nullptr;
     if (child_) child_->terminate();
@@ -117,33 +115,41 @@ asio::awaitable<void> ServeConnection::read_stderr(std::shared_ptr<ErrReader> er
 }
 
 asio::awaitable<void> ServeConnection::send(std::string bytes) {
-    boost::system::error_code ec;
-    co_await asio::async_write(in_, asio::buffer(bytes), asio::redirect_error(asio::use_awaitable, ec));
-    if (ec == asio::error::operation_aborted) {
-        good_ = false;
-        throw boost::system::system_error(ec);
+    std::exception_ptr error;
+    try {
+        co_await stream_->send(std::move(bytes));
+        co_return;
+    } catch (...) {
+        good_ = false; // see receive()
+        error = std::current_exception();
     }
-    if (ec) {
-        co_await await_last_words();
-        fail_eof(fmt::format("cannot write to '{}': {}", command_, ec.message()));
-    }
+    co_await failed(error, "cannot write to '" + command_ + "'");
 }
 
-asio::awaitable<void> ServeConnection::read_more() {
-    size_t old = buf_.size();
-    buf_.resize(old + kReadChunk);
-    boost::system::error_code ec;
-    size_t n = co_await out_.async_read_some(asio::buffer(buf_.data() + old, kReadChunk),
-                                             asio::redirect_error(asio::use_awaitable, ec));
-    buf_.resize(old + n);
-    if (ec == asio::error::operation_aborted) {
-        good_ = false;
-        throw boost::system::system_error(ec);
+asio::awaitable<void> ServeConnection::failed(std::exception_ptr error, std::string_view doing) {
+    good_ = false;
+    std::string what;
+    bool gone = false;
+    try {
+        std::rethrow_exception(error);
+    } catch (const boost::system::system_error& e) {
+        if (e.code() == asio::error::operation_aborted) throw; // cancelled: as it is
+        what = e.code().message();
+        gone = true;
+    } catch (const EndOfInput&) {
+        what = "unexpected end of its output";
+        gone = true;
+    } catch (const Error& e) {
+        what = e.what();
     }
-    if (ec) {
+    if (!doing.empty()) what = std::string(doing) + ": " + what;
+    if (gone) {
         co_await await_last_words();
-        fail_eof(ec == asio::error::eof ? "unexpected end of its output" : ec.message());
+        if (!stream_->buffered().empty() && remote_version_ == 0)
+            what = fmt::format("'nix-store --serve' protocol mismatch, got '{}'",
+                               trimmed(std::string(stream_->buffered())));
     }
+    fail(what);
 }
 
 asio::awaitable<void> ServeConnection::await_last_words() {
@@ -155,12 +161,6 @@ asio::awaitable<void> ServeConnection::await_last_words() {
     }
 }
 
-void ServeConnection::fail_eof(std::string_view what) {
-    if (!buf_.empty() && remote_version_ == 0)
-        fail(fmt::format("'nix-store --serve' protocol mismatch, got '{}'", trimmed(buf_)));
-    fail(what);
-}
-
 void ServeConnection::fail(std::string_view what) {
     good_ = false;
     std::string last = trimmed(err_->tail);
@@ -169,35 +169,27 @@ void ServeConnection::fail(std::string_view what) {
 }
 
 void ServeConnection::write_blocking(std::string_view bytes) {
-    boost::system::error_code ec;
-    asio::write(in_, asio::buffer(bytes.data(), bytes.size()), ec);
-    if (ec) {
+    try {
+        stream_->write_blocking(bytes);
+    } catch (const boost::system::system_error& e) {
         good_ = false;
-        throw MachineDown("machine '{}': cannot write to '{}': {}", machine_, command_, ec.message());
+        throw MachineDown("machine '{}': cannot write to '{}': {}", machine_, command_, e.code().message());
     }
 }
 
 void ServeConnection::read_nar_blocking(HashingNarParser& parser) {
-    while (!parser.done()) {
-        if (buf_.empty()) {
-            buf_.resize(kReadChunk);
-            boost::system::error_code ec;
-            size_t n = out_.read_some(asio::buffer(buf_.data(), buf_.size()), ec);
-            buf_.resize(n);
-            if (ec) {
-                good_ = false;
-                throw MachineDown("machine '{}': the NAR ended early: {}", machine_,
-                                  ec == asio::error::eof ? "end of file" : ec.message());
-            }
-        }
-        size_t used = 0;
-        try {
-            used = parser.consume(buf_);
-        } catch (...) {
-            good_ = false; // the rest of the archive is still in the pipe
-            throw;
-        }
-        buf_.erase(0, used);
+    try {
+        stream_->read_until_blocking([&](std::string_view chunk) { return parser.consume(chunk); },
+                                     [&] { return parser.done(); });
+    } catch (const EndOfInput&) {
+        good_ = false;
+        throw MachineDown("machine '{}': the NAR ended early", machine_);
+    } catch (const boost::system::system_error& e) {
+        good_ = false;
+        throw MachineDown("machine '{}': the NAR ended early: {}", machine_, e.code().message());
+    } catch (...) {
+        good_ = false; // the rest of the archive is still in the pipe
+        throw;
     }
 }
 

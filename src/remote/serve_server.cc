@@ -3,6 +3,8 @@
 
 #include "ferry/remote/serve_server.hh"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -24,12 +26,22 @@ namespace ferry {
 
 namespace {
 
+/// Input that can hang up (a pipe, ssh's socket); a regular file only ends.
+bool is_pipe_or_socket(int fd) {
+    struct stat st;
+    return ::fstat(fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
+}
+
+UniqueFd dup_fd(int fd) {
+    return UniqueFd(check_sys(::fcntl(fd, F_DUPFD_CLOEXEC, 3), "dup"));
+}
+
 class Session {
 public:
     Session(asio::any_io_executor ex, asio::thread_pool& pool, LocalStoreView& store, Builder& builder,
             int in_fd, int out_fd, int log_fd, ServeServerOptions options)
-        : pool_(pool), store_(store), builder_(builder), stream_(ex, in_fd, out_fd), log_fd_(log_fd),
-          options_(options) {}
+        : pool_(pool), store_(store), builder_(builder), stream_(ex, dup_fd(in_fd), dup_fd(out_fd)),
+          monitor_hangup_(is_pipe_or_socket(in_fd)), log_fd_(log_fd), options_(options) {}
 
     asio::awaitable<void> run() {
         co_await stream_.receive([](std::string_view d) -> std::optional<serve::Decoded<int>> {
@@ -147,7 +159,12 @@ private:
     asio::awaitable<void> handle(serve::BuildDerivation& r) {
         require_write("building paths");
         ServerBuild build{store_, builder_, pool_, log_fd_, options_.cores};
-        // A client that goes away cancels the build (and so kills it), as Nix's MonitorFdHup does.
+        if (!monitor_hangup_) {
+            auto result = co_await build.run(r.drv_path, r.drv, r.options);
+            co_await reply(serve::encode_build_result(client_version_, result));
+            co_return;
+        }
+        // A client that hangs up cancels the build (and so kills it), as Nix's MonitorFdHup does.
         auto outcome = co_await (build.run(r.drv_path, r.drv, r.options) || stream_.until_end_of_input());
         if (outcome.index() == 1)
             throw Error("the client went away during the build of '{}'", dir().print(r.drv_path));
@@ -163,6 +180,7 @@ private:
     LocalStoreView& store_;
     Builder& builder_;
     ServeStream stream_;
+    bool monitor_hangup_;
     int log_fd_;
     ServeServerOptions options_;
     unsigned client_version_ = 0;
@@ -262,7 +280,13 @@ asio::awaitable<void> serve_store(asio::any_io_executor ex, asio::thread_pool& p
                                   Builder& builder, int in_fd, int out_fd, int log_fd,
                                   ServeServerOptions options) {
     Session session(ex, pool, store, builder, in_fd, out_fd, log_fd, options);
-    co_await session.run();
+    bool eof = false;
+    try {
+        co_await session.run();
+    } catch (const EndOfInput&) {
+        eof = true;
+    }
+    if (eof) throw Error("unexpected end of input from the client");
 }
 
 } // namespace ferry

@@ -16,13 +16,16 @@ namespace ferry {
 
 namespace {
 constexpr size_t kChunk = 256 * 1024;
-int dup_fd(int fd) {
-    return check_sys(::fcntl(fd, F_DUPFD_CLOEXEC, 3), "dup");
-}
 } // namespace
 
-ServeStream::ServeStream(asio::any_io_executor ex, int in_fd, int out_fd)
-    : in_(ex, dup_fd(in_fd)), out_(ex, dup_fd(out_fd)) {}
+ServeStream::ServeStream(asio::any_io_executor ex, UniqueFd in, UniqueFd out)
+    : in_(ex, in.release()), out_(ex, out.release()) {}
+
+void ServeStream::close() {
+    boost::system::error_code ec;
+    in_.close(ec);
+    out_.close(ec);
+}
 
 asio::awaitable<bool> ServeStream::read_more() {
     size_t old = buf_.size();
@@ -32,7 +35,7 @@ asio::awaitable<bool> ServeStream::read_more() {
                                             asio::redirect_error(asio::use_awaitable, ec));
     buf_.resize(old + n);
     if (ec == asio::error::eof) co_return false;
-    if (ec) throw boost::system::system_error(ec, "reading the client's input");
+    if (ec) throw boost::system::system_error(ec, "read");
     co_return true;
 }
 
@@ -64,13 +67,13 @@ bool ServeStream::fill_blocking() {
     size_t n = in_.read_some(asio::buffer(buf_.data(), buf_.size()), ec);
     buf_.resize(n);
     if (ec == asio::error::eof) return false;
-    if (ec) throw boost::system::system_error(ec, "reading the client's input");
+    if (ec) throw boost::system::system_error(ec, "read");
     return true;
 }
 
 void ServeStream::read_exact_blocking(uint64_t n, const std::function<void(std::string_view)>& sink) {
     while (n > 0) {
-        if (buf_.empty() && !fill_blocking()) throw Error("unexpected end of input from the client");
+        if (buf_.empty() && !fill_blocking()) throw EndOfInput("unexpected end of input");
         size_t take = std::min<uint64_t>(n, buf_.size());
         sink(std::string_view(buf_).substr(0, take));
         buf_.erase(0, take);
@@ -81,7 +84,7 @@ void ServeStream::read_exact_blocking(uint64_t n, const std::function<void(std::
 void ServeStream::read_until_blocking(const std::function<size_t(std::string_view)>& consume,
                                       const std::function<bool()>& done) {
     while (!done()) {
-        if (buf_.empty() && !fill_blocking()) throw Error("unexpected end of input from the client");
+        if (buf_.empty() && !fill_blocking()) throw EndOfInput("unexpected end of input");
         size_t used = consume(buf_);
         buf_.erase(0, used);
     }

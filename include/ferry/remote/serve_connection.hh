@@ -1,9 +1,8 @@
 #pragma once
 /// One connection to a serve-protocol server: a child process (ssh running `nix-store --serve --write`
 /// on the machine, or anything speaking the protocol on its standard input and output) driven by Asio
-/// through its pipes. The thin shell around serve_protocol.hh: it sends encoded requests and feeds the
-/// bytes it receives to the decoders until they have a message. The child's standard error is read all
-/// along: during a build it is the build's log (set_log()), otherwise its end is kept for error messages.
+/// through its pipes (a ServeStream). The child's standard error is read while the connection is in use:
+/// during a build it is the build's log (set_log()), otherwise its end is kept for error messages.
 ///
 /// Every failure of the transport (the child exits, end of file, garbage, a wrong magic, an unsupported
 /// version) is MachineDown naming the machine; the connection is then no longer good().
@@ -20,10 +19,10 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/posix/stream_descriptor.hpp>
 
 #include "ferry/remote/piped_child.hh"
 #include "ferry/remote/serve_protocol.hh"
+#include "ferry/remote/serve_stream.hh"
 #include "ferry/sched/build_machine.hh"
 #include "ferry/store/nar.hh"
 
@@ -55,20 +54,17 @@ public:
     /// consumes its bytes and returns it.
     template <typename Decode>
     auto receive(Decode decode) -> boost::asio::awaitable<decltype(decode(std::string_view())->value)> {
-        for (;;) {
-            std::optional<decltype(decode(std::string_view()))> got;
-            try {
-                got.emplace(decode(std::string_view(buf_)));
-            } catch (const ProtocolError& e) {
-                fail(e.what());
-            }
-            if (*got) {
-                auto value = std::move((*got)->value);
-                buf_.erase(0, (*got)->used);
-                co_return value;
-            }
-            co_await read_more();
+        std::exception_ptr error;
+        try {
+            auto value = co_await stream_->receive(std::move(decode));
+            co_return value;
+        } catch (...) {
+            // Here, not in failed(): once the coroutine is cancelled, its next co_await throws at once.
+            good_ = false;
+            error = std::current_exception();
         }
+        co_await failed(error, "");
+        throw std::logic_error("unreachable"); // failed() throws
     }
 
     /// Blocking (pool): writes all of `bytes` to the child.
@@ -82,22 +78,22 @@ public:
 
 private:
     ServeConnection(boost::asio::any_io_executor ex, std::vector<std::string> argv, std::string machine);
-    boost::asio::awaitable<void> read_more();
     boost::asio::awaitable<void> handshake();
+    /// Turns a failure of the stream into MachineDown (after waiting for the child's last words when it
+    /// went away); rethrows cancellation as it is. Always throws.
+    boost::asio::awaitable<void> failed(std::exception_ptr error, std::string_view doing);
     struct ErrReader;
     /// Reads the child's standard error until it closes or the connection is destroyed.
     static boost::asio::awaitable<void> read_stderr(std::shared_ptr<ErrReader> err, unsigned generation);
     /// Gives the stderr reader up to a second to collect the child's last words.
     boost::asio::awaitable<void> await_last_words();
-    [[noreturn]] void fail_eof(std::string_view what);
 
     boost::asio::any_io_executor ex_;
     std::string machine_;
     std::string command_;
     std::unique_ptr<PipedChild> child_;
-    boost::asio::posix::stream_descriptor in_, out_;
+    std::unique_ptr<ServeStream> stream_;
     std::shared_ptr<ErrReader> err_;
-    std::string buf_;
     unsigned remote_version_ = 0;
     bool good_ = true;
 };

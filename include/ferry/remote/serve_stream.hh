@@ -1,7 +1,8 @@
 #pragma once
 /// The byte stream under a serve-protocol session: a pair of descriptors driven by Asio, a receive
 /// buffer fed to the I/O-free decoders of serve_protocol.hh, and blocking transfers for NARs on a pool
-/// thread. Used by `ferry serve` on its standard input and output.
+/// thread. Used by both sides: `ferry serve` on its standard input and output, the client
+/// (serve_connection.hh) on the pipes of ssh.
 ///
 /// Threading: the awaitable members on the loop thread; the *_blocking ones on a pool thread while the
 /// loop does not use the stream.
@@ -16,16 +17,24 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 
 #include "ferry/remote/wire.hh"
+#include "ferry/util/file.hh"
 
 namespace ferry {
 
+/// The peer closed its end where more was expected.
+class EndOfInput : public Error {
+public:
+    using Error::Error;
+};
+
 class ServeStream {
 public:
-    /// Duplicates `in_fd` and `out_fd` (the originals stay the caller's). Throws SysError.
-    ServeStream(boost::asio::any_io_executor ex, int in_fd, int out_fd);
+    /// Reads from `in`, writes to `out`; both are owned (closed with the stream).
+    ServeStream(boost::asio::any_io_executor ex, UniqueFd in, UniqueFd out);
 
-    /// Reads until `decode` has a message; consumes its bytes and returns it. Throws Error at end of
-    /// input ("unexpected end of input") and ProtocolError for what the decoder refuses.
+    /// Reads until `decode` has a message; consumes its bytes and returns it. Throws EndOfInput,
+    /// ProtocolError for what the decoder refuses, boost::system::system_error for a failed read
+    /// (operation_aborted when the awaiting coroutine is cancelled).
     template <typename Decode>
     auto receive(Decode decode) -> boost::asio::awaitable<decltype(decode(std::string_view())->value)> {
         for (;;) {
@@ -36,7 +45,7 @@ public:
                 co_return value;
             }
             bool more = co_await read_more();
-            if (!more) throw Error("unexpected end of input from the client");
+            if (!more) throw EndOfInput("unexpected end of input");
         }
     }
     /// Whether more input comes: false at end of input with nothing buffered.
@@ -52,6 +61,11 @@ public:
     /// Hands input to `consume` (which returns how much of it it took) until `done()`.
     void read_until_blocking(const std::function<size_t(std::string_view)>& consume,
                              const std::function<bool()>& done);
+
+    /// What was received and not consumed yet.
+    std::string_view buffered() const noexcept { return buf_; }
+    /// Closes both descriptors (pending operations end with operation_aborted).
+    void close();
 
 private:
     /// false at end of input.
