@@ -10,7 +10,6 @@
 #include "ferry/util/encoding.hh"
 #include "ferry/util/event.hh"
 #include "ferry/util/file.hh"
-#include "ferry/util/finally.hh"
 #include "ferry/util/offload.hh"
 
 namespace asio = boost::asio;
