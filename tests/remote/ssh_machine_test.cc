@@ -2,6 +2,7 @@
 // misbehaving ones (tests/remote/fake_peer.py run in place of ssh).
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <thread>
 
@@ -206,6 +207,28 @@ TEST_F(SshMachineTest, RemoteProgramAndRemoteStoreReachTheMachine) {
     auto m = machine(spec);
     EXPECT_TRUE(run(m->query_valid({dir_.parse(kBusyboxPath)}, false)).empty());
     EXPECT_EQ(read_file(asked), "/usr/bin/nix-store --serve --write --store '/srv/the store'\n");
+}
+
+// Figures: the first call opens the connection (ssh, key exchange, the remote program's start, the
+// greeting); later calls reuse it and cost one round trip of the protocol.
+TEST_F(SshMachineTest, KeptConnectionCostsOneRoundTrip) {
+    for (const char* server : {"nix-store", "ferry"}) {
+        SshServer sshd(std::string(server) == "ferry" ? ferry_serve_command("ferry-remote")
+                                                      : nix_serve_command("nix-remote"));
+        auto m = machine(spec_for(sshd));
+        StorePathSet paths{dir_.parse(kBusyboxPath)};
+        auto t0 = std::chrono::steady_clock::now();
+        run(m->query_valid(paths, false));
+        auto t1 = std::chrono::steady_clock::now();
+        constexpr int kCalls = 200;
+        for (int i = 0; i < kCalls; ++i) run(m->query_valid(paths, false));
+        auto t2 = std::chrono::steady_clock::now();
+        double open_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
+        double call_ms = std::chrono::duration<double, std::milli>(t2 - t1).count() / kCalls;
+        std::printf("[ figures  ] %s --serve over ssh: first call (connect) %.1f ms, then %.3f ms per call\n",
+                    server, open_ms, call_ms);
+        EXPECT_LT(call_ms, 20.0); // kept open: no ssh set-up per call
+    }
 }
 
 TEST_F(SshMachineTest, UnreachableMachineIsDown) {
