@@ -15,7 +15,8 @@ FERRY_PACKAGES=(
   python3 iproute2 util-linux
 )
 # Only the test suite compares with real Nix (Debian's Nix 2.8); scripts/check-format runs clang-format.
-FERRY_TEST_PACKAGES=(nix-bin clang-format)
+# The remote tests start sshd on 127.0.0.1 and reach it with ssh.
+FERRY_TEST_PACKAGES=(nix-bin clang-format openssh-server openssh-client)
 
 ferry_install_packages() {
   local missing=() pkg

@@ -75,5 +75,6 @@ void register_path_info_command(CLI::App& app, Context& ctx);
 void register_build_commands(CLI::App& app, Context& ctx);
 void register_copy_command(CLI::App& app, Context& ctx);
 void register_config_command(CLI::App& app, Context& ctx);
+void register_serve_command(CLI::App& app, Context& ctx);
 
 } // namespace ferry::cli

@@ -25,6 +25,7 @@ int run(int argc, char** argv) {
     register_build_commands(app, ctx);
     register_copy_command(app, ctx);
     register_config_command(app, ctx);
+    register_serve_command(app, ctx);
 
     try {
         app.parse(argc, argv);

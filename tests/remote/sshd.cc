@@ -1,0 +1,147 @@
+#include "sshd.hh"
+
+#include <netinet/in.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <iostream>
+#include <stdexcept>
+#include <thread>
+
+#include "ferry/util/encoding.hh"
+#include "support/ferry_process.hh"
+
+namespace fs = std::filesystem;
+
+namespace ferry::test {
+
+namespace {
+
+unsigned free_port() {
+    int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+        ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+        ::close(s);
+        throw std::runtime_error("no free port");
+    }
+    ::close(s);
+    return ntohs(a.sin_port);
+}
+
+bool accepts(unsigned port) {
+    int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool ok = ::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    ::close(s);
+    return ok;
+}
+
+std::string user_name() {
+    passwd* pw = ::getpwuid(::geteuid());
+    if (!pw) throw std::runtime_error("no user name for this uid");
+    return pw->pw_name;
+}
+
+void keygen(const fs::path& file) {
+    if (!shell_output("ssh-keygen -q -t ed25519 -N '' -C ferry-test -f '" + file.string() + "' </dev/null"))
+        throw std::runtime_error("ssh-keygen failed for " + file.string());
+}
+
+std::string escape_quotes(const std::string& s) {
+    std::string out;
+    for (char c : s) {
+        if (c == '"' || c == '\\') out += '\\';
+        out += c;
+    }
+    return out;
+}
+
+} // namespace
+
+SshServer::SshServer(const std::string& forced_command) : dir_(fs::temp_directory_path(), "ferry-sshd") {
+    if (!fs::exists("/run/sshd")) {
+        std::cerr << "sshd test harness: creating /run/sshd (sshd's privilege separation directory)\n";
+        fs::create_directories("/run/sshd");
+        ::chmod("/run/sshd", 0755);
+    }
+    fs::path d = dir_.path();
+    keygen(d / "host_key");
+    keygen(d / "user_key");
+    write_file_atomic(d / "authorized_keys",
+                      "command=\"" + escape_quotes(forced_command) +
+                          "\",no-port-forwarding,no-agent-forwarding,no-X11-forwarding,no-pty " +
+                          read_file(d / "user_key.pub"),
+                      0600);
+    for (int attempt = 0; attempt < 5; ++attempt) {
+        port_ = free_port();
+        write_file_atomic(d / "sshd_config",
+                          "Port " + std::to_string(port_) + "\nListenAddress 127.0.0.1\nHostKey " +
+                              (d / "host_key").string() + "\nPidFile " + (d / "sshd.pid").string() +
+                              "\nAuthorizedKeysFile " + (d / "authorized_keys").string() +
+                              "\nUsePAM no\nStrictModes no\nPasswordAuthentication no\n"
+                              "KbdInteractiveAuthentication no\nPubkeyAuthentication yes\n"
+                              "PermitRootLogin prohibit-password\nAllowUsers " +
+                              user_name() + "\nMaxStartups 200\nMaxSessions 200\nLogLevel ERROR\n");
+        pid_ = spawn_command({"/usr/sbin/sshd", "-D", "-e", "-f", (d / "sshd_config").string()}, "/dev/null",
+                             d / "sshd.out", d / "sshd.err");
+        for (int i = 0; i < 500; ++i) {
+            if (accepts(port_)) {
+                std::string host_pub = read_file(d / "host_key.pub");
+                write_file_atomic(d / "known_hosts", "[127.0.0.1]:" + std::to_string(port_) + " " + host_pub);
+                return;
+            }
+            int status;
+            if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+                pid_ = -1;
+                break;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        stop();
+    }
+    throw std::runtime_error("sshd did not start: " + log());
+}
+
+SshServer::~SshServer() {
+    stop();
+}
+
+void SshServer::stop() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGTERM);
+    wait_command(pid_);
+    pid_ = -1;
+}
+
+std::string SshServer::uri() const {
+    return "ssh://" + user_name() + "@127.0.0.1:" + std::to_string(port_);
+}
+
+std::string SshServer::host_key_base64() const {
+    std::string line = read_file(dir_.path() / "host_key.pub");
+    while (!line.empty() && line.back() == '\n')
+        line.pop_back();
+    return base64_encode({reinterpret_cast<const uint8_t*>(line.data()), line.size()});
+}
+
+std::string SshServer::log() const {
+    try {
+        return read_file(dir_.path() / "sshd.err");
+    } catch (...) {
+        return "";
+    }
+}
+
+} // namespace ferry::test

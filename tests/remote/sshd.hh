@@ -1,0 +1,45 @@
+#pragma once
+/// A private OpenSSH server for tests: Debian's sshd on 127.0.0.1 on a free port, with its own host key,
+/// a generated user key and an authorized_keys whose forced command is what every connection runs
+/// (whatever the client asks), as the user running the tests; stopped and deleted on destruction.
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <string>
+
+#include "ferry/util/file.hh"
+
+namespace ferry::test {
+
+class SshServer {
+public:
+    /// Starts sshd and waits (≤ 10 s) until it accepts connections. `forced_command` runs through the
+    /// user's shell for every connection. Creates /run/sshd (sshd's privilege separation directory) when
+    /// missing, saying so on stderr. Throws std::runtime_error when sshd does not come up.
+    explicit SshServer(const std::string& forced_command);
+    ~SshServer();
+    SshServer(const SshServer&) = delete;
+    SshServer& operator=(const SshServer&) = delete;
+
+    unsigned port() const { return port_; }
+    /// "ssh://<user>@127.0.0.1:<port>".
+    std::string uri() const;
+    /// The private key authorized_keys accepts.
+    std::filesystem::path user_key() const { return dir_.path() / "user_key"; }
+    /// base64 of the host's public key line, as a machines file writes it.
+    std::string host_key_base64() const;
+    /// A known_hosts file for the server.
+    std::filesystem::path known_hosts() const { return dir_.path() / "known_hosts"; }
+    /// Kills sshd now (and its sessions' processes stay to their own fate); idempotent.
+    void stop();
+    /// What sshd wrote to its standard error.
+    std::string log() const;
+
+private:
+    TempDir dir_;
+    unsigned port_ = 0;
+    pid_t pid_ = -1;
+};
+
+} // namespace ferry::test
