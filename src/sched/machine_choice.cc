@@ -102,6 +102,9 @@ void Worker::raise_height(const StorePath& drv, unsigned height) {
     while (!todo.empty()) {
         auto [d, h] = todo.back();
         todo.pop_back();
+        // Without a cycle no height exceeds the number of derivations; derivations that refer to each
+        // other (an error the goals report) would raise each other for ever.
+        if (h > heights_.size() + derivations_.size()) continue;
         auto [it, inserted] = heights_.emplace(d, h);
         if (!inserted) {
             if (it->second >= h) continue;
