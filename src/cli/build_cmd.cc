@@ -64,9 +64,17 @@ void print_missing(LocalStore& store, const MissingPaths& m) {
     // One write: a closure of thousands of paths is thousands of lines.
     std::string out;
     if (!m.will_build.empty()) {
+        // Where each would be built, once some would not be built here: " (on ssh://a)", " (on local,
+        // ssh://a)"; without remote machines, Nix's lines.
+        bool remote = std::any_of(m.build_machines.begin(), m.build_machines.end(),
+                                  [](const auto& e) { return e.second != "local"; });
         out += fmt::format("these {} derivations will be built:\n", m.will_build.size());
-        for (const auto& p : m.will_build)
-            out += "  " + store.print(p) + "\n";
+        for (const auto& p : m.will_build) {
+            out += "  " + store.print(p);
+            if (auto it = m.build_machines.find(p); remote && it != m.build_machines.end())
+                out += " (on " + it->second + ")";
+            out += "\n";
+        }
     }
     if (!m.will_substitute.empty()) {
         out += fmt::format("these {} paths will be fetched ({:.2f} MiB download, {:.2f} MiB unpacked):\n",
@@ -132,7 +140,7 @@ int run_build(const GlobalOptions& global, const BuildOptions& o, bool links) {
                         co_await w.query_missing(targets, o.check ? BuildMode::check : BuildMode::normal);
                     print_missing(session.store(), missing);
                 },
-                false);
+                false, true);
             return 0;
         }
         auto mode = o.check ? BuildMode::check : BuildMode::normal;

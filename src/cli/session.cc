@@ -14,6 +14,7 @@
 #include "ferry/cache/open_substituters.hh"
 #include "ferry/sandbox/make_builder.hh"
 #include "ferry/sched/local_store_view.hh"
+#include "machines.hh"
 
 namespace asio = boost::asio;
 
@@ -88,6 +89,9 @@ WorkerOptions Session::worker_options() const {
     options.keep_failed = settings_.keep_failed;
     options.max_queries = 2 * std::max(1u, settings_.http_connections);
     options.platform = Platform::from(settings_);
+    for (auto& m : machines_)
+        options.machines.push_back(m.get());
+    options.builders_use_substitutes = settings_.builders_use_substitutes;
     return options;
 }
 
@@ -165,7 +169,24 @@ asio::awaitable<void> Session::run_worker(std::function<asio::awaitable<void>(Wo
     if (signal_exit_) throw Interrupted("{}", stop_reason_);
 }
 
-void Session::run(std::function<asio::awaitable<void>(Worker&)> body, bool need_builder) {
+void Session::open_machines(bool dry_run) {
+    machines_.clear();
+    auto specs = configured_machines(settings_);
+    if (specs.empty()) return;
+    if (!dry_run) {
+        // The SSH transport (remote/ssh_machine.hh) arrives on its own branch; until it is wired here,
+        // a real run builds on this machine only, and says so.
+        warn("ignoring the {} machine(s) of 'builders': building on remote machines is not wired into the "
+             "command line yet",
+             specs.size());
+        return;
+    }
+    for (auto& spec : specs)
+        machines_.push_back(std::make_unique<UnconnectedMachine>(std::move(spec)));
+}
+
+void Session::run(std::function<asio::awaitable<void>(Worker&)> body, bool need_builder, bool dry_run) {
+    if (need_builder || dry_run) open_machines(dry_run);
     if (need_builder && !builder_) builder_ = make_session_builder();
     auto done = asio::co_spawn(io_, run_worker(std::move(body), worker_options()), asio::use_future);
     io_.run();

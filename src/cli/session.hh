@@ -43,7 +43,9 @@ public:
     /// SIGINT/SIGTERM stop the worker, which waits for every task (builders killed, downloads and
     /// staging removed); then Interrupted rises and signal_exit_code() says 130 or 143. A signal that
     /// came before run() (from the Session's construction on) or while the body finished counts too.
-    void run(std::function<boost::asio::awaitable<void>(Worker&)> body, bool need_builder);
+    /// `dry_run`: the body only plans (the machines of `builders` are named, not contacted).
+    void run(std::function<boost::asio::awaitable<void>(Worker&)> body, bool need_builder,
+             bool dry_run = false);
     /// The substituters the worker uses, sorted by priority; only during run().
     const std::vector<std::unique_ptr<Substituter>>& substituters() const { return substituters_; }
     /// 130 after SIGINT, 143 after SIGTERM, 0 otherwise.
@@ -60,6 +62,8 @@ private:
     boost::asio::awaitable<void> run_worker(std::function<boost::asio::awaitable<void>(Worker&)> body,
                                             WorkerOptions options);
     WorkerOptions worker_options() const;
+    /// The remote machines of `builders` for a run (see run()).
+    void open_machines(bool dry_run);
     /// Waits for the next SIGINT/SIGTERM: records it and stops the running worker, if any.
     void watch_signals();
     /// The builder `sandbox` and `sandbox-fallback` ask for.
@@ -73,6 +77,7 @@ private:
     std::unique_ptr<Progress> progress_;
     std::vector<std::unique_ptr<Substituter>> substituters_;
     std::unique_ptr<Builder> builder_;
+    std::vector<std::unique_ptr<RemoteMachine>> machines_;
     /// SIGINT and SIGTERM are caught from the Session's construction to its destruction: one that comes
     /// while no one waits is queued and seen by the next wait.
     boost::asio::signal_set signals_;

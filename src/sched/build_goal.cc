@@ -11,6 +11,7 @@
 #include "ferry/util/finally.hh"
 #include "ferry/util/offload.hh"
 #include "goals.hh"
+#include "machine_slots.hh"
 #include "planner.hh"
 
 namespace asio = boost::asio;
@@ -24,6 +25,9 @@ BuildGoal::BuildGoal(Worker& worker, StorePath drv, BuildMode mode)
 
 asio::awaitable<void> BuildGoal::realise_inputs(const Derivation& drv) {
     std::vector<std::shared_ptr<Goal>> inputs;
+    // The critical path: each input is needed by this build, one step further from the targets.
+    for (const auto& [input, outputs] : drv.input_drvs)
+        worker_.raise_height(input, worker_.height(drv_) + 1);
     for (const auto& [input, outputs] : drv.input_drvs)
         for (const auto& o : outputs)
             inputs.push_back(worker_.output_goal(input, o));
@@ -73,12 +77,13 @@ asio::awaitable<void> BuildGoal::build() {
     if (decision.kind == Decision::Kind::valid) co_return;
     bool check = decision.kind == Decision::Kind::check;
     auto* dry = worker_.dry_run();
-    // Before the inputs: a derivation this machine cannot build is refused at once (a dry run lists it,
-    // as Nix's does).
-    if (!dry) check_platform(worker_.options().platform, *drv, store.print(drv_));
+    // Before the inputs: a derivation no machine can build is refused at once (a dry run lists it, as
+    // Nix's does).
+    auto candidates = worker_.build_candidates(*drv, drv_, check);
     co_await realise_inputs(*drv);
     if (dry) {
         dry->will_build.insert(drv_);
+        if (!candidates.empty()) dry->build_machines[drv_] = worker_.describe_machines(candidates);
         co_return;
     }
 
@@ -90,8 +95,12 @@ asio::awaitable<void> BuildGoal::build() {
         throw BuildError("some outputs of '{}' are not valid, so checking is not possible",
                          store.print(drv_));
     if (!check && co_await all_valid()) co_return;
-    auto* builder = worker_.builder();
-    if (!builder) throw BuildError("cannot build '{}': building is disabled here", store.print(drv_));
+    if (!worker_.builder()) {
+        // Nothing is built here: only remote machines can take it.
+        std::erase(candidates, size_t(0));
+        if (candidates.empty())
+            throw BuildError("cannot build '{}': building is disabled here", store.print(drv_));
+    }
 
     activity_ = worker_.progress().want_build(store.print(drv_));
     // Another process may be building the same outputs: wait for their locks holding no build slot.
@@ -101,41 +110,67 @@ asio::awaitable<void> BuildGoal::build() {
         activity_.reset();
         co_return;
     }
-    auto slot = co_await worker_.build_slots().acquire();
-
-    StorePathSet inputs = drv->input_srcs;
-    for (const auto& [input, wanted] : drv->input_drvs) {
-        auto in = co_await worker_.load_derivation(input, this);
-        for (const auto& o : wanted)
-            inputs.insert(in->output_path(store.store_dir(), o));
-    }
-    auto closure = co_await store.closure(inputs);
-
-    auto layout = store.layout();
     BuildJob job{.drv_path = drv_, .drv = drv.get(), .store_dir = store.store_dir()};
-    job.real_store_dir = layout.real_store_dir;
-    job.scratch_parent = layout.staging_dir;
-    job.outputs = outputs;
-    job.input_closure = std::move(closure);
-    job.env.store_dir = store.store_dir().dir();
-    job.env.cores = worker_.options().cores;
-    job.max_silent_time = worker_.options().max_silent_time;
-    job.timeout = worker_.options().timeout;
-    job.keep_failed = worker_.options().keep_failed;
-    job.check = check;
-    job.pool = &worker_.pool();
-    co_await run_builder(job, *locks);
-    activity_->succeeded();
-}
-
-asio::awaitable<void> BuildGoal::run_builder(BuildJob& job, const StoreLocks& locks) {
-    auto& store = worker_.store();
-    auto& progress = worker_.progress();
+    co_await prepare_job(job, outputs, check);
     std::unique_ptr<BuildLog> log = co_await store.open_build_log(drv_);
     job.log = [&log, this](std::string_view data) {
         log->append(data);
         activity_->log(data);
     };
+    // A slot on a machine that can take it; when that is a remote machine that turns out to be down, the
+    // build waits for a slot again (elsewhere, or on it once its back-off is over).
+    for (;;) {
+        MachineSlots::Slot slot;
+        try {
+            slot = co_await worker_.machine_slots().acquire(drv_, worker_.height(drv_), candidates);
+        } catch (BuildError& e) {
+            e.add_context(fmt::format("cannot build '{}'", store.print(drv_)));
+            throw;
+        }
+        if (slot.machine() == 0) {
+            co_await run_builder(job, *locks, *log);
+            break;
+        }
+        if (co_await run_remote(job, *locks, *log, slot.machine())) break;
+    }
+    activity_->succeeded();
+}
+
+asio::awaitable<void> BuildGoal::prepare_job(BuildJob& job, std::map<std::string, StorePath> outputs,
+                                             bool check) {
+    auto& store = worker_.store();
+    StorePathSet inputs = job.drv->input_srcs;
+    for (const auto& [input, wanted] : job.drv->input_drvs) {
+        auto in = co_await worker_.load_derivation(input, this);
+        for (const auto& o : wanted)
+            inputs.insert(in->output_path(store.store_dir(), o));
+    }
+    auto layout = store.layout();
+    job.real_store_dir = layout.real_store_dir;
+    job.scratch_parent = layout.staging_dir;
+    job.outputs = std::move(outputs);
+    job.input_closure = co_await store.closure(inputs);
+    job.env.store_dir = store.store_dir().dir();
+    job.env.cores = worker_.options().cores;
+    // The limits go with the job wherever it runs: the remote machines get them too.
+    job.max_silent_time = worker_.options().max_silent_time;
+    job.timeout = worker_.options().timeout;
+    job.max_log_size = worker_.options().max_log_size;
+    job.keep_failed = worker_.options().keep_failed;
+    job.check = check;
+    job.pool = &worker_.pool();
+}
+
+void BuildGoal::build_failed(const BuildError& e, const BuildLog& log, bool fixed_output) {
+    worker_.build_failures().record(e, true, fixed_output);
+    auto tail = log.tail();
+    if (!tail.empty())
+        worker_.progress().message(
+            fmt::format("last log lines of '{}':\n{}", worker_.store().print(drv_), tail));
+}
+
+asio::awaitable<void> BuildGoal::run_builder(BuildJob& job, const StoreLocks& locks, BuildLog& log) {
+    auto& store = worker_.store();
     activity_->start();
 
     std::unique_ptr<BuiltOutputs> built;
@@ -143,10 +178,7 @@ asio::awaitable<void> BuildGoal::run_builder(BuildJob& job, const StoreLocks& lo
     try {
         built = co_await worker_.builder()->build(job);
     } catch (BuildError& e) {
-        worker_.build_failures().record(e, true, fixed_output);
-        auto tail = log->tail();
-        if (!tail.empty())
-            progress.message(fmt::format("last log lines of '{}':\n{}", store.print(drv_), tail));
+        build_failed(e, log, fixed_output);
         throw;
     }
     try {

@@ -8,6 +8,8 @@
 
 namespace ferry {
 
+class BuildLog;
+
 /// Whether `e` is a cancellation (stop(), a failure elsewhere without keep-going) rather than a failure.
 bool is_cancellation(const std::exception_ptr& e);
 
@@ -59,8 +61,18 @@ protected:
 private:
     boost::asio::awaitable<void> build();
     boost::asio::awaitable<void> realise_inputs(const Derivation& drv);
-    /// Runs the builder for `job` and makes its outputs valid (or compares them, checking).
-    boost::asio::awaitable<void> run_builder(BuildJob& job, const StoreLocks& locks);
+    /// Runs the builder for `job` here and makes its outputs valid (or compares them, checking).
+    boost::asio::awaitable<void> run_builder(BuildJob& job, const StoreLocks& locks, BuildLog& log);
+    /// Builds `job` on remote machine `machine` (its slot held): copies the inputs it lacks, builds,
+    /// makes the outputs it sends back valid. False when the machine is down (marked so; nothing of
+    /// the build was made valid): the caller waits for another slot. remote_build.cc.
+    boost::asio::awaitable<bool> run_remote(BuildJob& job, const StoreLocks& locks, BuildLog& log,
+                                            size_t machine);
+    /// Fills `job` (its drv set) for building here or remotely: the input closure, the limits.
+    boost::asio::awaitable<void> prepare_job(BuildJob& job, std::map<std::string, StorePath> outputs,
+                                             bool check);
+    /// A build failed: recorded for the exit status, the log's last lines shown.
+    void build_failed(const BuildError& e, const BuildLog& log, bool fixed_output);
     StorePath drv_;
     BuildMode mode_;
     /// The build as the progress sees it, from the moment it is wanted (inputs realised, a builder

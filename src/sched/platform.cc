@@ -57,6 +57,15 @@ std::set<std::string> required_system_features(const Derivation& drv) {
     return features;
 }
 
+bool can_build(const Platform& platform, const Derivation& drv) {
+    bool builtin = drv.builder.starts_with("builtin:");
+    if (!builtin && drv.platform != platform.system && !platform.extra_platforms.count(drv.platform))
+        return false;
+    auto required = required_system_features(drv);
+    return std::all_of(required.begin(), required.end(),
+                       [&](const std::string& f) { return platform.features.count(f) > 0; });
+}
+
 void check_platform(const Platform& platform, const Derivation& drv, const std::string& drv_path) {
     bool builtin = drv.builder.starts_with("builtin:");
     auto required = required_system_features(drv);

@@ -33,13 +33,16 @@ BuildActivity::~BuildActivity() {
     if (!partial_.empty()) building_.result(ResultType::build_log_line, {std::move(partial_)});
 }
 
-void BuildActivity::start() {
+void BuildActivity::start(const std::string& machine) {
     if (!progress_ || building_.active()) return;
     waiting_.stop();
     // Nix's fields of actBuild: the derivation, the machine ("" for this one), round, rounds.
-    building_ = Activity(progress_->bus(), ActivityType::build, Level::info,
-                         drv_.empty() ? std::string() : fmt::format("building '{}'...", drv_),
-                         {drv_, std::string(), uint64_t(1), uint64_t(1)});
+    std::string text;
+    if (!drv_.empty())
+        text = machine.empty() ? fmt::format("building '{}'...", drv_)
+                               : fmt::format("building '{}' on '{}'...", drv_, machine);
+    building_ = Activity(progress_->bus(), ActivityType::build, Level::info, text,
+                         {drv_, machine, uint64_t(1), uint64_t(1)});
 }
 
 void BuildActivity::log(std::string_view data) {

@@ -11,7 +11,9 @@
 
 #include "ferry/http/error.hh"
 #include "goals.hh"
+#include "machine_slots.hh"
 #include "planner.hh"
+#include "remote_uploads.hh"
 
 namespace asio = boost::asio;
 
@@ -60,11 +62,11 @@ Worker::Worker(asio::io_context& io, asio::thread_pool& pool, StoreView& store,
                Progress& progress)
     : io_(io), pool_(pool), store_(store), planner_(std::make_unique<Planner>(*this)),
       substituters_(std::move(substituters)), builder_(builder), options_(options), progress_(progress),
-      build_slots_(io.get_executor(), std::max(1u, options.max_jobs)),
       query_slots_(io.get_executor(),
                    options.max_queries ? options.max_queries : std::numeric_limits<size_t>::max()) {
     std::stable_sort(substituters_.begin(), substituters_.end(),
                      [](Substituter* a, Substituter* b) { return a->priority() < b->priority(); });
+    init_machines();
 }
 
 Worker::~Worker() = default;

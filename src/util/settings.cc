@@ -90,6 +90,20 @@ template <typename T> Binding bind_field(T Settings::*field) {
     return b;
 }
 
+/// `max-jobs`: a number, or `auto` (unset: the number of cores).
+Binding bind_max_jobs() {
+    Binding b;
+    b.set = [](Settings& s, std::string_view name, std::string_view v) {
+        if (v == "auto")
+            s.max_jobs.reset();
+        else
+            s.max_jobs = parse_unsigned(name, v);
+    };
+    b.get = [](const Settings& s) { return s.max_jobs ? std::to_string(*s.max_jobs) : std::string("auto"); };
+    b.kind = SettingKind::number;
+    return b;
+}
+
 const std::map<std::string, Binding, std::less<>>& bindings() {
     static const std::map<std::string, Binding, std::less<>> table = {
         {"substituters", bind_field(&Settings::substituters)},
@@ -104,7 +118,7 @@ const std::map<std::string, Binding, std::less<>>& bindings() {
         {"narinfo-cache-positive-ttl", bind_field(&Settings::narinfo_cache_positive_ttl)},
         {"narinfo-cache-negative-ttl", bind_field(&Settings::narinfo_cache_negative_ttl)},
         {"narinfo-cache-meta-ttl", bind_field(&Settings::narinfo_cache_meta_ttl)},
-        {"max-jobs", bind_field(&Settings::max_jobs)},
+        {"max-jobs", bind_max_jobs()},
         {"cores", bind_field(&Settings::cores)},
         {"keep-going", bind_field(&Settings::keep_going)},
         {"fallback", bind_field(&Settings::fallback)},
@@ -122,6 +136,8 @@ const std::map<std::string, Binding, std::less<>>& bindings() {
         {"build-users-group", bind_field(&Settings::build_users_group)},
         {"start-id", bind_field(&Settings::start_id)},
         {"id-count", bind_field(&Settings::id_count)},
+        {"builders", bind_field(&Settings::builders)},
+        {"builders-use-substitutes", bind_field(&Settings::builders_use_substitutes)},
     };
     return table;
 }
@@ -191,13 +207,9 @@ void Settings::set(std::string_view name, std::string_view value, std::string_vi
         origins_[key] = fmt::format("{}, {}", before == origins_.end() ? "default" : before->second, origin);
         return;
     }
-    if (r.name == "max-jobs" && value == "auto") {
-        max_jobs = 0;
-    } else {
-        if (r.name == "sandbox" && value != "true" && value != "false" && value != "relaxed")
-            throw UsageError("option 'sandbox' must be true, false or relaxed, not '{}'", value);
-        r.binding->set(*this, r.name, value);
-    }
+    if (r.name == "sandbox" && value != "true" && value != "false" && value != "relaxed")
+        throw UsageError("option 'sandbox' must be true, false or relaxed, not '{}'", value);
+    r.binding->set(*this, r.name, value);
     origins_[key] = std::string(origin);
 }
 
@@ -252,7 +264,7 @@ void Settings::load_default_config() {
 }
 
 unsigned Settings::effective_max_jobs() const {
-    if (max_jobs) return max_jobs;
+    if (max_jobs) return *max_jobs;
     unsigned n = std::thread::hardware_concurrency();
     return n ? n : 1;
 }
@@ -274,6 +286,11 @@ std::vector<std::string> default_system_features() {
     std::vector<std::string> features{"benchmark", "big-parallel", "nixos-test"};
     if (::access("/dev/kvm", R_OK | W_OK) == 0) features.insert(features.begin() + 2, "kvm");
     return features;
+}
+
+std::string default_builders() {
+    const char* dir = std::getenv("NIX_CONF_DIR");
+    return "@" + std::string(dir && *dir ? dir : "/etc/nix") + "/machines";
 }
 
 std::filesystem::path default_config_file() {

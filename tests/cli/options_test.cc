@@ -70,7 +70,12 @@ TEST_F(OptionsTest, SettingFlagsAsNixs) {
     auto appended = ferry({"--substituters", "http://a", "show-config", "--extra-substituters", "http://b"});
     EXPECT_NE(appended.out.find("\nsubstituters = http://a http://b\n"), std::string::npos) << appended.out;
     auto jobs = ferry({"-j", "auto", "show-config"});
-    EXPECT_NE(jobs.out.find("\nmax-jobs = 0\n"), std::string::npos) << jobs.out;
+    EXPECT_NE(jobs.out.find("\nmax-jobs = auto\n"), std::string::npos) << jobs.out;
+    auto none = ferry({"-j", "0", "show-config"});
+    EXPECT_NE(none.out.find("\nmax-jobs = 0\n"), std::string::npos) << "0: nothing built here" << none.out;
+    auto remote = ferry({"show-config", "--builders", "ssh://a x86_64-linux", "--builders-use-substitutes"});
+    EXPECT_NE(remote.out.find("\nbuilders = ssh://a x86_64-linux\n"), std::string::npos) << remote.out;
+    EXPECT_NE(remote.out.find("\nbuilders-use-substitutes = true\n"), std::string::npos) << remote.out;
 }
 
 TEST_F(OptionsTest, UnknownSettingOnTheCommandLineIsAWarning) {

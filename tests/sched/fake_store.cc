@@ -51,7 +51,11 @@ void FakeStore::add_valid(const StorePath& path, const StorePathSet& references)
 
 StorePath FakeStore::add_derivation(const std::string& name, const std::vector<StorePath>& inputs,
                                     const std::vector<std::string>& outputs) {
-    Derivation drv = test_derivation(name, inputs, outputs);
+    return add_derivation(test_derivation(name, inputs, outputs));
+}
+
+StorePath FakeStore::add_derivation(Derivation drv) {
+    const auto& name = drv.name;
     hasher_.fill_outputs(drv);
     auto refs = drv.references();
     auto path = dir_.make_text_path(name + ".drv", unparse_derivation(dir_, drv), refs);

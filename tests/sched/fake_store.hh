@@ -32,6 +32,8 @@ public:
     /// path (a `.drv` path computed as Nix would).
     StorePath add_derivation(const std::string& name, const std::vector<StorePath>& inputs,
                              const std::vector<std::string>& outputs = {"out"});
+    /// Adds `drv` (its output paths not filled in: this does it) as a valid derivation; returns its path.
+    StorePath add_derivation(Derivation drv);
     /// Output `output` of the derivation `drv` added here.
     StorePath output_path(const StorePath& drv, const std::string& output = "out") const;
 

@@ -78,6 +78,7 @@ struct FakeOutputs : BuiltOutputs {
 asio::awaitable<std::unique_ptr<BuiltOutputs>> FakeBuilder::build(BuildJob& job) {
     const auto& name = job.drv->name;
     ++started[name];
+    start_order.push_back(name);
     ++running;
     peak_running = std::max(peak_running, running);
     struct Done {

@@ -82,6 +82,7 @@ public:
     std::string_view name() const override { return "fake"; }
 
     std::map<std::string, int> started;   ///< by derivation name
+    std::vector<std::string> start_order; ///< derivation names, as their builds started
     std::map<std::string, int> finished;  ///< successfully, by derivation name
     std::map<std::string, int> cancelled; ///< by derivation name
     size_t running = 0, peak_running = 0;

@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <optional>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -292,4 +293,40 @@ TEST(Settings, ARealWorldNixConf) {
     }
     EXPECT_TRUE(found);
     EXPECT_GT(s.ignored.size(), 40u);
+}
+
+// max-jobs as in Nix: 0 builds nothing locally (remote machines only), `auto` is the number of cores,
+// which stays ferry's default; show-config prints `auto` for it.
+TEST(Settings, MaxJobsZeroAndAuto) {
+    Settings s;
+    EXPECT_FALSE(s.max_jobs.has_value());
+    EXPECT_EQ(s.get("max-jobs"), "auto");
+    EXPECT_GE(s.effective_max_jobs(), 1u);
+    s.set("max-jobs", "0");
+    EXPECT_EQ(s.effective_max_jobs(), 0u);
+    EXPECT_EQ(s.get("max-jobs"), "0");
+    s.set("max-jobs", "auto");
+    EXPECT_EQ(s.get("max-jobs"), "auto");
+    EXPECT_EQ(s.effective_max_jobs(), std::max(1u, std::thread::hardware_concurrency()));
+    s.apply_config("build-max-jobs = 5\n", "nix.conf");
+    EXPECT_EQ(s.get("max-jobs"), "5");
+    EXPECT_THROW(s.set("max-jobs", "many"), UsageError);
+}
+
+// The remote machines: `builders` (Nix's default: the machines file in NIX_CONF_DIR, /etc/nix) and
+// `builders-use-substitutes`.
+TEST(Settings, Builders) {
+    {
+        ScopedEnv none("NIX_CONF_DIR", std::nullopt);
+        EXPECT_EQ(Settings{}.builders, "@/etc/nix/machines");
+    }
+    ScopedEnv conf("NIX_CONF_DIR", "/my/conf");
+    Settings s;
+    EXPECT_EQ(s.builders, "@/my/conf/machines");
+    EXPECT_FALSE(s.builders_use_substitutes);
+    s.apply_config("builders = ssh://a x86_64-linux ; ssh://b\nbuilders-use-substitutes = true\n", "nix.conf");
+    EXPECT_EQ(s.builders, "ssh://a x86_64-linux ; ssh://b");
+    EXPECT_TRUE(s.builders_use_substitutes);
+    EXPECT_EQ(Settings::kind("builders"), SettingKind::text);
+    EXPECT_EQ(Settings::kind("builders-use-substitutes"), SettingKind::boolean);
 }

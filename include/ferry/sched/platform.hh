@@ -28,6 +28,9 @@ struct Platform {
 /// Throws FormatError when `__json` does not parse or the attribute is not a list of strings.
 std::set<std::string> required_system_features(const Derivation& drv);
 
+/// Whether `platform` can build `drv` (what check_platform() checks, without throwing).
+bool can_build(const Platform& platform, const Derivation& drv);
+
 /// Throws BuildError with Nix's message ("a 'aarch64-linux' with features {} is required to build
 /// '…drv', but I am a 'x86_64-linux' with features {benchmark, big-parallel, kvm, nixos-test}") when
 /// `platform` cannot build `drv`.

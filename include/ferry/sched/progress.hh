@@ -30,8 +30,9 @@ public:
     BuildActivity& operator=(BuildActivity&&) noexcept;
     ~BuildActivity();
 
-    /// "building '…'...": the waiting ends, the build runs.
-    void start();
+    /// "building '…'..." (on a remote machine: "building '…' on '…'..."): the waiting ends, the build
+    /// runs. `machine`: Nix's field of actBuild, empty for this machine.
+    void start(const std::string& machine = {});
     /// A chunk of the builder's output: one resBuildLogLine per line.
     void log(std::string_view data);
     /// The outputs are valid: one more build done.

@@ -7,6 +7,7 @@
 /// costs d + 1 round trips. Blocking work goes to `pool`. Everything here is used from the io_context
 /// thread only, except `stop()`, which may be posted from a signal handler's context.
 
+#include <chrono>
 #include <functional>
 #include <list>
 #include <map>
@@ -21,6 +22,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include "ferry/sched/build_failure.hh"
+#include "ferry/sched/build_machine.hh"
 #include "ferry/sched/builder.hh"
 #include "ferry/sched/goal.hh"
 #include "ferry/sched/platform.hh"
@@ -34,8 +36,11 @@
 namespace ferry {
 
 class Planner;
+class MachineSlots;
+class RemoteUploads;
 
 struct WorkerOptions {
+    /// Build slots of this machine; 0: everything is built on the remote machines, as in Nix.
     unsigned max_jobs = 1;
     bool keep_going = false;
     /// Build a derivation when substituting its output failed.
@@ -44,6 +49,7 @@ struct WorkerOptions {
     unsigned cores = 1;
     unsigned max_silent_time = 0;
     unsigned timeout = 0;
+    uint64_t max_log_size = 0; ///< bytes; 0: no limit
     bool keep_failed = false;
     /// Path-info queries handed to the substituters at once (0: no limit). A little above the HTTP
     /// client's connections keeps it saturated, while the rest of a large closure waits here as a few
@@ -52,6 +58,16 @@ struct WorkerOptions {
     /// What this machine builds: a derivation for another system, or requiring a feature it lacks, is
     /// refused before its build (a BuildError with Nix's message).
     Platform platform = Platform::native();
+    /// Remote machines (owned by the caller; they outlive the worker): build slots of the same graph
+    /// besides this machine's `max_jobs`, chosen by system, features, load and speed factor.
+    std::vector<RemoteMachine*> machines;
+    /// A remote machine fetches the inputs it lacks from its own substituters first.
+    bool builders_use_substitutes = false;
+    /// A machine that failed is not contacted for `machine_backoff`, doubling after each failure in a
+    /// row up to `machine_max_backoff`; after `machine_max_failures` in a row it is not used again.
+    std::chrono::milliseconds machine_backoff{1000};
+    std::chrono::milliseconds machine_max_backoff{60000};
+    unsigned machine_max_failures = 5;
 };
 
 /// How realise() treats the derivations named as targets (Nix's BuildMode).
@@ -79,6 +95,9 @@ struct MissingPaths {
     StorePathSet unknown;         ///< paths nobody can provide
     uint64_t download_size = 0;   ///< compressed bytes
     uint64_t nar_size = 0;        ///< unpacked bytes
+    /// Where each derivation of will_build would be built: "local", the URIs of the remote machines
+    /// that could take it, or both ("local, ssh://a"); missing when no machine could.
+    std::map<StorePath, std::string> build_machines;
 };
 
 /// A realisation that failed: every failed target, or the first failure without keep-going.
@@ -170,7 +189,28 @@ public:
     const WorkerOptions& options() const noexcept { return options_; }
     Progress& progress() noexcept { return progress_; }
     Builder* builder() noexcept { return builder_; }
-    Semaphore& build_slots() noexcept { return build_slots_; }
+
+    // --- Machines (machine_choice.cc) --------------------------------------------------------------
+
+    /// Where `drv` (at `drv_path`) can be built: indices of machine_slots(), 0 for this machine (when
+    /// max_jobs > 0 and its platform builds it), i for options().machines[i - 1]; `check` builds stay
+    /// here. Outside a dry run, throws BuildError with Nix's message when nowhere (the platform's, after
+    /// Nix's warning listing the machines; or "unable to start any build" with max_jobs 0).
+    std::vector<size_t> build_candidates(const Derivation& drv, const StorePath& drv_path, bool check);
+    /// "local", "ssh://a", "local, ssh://a": the candidates as the dry run names them.
+    std::string describe_machines(const std::vector<size_t>& candidates) const;
+    /// The build slots of this machine (index 0) and of the remote ones.
+    MachineSlots& machine_slots() noexcept { return *slots_; }
+    /// The remote machine at index `m` (≥ 1) of machine_slots(), and what was copied to it.
+    RemoteMachine& remote_machine(size_t m) { return *options_.machines.at(m - 1); }
+    RemoteUploads& uploads(size_t m) { return *uploads_.at(m - 1); }
+    /// Machine `m` failed: down with back-off, and a warning naming it and `reason`.
+    void machine_down(size_t m, const std::string& reason);
+    /// The critical-path height of `drv`: 0 for a target, else 1 + the highest of the builds that need
+    /// it. Builds waiting for a slot go highest first.
+    unsigned height(const StorePath& drv) const;
+    /// `drv` is needed by a build of height `height - 1`: raises its height (and its inputs').
+    void raise_height(const StorePath& drv, unsigned height);
     /// The kinds of failed build seen so far (for the exit status).
     BuildFailures& build_failures() noexcept { return build_failures_; }
     const std::vector<Substituter*>& substituters() const noexcept { return substituters_; }
@@ -182,6 +222,8 @@ private:
     std::shared_ptr<Goal> get_goal(std::map<Key, std::shared_ptr<Goal>>& goals, const Key& key,
                                    Args&&... args);
     void start(const std::shared_ptr<Goal>& goal);
+    /// The machine slots and upload records of options_.machines.
+    void init_machines();
     /// Emits a terminal cancellation into every running task.
     void cancel_all();
     /// Before realise() (`dry` false) or query_missing(): forgets the failure that stopped an earlier
@@ -222,7 +264,9 @@ private:
     Builder* builder_;
     WorkerOptions options_;
     Progress& progress_;
-    Semaphore build_slots_;
+    std::unique_ptr<MachineSlots> slots_;
+    std::vector<std::unique_ptr<RemoteUploads>> uploads_;
+    std::map<StorePath, unsigned> heights_;
     Semaphore query_slots_;
 
     std::map<StorePath, std::shared_ptr<Goal>> path_goals_;

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,6 +37,8 @@ std::vector<std::string> default_extra_platforms();
 /// Nix's default of `system-features`: nixos-test, benchmark, big-parallel, and kvm when /dev/kvm is
 /// readable and writable.
 std::vector<std::string> default_system_features();
+/// Nix's default of `builders`: `@$NIX_CONF_DIR/machines` (`@/etc/nix/machines`).
+std::string default_builders();
 
 struct Settings {
     // Binary caches.
@@ -53,7 +56,9 @@ struct Settings {
     unsigned narinfo_cache_meta_ttl = 7 * 24 * 3600;
 
     // Building.
-    unsigned max_jobs = 0; ///< 0: the number of cores
+    /// Local build slots; 0: build nothing here (remote machines only), as in Nix. Unset (`auto`, and
+    /// ferry's default): the number of cores.
+    std::optional<unsigned> max_jobs;
     unsigned cores = 0;    ///< NIX_BUILD_CORES; 0: all
     bool keep_going = false;
     bool fallback = false;
@@ -75,6 +80,10 @@ struct Settings {
     std::string build_users_group = "nixbld";
     unsigned start_id = 872415232; ///< 0x34000000, Nix's
     unsigned id_count = 8388608;   ///< 128 slots of 65536 ids
+    /// Remote machines, in Nix's machines syntax (remote/machine_file.hh); `@FILE` reads FILE.
+    std::string builders = default_builders();
+    /// Remote machines fetch the inputs they lack from their own substituters first.
+    bool builders_use_substitutes = false;
 
     /// Sets one option by its Nix name (or one of Nix's old aliases: `binary-caches`, `build-max-jobs`,
     /// …); `extra-NAME` appends to the list setting NAME. `origin` says where the value comes from (for
@@ -102,7 +111,7 @@ struct Settings {
     /// Applies Nix's configuration files in Nix's order (nix_config_files()), then `$NIX_CONFIG`, then
     /// ferry.conf (default_config_file()).
     void load_default_config();
-    /// The effective number of parallel builds.
+    /// The effective number of local build slots: max_jobs, or the number of cores when unset (0 stays 0).
     unsigned effective_max_jobs() const;
 
     /// What the configuration read so far held but ferry does not know, in order.
