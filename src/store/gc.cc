@@ -22,19 +22,31 @@ double ms_since(Clock::time_point t) {
     return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
 }
 
-/// Disk space of `path` and everything under it (st_blocks, as Nix counts what it frees).
-uint64_t disk_usage(const fs::path& path) {
+/// Deletes `path` and everything under it, returning the disk space it took (st_blocks, as Nix counts
+/// what it frees). One lstat per file.
+uint64_t delete_counting(const fs::path& path) {
     struct stat st;
-    if (::lstat(path.c_str(), &st) != 0) return 0;
-    uint64_t total = uint64_t(st.st_blocks) * 512;
-    if (!S_ISDIR(st.st_mode)) return total;
-    DIR* dir = ::opendir(path.c_str());
-    if (!dir) return total;
-    while (auto* e = ::readdir(dir)) {
-        std::string_view name = e->d_name;
-        if (name != "." && name != "..") total += disk_usage(path / e->d_name);
+    if (::lstat(path.c_str(), &st) != 0) {
+        if (errno == ENOENT) return 0;
+        throw SysError("getting status of '" + path.string() + "'");
     }
-    ::closedir(dir);
+    uint64_t total = uint64_t(st.st_blocks) * 512;
+    if (!S_ISDIR(st.st_mode)) {
+        if (::unlink(path.c_str()) != 0 && errno != ENOENT) throw SysError("removing '" + path.string() + "'");
+        return total;
+    }
+    if ((st.st_mode & S_IRWXU) != S_IRWXU && ::chmod(path.c_str(), st.st_mode | S_IRWXU) != 0)
+        throw SysError("making '" + path.string() + "' writable");
+    std::vector<std::string> names;
+    if (DIR* dir = ::opendir(path.c_str())) {
+        while (auto* e = ::readdir(dir))
+            if (std::string_view(e->d_name) != "." && std::string_view(e->d_name) != "..")
+                names.emplace_back(e->d_name);
+        ::closedir(dir);
+    }
+    for (const auto& name : names)
+        total += delete_counting(path / name);
+    if (::rmdir(path.c_str()) != 0 && errno != ENOENT) throw SysError("removing '" + path.string() + "'");
     return total;
 }
 
@@ -47,9 +59,7 @@ uint64_t delete_entry(const fs::path& store_dir, const fs::path& trash, const st
             throw SysError("moving '" + from.string() + "' to the trash '" + to.string() + "'");
         move_into_place(from, to); // a read-only directory changing parents
     }
-    uint64_t freed = disk_usage(to);
-    delete_path(to);
-    return freed;
+    return delete_counting(to);
 }
 
 /// What marking needs beyond the graph: the recorded outputs of each derivation.
@@ -144,7 +154,7 @@ GcResults Collector::run() {
         make_directories(trash_);
     }
     auto t = Clock::now();
-    log_at(Level::info, "finding garbage collector roots...");
+    log_at(Level::talkative, "finding garbage collector roots...");
     auto roots = root_indices();
     results_.timings.roots_ms = ms_since(t);
     t = Clock::now();

@@ -84,12 +84,12 @@ std::vector<std::optional<VerifyProblem>> check_all(LocalStore& store, const Sto
 
 VerifyReport verify_store(LocalStore& store, const VerifyOptions& options) {
     GcLock lock = GcLock::shared(store.config()); // a consistent view: no collection deletes meanwhile
-    log_at(Level::info, "reading the store...");
+    log_at(Level::talkative, "reading the store...");
     auto entries = store_entries(store.config().real_store_dir());
     StoreGraph g = store.load_graph();
     VerifyReport report;
     report.paths = g.size();
-    log_at(Level::info, "checking path existence...");
+    log_at(Level::talkative, "checking path existence...");
     std::vector<uint32_t> present;
     for (uint32_t i = 0; i < g.size(); ++i) {
         if (!entries.contains(g.paths[i].to_string()))
@@ -103,7 +103,7 @@ VerifyReport verify_store(LocalStore& store, const VerifyOptions& options) {
             fmt::format("path '{}' refers to invalid path (row {} of the database is gone)",
                         store.print(g.paths[from]), id)});
     if (options.check_contents) {
-        log_at(Level::info, "checking store hashes...");
+        log_at(Level::talkative, "checking store hashes...");
         unsigned threads = options.threads ? options.threads : std::clamp(std::thread::hardware_concurrency(), 1u, 8u);
         for (auto& p : check_all(store, g, present, threads))
             if (p) report.problems.push_back(std::move(*p));

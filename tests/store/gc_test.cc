@@ -303,12 +303,12 @@ TEST_F(GcTest, WhatAKilledCollectionLeavesIsCleanedUp) {
 }
 
 TEST_F(GcTest, GeneratedStore) {
-    auto g = test::generate_store(store, 2000, 3000);
+    auto g = test::generate_store(store, 1000, 1500);
     auto r = gc();
     EXPECT_EQ(r.paths.size(), g.garbage.size());
     EXPECT_EQ(store.load_graph().size(), g.live.size());
     expect_sound();
-    std::printf("gc of 5,000 paths (3,000 garbage): roots %.1f ms, load %.1f ms, mark %.1f ms, delete %.1f ms\n",
+    std::printf("gc of 2,500 paths (1,500 garbage): roots %.1f ms, load %.1f ms, mark %.1f ms, delete %.1f ms\n",
                 r.timings.roots_ms, r.timings.load_ms, r.timings.mark_ms, r.timings.delete_ms);
 }
 
