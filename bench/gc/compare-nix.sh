@@ -7,7 +7,7 @@
 set -eu
 build=${1:-build}
 paths=${2:-100000}
-tmp=$(mktemp -d /tmp/ferry-gc-compare.XXXXXX)
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/ferry-gc-compare.XXXXXX")
 trap 'chmod -R u+w "$tmp" 2>/dev/null; rm -rf "$tmp"' EXIT
 export NIX_CONF_DIR="$tmp/etc" XDG_CONFIG_HOME="$tmp/config"
 mkdir -p "$NIX_CONF_DIR"

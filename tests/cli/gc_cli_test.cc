@@ -198,6 +198,28 @@ TEST_F(GcCliTest, VerifyFindsDamageAndRepairFetchesItAgain) {
     EXPECT_NE(none.err.find("cannot repair path '" + path_of("-hello-text") + "'"), std::string::npos) << none.err;
 }
 
+TEST_F(GcCliTest, AutomaticCollectionBeforeABuildKeepsWhatTheBuildUses) {
+    // min-free above the free space: the build's process collects before it starts the builder. The
+    // garbage goes; busybox, the builder, and the .drv are this process's temporary roots (NixOS/nix#2285
+    // was an automatic collection deleting what its own build needed).
+    import_busybox();
+    std::vector<std::string> garbage;
+    for (auto name : {"-weird-env", "-fixed-flat.txt"}) {
+        import(name);
+        garbage.push_back(path_of(name));
+    }
+    auto drv = busybox_derivation(tmp.path(), "gc-auto", "$bb/busybox cat $bb/busybox > /dev/null; echo ok > $out");
+    auto r = ferry({"--option", "min-free", "4611686018427387904", "--option", "max-free", "4611686018427387904",
+                    "build", "--no-out-link", drv});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.err.find("running auto-GC to free"), std::string::npos) << r.err;
+    for (const auto& g : garbage)
+        EXPECT_FALSE(valid(g)) << g;
+    EXPECT_TRUE(valid(kBusybox));
+    EXPECT_TRUE(valid(lines_of(r.out).at(0)));
+    EXPECT_EQ(ferry({"store", "verify", "--check-contents"}).status, 0);
+}
+
 TEST_F(GcCliTest, CollectionKilledAtRandomMomentsLeavesAConsistentStore) {
     constexpr int kKills = 10;
     constexpr size_t kLive = 1000, kGarbage = 4000;
