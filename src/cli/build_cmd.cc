@@ -7,6 +7,7 @@
 #include "command.hh"
 #include "ferry/sched/build_log.hh"
 #include "ferry/store/derivation_store.hh"
+#include "ferry/store/gc_roots.hh"
 #include "ferry/util/file.hh"
 #include "nix_process.hh"
 #include "session.hh"
@@ -93,7 +94,8 @@ void print_missing(LocalStore& store, const MissingPaths& m) {
 }
 
 /// ./result, ./result-dev, ./result-2 … as nix-build names them. The links point at the files: the
-/// logical path itself when the store is at its logical place, else the physical copy.
+/// logical path itself when the store is at its logical place, else the physical copy. Each link is an
+/// indirect garbage collector root.
 void make_links(LocalStore& store, const std::vector<Target>& targets,
                 const std::vector<RealisedOutputs>& realised, const std::string& base) {
     bool at_logical_place = store.config().real_store_dir() == fs::path(store.store_dir().dir());
@@ -107,6 +109,7 @@ void make_links(LocalStore& store, const std::vector<Target>& targets,
             fs::remove(tmp);
             fs::create_symlink(target, tmp);
             fs::rename(tmp, link);
+            add_indirect_root(store.config(), link); // gcroots/auto/<hash> -> ./result, as nix-build
         }
     }
 }

@@ -70,6 +70,10 @@ StorePath parse_store_path_arg(const LocalStore& store, const std::string& arg);
 
 void register_hash_commands(CLI::App& app, Context& ctx);
 void register_store_commands(CLI::App& app, Context& ctx);
+/// `store gc`, `store delete` (gc_cmd.cc) and `store verify`, `store repair` (verify_cmd.cc), added to
+/// the `store` command.
+void add_gc_commands(CLI::App& store, Context& ctx);
+void add_verify_commands(CLI::App& store, Context& ctx);
 void register_derivation_commands(CLI::App& app, Context& ctx);
 void register_path_info_command(CLI::App& app, Context& ctx);
 void register_build_commands(CLI::App& app, Context& ctx);

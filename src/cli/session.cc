@@ -15,6 +15,7 @@
 #include "ferry/sandbox/make_builder.hh"
 #include "ferry/sched/local_store_view.hh"
 #include "machines.hh"
+#include "ferry/store/auto_gc.hh"
 
 namespace asio = boost::asio;
 
@@ -152,6 +153,15 @@ asio::awaitable<void> Session::run_worker(std::function<asio::awaitable<void>(Wo
     for (auto& s : substituters_)
         subs.push_back(s.get());
     LocalStoreView view(*store_, pool_);
+    std::unique_ptr<AutoGc> auto_gc;
+    if (settings_.min_free) {
+        GcOptions gc;
+        gc.keep_outputs = settings_.keep_outputs;
+        gc.keep_derivations = settings_.keep_derivations;
+        auto_gc = std::make_unique<AutoGc>(*store_, settings_.min_free, settings_.max_free,
+                                           std::chrono::seconds(settings_.min_free_check_interval), gc);
+        view.set_before_build([&auto_gc] { auto_gc->check(); });
+    }
     Worker worker(io_, pool_, view, subs, builder_.get(), options, *progress_);
     running_ = &worker;
     if (signal_exit_) worker.stop(stop_reason_);

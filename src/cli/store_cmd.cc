@@ -154,6 +154,8 @@ void register_store_commands(CLI::App& app, Context& ctx) {
         [&ctx, restore_dir] { ctx.action = [restore_dir] { return run_restore(*restore_dir); }; });
 
     add_import_command(*store, ctx);
+    add_gc_commands(*store, ctx);
+    add_verify_commands(*store, ctx);
 }
 
 } // namespace ferry::cli

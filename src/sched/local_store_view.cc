@@ -34,19 +34,28 @@ StoreLayout LocalStoreView::layout() const {
 
 asio::awaitable<StorePathSet> LocalStoreView::query_valid(StorePathSet paths) {
     auto& store = store_;
-    auto result = co_await offload(reads_, [&store, &paths] { return store.query_valid_paths(paths); });
+    // Every path the scheduler asks about is one this process wants: a temporary root before its
+    // validity is looked at, so that a collection cannot take it afterwards (gc_roots.hh).
+    auto result = co_await offload(reads_, [&store, &paths] {
+        store.add_temp_roots(paths);
+        return store.query_valid_paths(paths);
+    });
     co_return result;
 }
 
 asio::awaitable<std::optional<ValidPathInfo>> LocalStoreView::path_info(StorePath path) {
     auto& store = store_;
-    auto result = co_await offload(reads_, [&store, &path] { return store.query_path_info(path); });
+    auto result = co_await offload(reads_, [&store, &path] {
+        store.add_temp_roots({path});
+        return store.query_path_info(path);
+    });
     co_return result;
 }
 
 asio::awaitable<std::shared_ptr<const Derivation>> LocalStoreView::read_derivation(StorePath drv) {
     auto& store = store_;
     auto work = [&store, &drv] {
+        store.add_temp_roots({drv});
         if (!store.is_valid_path(drv)) throw InvalidPath("path '{}' is not valid", store.print(drv));
         auto text = read_file(store.real_path(drv));
         auto name = std::string(drv.name());
@@ -101,7 +110,11 @@ std::unique_ptr<StagedPath> LocalStoreView::stage(std::string_view name) {
 
 asio::awaitable<std::unique_ptr<BuildLog>> LocalStoreView::open_build_log(StorePath drv) {
     auto& store = store_;
-    auto result = co_await offload(pool_, [&store, &drv] { return std::make_unique<BuildLog>(store, drv); });
+    auto& hook = before_build_;
+    auto result = co_await offload(pool_, [&store, &drv, &hook] {
+        if (hook) hook();
+        return std::make_unique<BuildLog>(store, drv);
+    });
     co_return result;
 }
 

@@ -169,6 +169,10 @@ StorePath LocalStore::add_text(std::string_view name, std::string_view contents,
                                const StorePathSet& references) {
     StorePath path = store_dir_.make_text_path(name, contents, references);
     return with_context("adding text file '" + print(path) + "'", [&] {
+        // Its references and itself are this process's roots before anything looks at their validity.
+        StorePathSet roots = references;
+        roots.insert(path);
+        add_temp_roots(roots);
         if (is_valid_path(path)) return path;
         PathLock lock = lock_path(path);
         if (is_valid_path(path)) return path;
@@ -197,7 +201,9 @@ void LocalStore::import_locked(const ByteSource& source, ValidPathInfo& expected
         check_nar(expected, parser.finish());
         return;
     }
-    // Missing references are found before the stream is unpacked (registration checks again).
+    // Missing references are found before the stream is unpacked (registration checks again); they are
+    // this process's roots first, so that no collection takes them before the path refers to them.
+    add_temp_roots(expected.references);
     StorePathSet others = expected.references;
     others.erase(expected.path);
     StorePathSet valid = query_valid_paths(others);

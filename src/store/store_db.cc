@@ -111,6 +111,7 @@ StoreDb::StoreDb(const std::filesystem::path& file, StoreDir dir, bool durable)
     insert_drv_output_ =
         db_.prepare("insert or replace into DerivationOutputs (drv, id, path) values (?, ?, ?)");
     query_drv_outputs_ = db_.prepare("select id, path from DerivationOutputs where drv = ?");
+    delete_path_ = db_.prepare("delete from ValidPaths where id = ?");
 }
 
 void StoreDb::init_schema() {
@@ -226,6 +227,12 @@ void StoreDb::add_reference(int64_t referrer, int64_t reference) {
 void StoreDb::set_signatures(int64_t id, const std::set<std::string>& signatures) {
     auto q = update_sigs_.use();
     q.bind(join_signatures(signatures)).bind(id);
+    q.run();
+}
+
+void StoreDb::delete_path(int64_t id) {
+    auto q = delete_path_.use();
+    q.bind(id);
     q.run();
 }
 

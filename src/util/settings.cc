@@ -33,6 +33,14 @@ unsigned parse_unsigned(std::string_view name, std::string_view v) {
     return n;
 }
 
+uint64_t parse_uint64(std::string_view name, std::string_view v) {
+    uint64_t n = 0;
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (ec != std::errc() || p != v.data() + v.size() || v.empty())
+        throw UsageError("option '{}' must be a non-negative integer, not '{}'", name, v);
+    return n;
+}
+
 std::vector<std::string> parse_list(std::string_view v) {
     auto words = split_words(v);
     return {words.begin(), words.end()};
@@ -61,6 +69,8 @@ template <typename T> Binding bind_field(T Settings::*field) {
             s.*field = parse_bool(name, v);
         else if constexpr (std::is_same_v<T, unsigned>)
             s.*field = parse_unsigned(name, v);
+        else if constexpr (std::is_same_v<T, uint64_t>)
+            s.*field = parse_uint64(name, v);
         else if constexpr (std::is_same_v<T, std::string>)
             s.*field = std::string(v);
         else
@@ -69,7 +79,7 @@ template <typename T> Binding bind_field(T Settings::*field) {
     b.get = [field](const Settings& s) -> std::string {
         if constexpr (std::is_same_v<T, bool>)
             return s.*field ? "true" : "false";
-        else if constexpr (std::is_same_v<T, unsigned>)
+        else if constexpr (std::is_same_v<T, unsigned> || std::is_same_v<T, uint64_t>)
             return std::to_string(s.*field);
         else if constexpr (std::is_same_v<T, std::string>)
             return s.*field;
@@ -78,7 +88,7 @@ template <typename T> Binding bind_field(T Settings::*field) {
     };
     if constexpr (std::is_same_v<T, bool>)
         b.kind = SettingKind::boolean;
-    else if constexpr (std::is_same_v<T, unsigned>)
+    else if constexpr (std::is_same_v<T, unsigned> || std::is_same_v<T, uint64_t>)
         b.kind = SettingKind::number;
     else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
         b.kind = SettingKind::list;
@@ -138,6 +148,11 @@ const std::map<std::string, Binding, std::less<>>& bindings() {
         {"id-count", bind_field(&Settings::id_count)},
         {"builders", bind_field(&Settings::builders)},
         {"builders-use-substitutes", bind_field(&Settings::builders_use_substitutes)},
+        {"keep-outputs", bind_field(&Settings::keep_outputs)},
+        {"keep-derivations", bind_field(&Settings::keep_derivations)},
+        {"min-free", bind_field(&Settings::min_free)},
+        {"max-free", bind_field(&Settings::max_free)},
+        {"min-free-check-interval", bind_field(&Settings::min_free_check_interval)},
     };
     return table;
 }
@@ -158,6 +173,8 @@ const std::map<std::string_view, std::string_view, std::less<>>& aliases() {
         {"build-use-chroot", "sandbox"},
         {"build-use-sandbox", "sandbox"},
         {"build-use-substitutes", "substitute"},
+        {"gc-keep-derivations", "keep-derivations"},
+        {"gc-keep-outputs", "keep-outputs"},
     };
     return table;
 }

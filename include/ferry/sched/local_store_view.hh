@@ -7,6 +7,8 @@
 /// Threading: as StoreView (loop thread, stage() on the pool). Ownership: refers to the store and the
 /// pool, which must outlive it.
 
+#include <functional>
+
 #include <boost/asio/thread_pool.hpp>
 
 #include "ferry/sched/store_view.hh"
@@ -40,12 +42,16 @@ public:
     boost::asio::awaitable<void> check_build_outputs(const BuildJob& job, BuiltOutputs& built) override;
 
     LocalStore& store() noexcept { return store_; }
+    /// Runs `hook` on the pool before each build starts (open_build_log), e.g. the automatic garbage
+    /// collection of min-free. Set before the worker runs.
+    void set_before_build(std::function<void()> hook) { before_build_ = std::move(hook); }
 
 private:
     LocalStore& store_;
     boost::asio::thread_pool& pool_;
     /// Metadata reads.
     boost::asio::thread_pool reads_{1};
+    std::function<void()> before_build_;
 };
 
 } // namespace ferry

@@ -32,6 +32,7 @@
 namespace ferry {
 
 class StoreDb;
+struct StoreGraph;
 
 /// A store path that is not valid where a valid one is required. The message names the path.
 class InvalidPath : public Error {
@@ -116,6 +117,20 @@ public:
     /// them in one transaction. On failure the moved trees are deleted again, so nothing half-done
     /// stays valid. The caller must hold the lock of every output path, and none may be valid.
     void commit_staged(std::vector<StagedOutput> outputs);
+
+    // --- Maintenance (garbage collection, verify) -----------------------------------------------
+
+    /// Every valid path with its hash, size, references, deriver and recorded outputs, read in one
+    /// transaction.
+    StoreGraph load_graph();
+    /// Makes `order` invalid in one transaction, in that order (referrers first). With
+    /// `check_referrers`, throws Error ("cannot delete path '…' because it is in use by '…'") when a
+    /// valid path outside `order` refers to one of them; without, the schema's foreign key refuses.
+    /// Their files are the caller's (GC moves them away after this).
+    void invalidate_paths(const std::vector<StorePath>& order, bool check_referrers = true);
+    /// Makes `paths` temporary roots of this process (gc_roots.hh): call before looking at their
+    /// validity, so that a collection never takes them while this process uses them.
+    void add_temp_roots(const StorePathSet& paths);
 
     // --- Adding and reading contents -------------------------------------------------------------
 

@@ -46,6 +46,9 @@ public:
     /// Records `referrer` → `reference`; does nothing when it is recorded already.
     void add_reference(int64_t referrer, int64_t reference);
     void set_signatures(int64_t id, const std::set<std::string>& signatures);
+    /// Deletes a valid path's row (its references and recorded outputs go with it). The foreign key
+    /// refuses while another path refers to it.
+    void delete_path(int64_t id);
 
     void set_derivation_output(int64_t drv_id, std::string_view output, const StorePath& path);
     std::map<std::string, StorePath> derivation_outputs(int64_t drv_id);
@@ -63,7 +66,7 @@ private:
     StoreDir dir_;
     Statement query_id_, query_info_, query_refs_, query_referrers_, query_hash_part_;
     Statement insert_path_, update_path_, insert_ref_, update_sigs_;
-    Statement insert_drv_output_, query_drv_outputs_;
+    Statement insert_drv_output_, query_drv_outputs_, delete_path_;
 };
 
 } // namespace ferry
