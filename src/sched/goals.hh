@@ -25,8 +25,9 @@ protected:
 private:
     /// Fetches the path from `sub`'s substituter, its references first, reporting to `activity` (null in a
     /// dry run). Sets `references_failed` when the failure is theirs rather than the substituter's.
+    /// Fetches the path from `sub` and makes it valid once its references are; `lock` is its lock.
     boost::asio::awaitable<void> fetch_from(const SubstituteInfo& sub, SubstituteActivity* activity,
-                                            bool& references_failed);
+                                            const StoreLocks* lock, bool& references_failed);
     /// Waits for `references`; a failure among them sets `references_failed`.
     boost::asio::awaitable<void> wait_references(const std::vector<std::shared_ptr<Goal>>& references,
                                                  bool& references_failed);
@@ -61,6 +62,9 @@ private:
     boost::asio::awaitable<void> realise_inputs(const Derivation& drv);
     /// Runs the builder for `job` and makes its outputs valid (or compares them, checking).
     boost::asio::awaitable<void> run_builder(BuildJob& job, const StoreLocks& locks);
+    /// Finishes `log` on the pool, even when cancelled; its write error is thrown unless `failed` (the
+    /// build's own error is the one to report then).
+    boost::asio::awaitable<void> close_log(BuildLog& log, bool failed);
     StorePath drv_;
     BuildMode mode_;
     /// The build as the progress sees it, from the moment it is wanted (inputs realised, a builder
