@@ -86,6 +86,7 @@ WorkerOptions Session::worker_options() const {
     options.cores = settings_.cores ? settings_.cores : std::max(1u, std::thread::hardware_concurrency());
     options.max_silent_time = settings_.max_silent_time;
     options.timeout = settings_.timeout;
+    options.max_log_size = settings_.max_build_log_size;
     options.keep_failed = settings_.keep_failed;
     options.max_queries = 2 * std::max(1u, settings_.http_connections);
     options.platform = Platform::from(settings_);
@@ -149,6 +150,7 @@ asio::awaitable<void> Session::run_worker(std::function<asio::awaitable<void>(Wo
     for (auto& s : substituters_)
         subs.push_back(s.get());
     LocalStoreView view(*store_, pool_);
+    view.set_compress_build_logs(settings_.compress_build_log);
     Worker worker(io_, pool_, view, subs, builder_.get(), options, *progress_);
     running_ = &worker;
     if (signal_exit_) worker.stop(stop_reason_);

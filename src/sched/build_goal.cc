@@ -4,6 +4,7 @@
 // is compared with them instead. In a dry run the build is recorded once the inputs are (virtually)
 // valid.
 
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "ferry/sched/build_log.hh"
@@ -121,6 +122,7 @@ asio::awaitable<void> BuildGoal::build() {
     job.env.cores = worker_.options().cores;
     job.max_silent_time = worker_.options().max_silent_time;
     job.timeout = worker_.options().timeout;
+    job.max_log_size = worker_.options().max_log_size;
     job.keep_failed = worker_.options().keep_failed;
     job.check = check;
     job.pool = &worker_.pool();
@@ -136,10 +138,12 @@ asio::awaitable<void> BuildGoal::run_builder(BuildJob& job, const StoreLocks& lo
         log->append(data);
         activity_->log(data);
     };
+    job.log_wait = [&log] { return log->wait_writable(); };
     activity_->start();
 
     std::unique_ptr<BuiltOutputs> built;
     bool fixed_output = job.drv->is_fixed_output();
+    std::exception_ptr failure;
     try {
         built = co_await worker_.builder()->build(job);
     } catch (BuildError& e) {
@@ -147,8 +151,14 @@ asio::awaitable<void> BuildGoal::run_builder(BuildJob& job, const StoreLocks& lo
         auto tail = log->tail();
         if (!tail.empty())
             progress.message(fmt::format("last log lines of '{}':\n{}", store.print(drv_), tail));
-        throw;
+        failure = std::current_exception();
+    } catch (...) {
+        failure = std::current_exception();
     }
+    // The log's last batch and the end of its compressed stream are written off the loop, however the
+    // build ended; a failed write fails a build that otherwise succeeded (it names the file and why).
+    co_await close_log(*log, failure != nullptr);
+    if (failure) std::rethrow_exception(failure);
     try {
         if (job.check) {
             co_await store.check_build_outputs(job, *built);
@@ -163,6 +173,19 @@ asio::awaitable<void> BuildGoal::run_builder(BuildJob& job, const StoreLocks& lo
     }
     // The builder's scratch space goes off the loop.
     co_await offload(worker_.pool(), [&built] { built.reset(); });
+}
+
+asio::awaitable<void> BuildGoal::close_log(BuildLog& log, bool failed) {
+    co_await asio::this_coro::reset_cancellation_state();
+    std::exception_ptr error;
+    co_await offload(worker_.pool(), [&log, &error] {
+        try {
+            log.finish();
+        } catch (...) {
+            error = std::current_exception();
+        }
+    });
+    if (error && !failed) std::rethrow_exception(error);
 }
 
 } // namespace ferry

@@ -40,10 +40,13 @@ public:
     boost::asio::awaitable<void> check_build_outputs(const BuildJob& job, BuiltOutputs& built) override;
 
     LocalStore& store() noexcept { return store_; }
+    /// Whether build logs are bzip2-compressed (`compress-build-log`, default true). Before any build.
+    void set_compress_build_logs(bool compress) noexcept { compress_logs_ = compress; }
 
 private:
     LocalStore& store_;
     boost::asio::thread_pool& pool_;
+    bool compress_logs_ = true;
     /// Metadata reads.
     boost::asio::thread_pool reads_{1};
 };
