@@ -12,6 +12,7 @@
 
 #include "ferry/store/local_store.hh"
 #include "ferry/store/sqlite.hh"
+#include "support/fixtures.hh"
 #include "support/store_check.hh"
 
 namespace fs = std::filesystem;
@@ -137,6 +138,7 @@ size_t RobustTest::valid_count(const fs::path& store_root) const {
 
 std::vector<std::string> tagged_derivations(const fs::path& dir, const std::string& tag, int n,
                                             const std::string& script, const std::string& seconds) {
+    fs::create_directories(dir);
     std::vector<std::string> files;
     std::string prefix = seconds.empty() ? "" : "$bb/busybox sleep " + seconds + "; ";
     for (int i = 0; i < n; ++i)
