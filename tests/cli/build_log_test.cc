@@ -80,7 +80,7 @@ TEST_F(RobustTest, ABuilderWritingAGigabyteOfLogIsStoppedWithMemoryFlat) {
         std::string file;
         const char* limit;
         const char* compress;
-    } cases[] = {{files[0], "1073741824", "false"}, {files[1], "16777216", "true"}};
+    } cases[] = {{files[0], "1073741824", "false"}, {files[1], "4194304", "true"}};
     for (const auto& c : cases) {
         auto drv = add_derivation(*this, c.file);
         auto started = std::chrono::steady_clock::now();

@@ -120,7 +120,8 @@ std::vector<std::string> RobustTest::leftovers(const std::string& tag, const fs:
             found.push_back(e.path().string() + ": lock file left");
     std::ifstream mounts("/proc/self/mountinfo");
     for (std::string line; std::getline(mounts, line);)
-        if (line.find(" " + tmp.path().string()) != std::string::npos) found.push_back("mount left: " + line);
+        for (const auto& dir : {c.effective_root(), build_tmp})
+            if (line.find(" " + dir.string()) != std::string::npos) found.push_back("mount left: " + line);
     if (!tag.empty())
         for (int pid : processes_with_env("FERRY_ROBUST_TAG=" + tag))
             found.push_back("process left: " + std::to_string(pid));
