@@ -1,4 +1,5 @@
 // `ferry build` (like nix-build), `ferry realise` (like nix-store -r) and `ferry log`.
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <iostream>
@@ -8,6 +9,7 @@
 #include "ferry/sched/build_log.hh"
 #include "ferry/store/derivation_store.hh"
 #include "ferry/store/gc_roots.hh"
+#include "ferry/util/compression.hh"
 #include "ferry/util/file.hh"
 #include "nix_process.hh"
 #include "session.hh"
@@ -171,6 +173,24 @@ int run_build(const GlobalOptions& global, const BuildOptions& o, bool links) {
     return session.exit_code();
 }
 
+/// Writes the log at `file` to standard output a chunk at a time (memory flat whatever its size),
+/// decompressing it when `compressed` (bzip2).
+void stream_log(const fs::path& file, bool compressed) {
+    UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) throw SysError("opening build log '" + file.string() + "'");
+    auto out = [](std::string_view s) { std::cout.write(s.data(), std::streamsize(s.size())); };
+    auto decompressor = make_decompressor(compressed ? "bzip2" : "none", out);
+    std::vector<char> buf(256 * 1024);
+    for (;;) {
+        size_t n = read_full(fd.get(), buf, "'" + file.string() + "'");
+        if (n == 0) break;
+        with_context(fmt::format("reading build log '{}'", file.string()),
+                     [&] { decompressor->feed(std::string_view(buf.data(), n)); });
+    }
+    with_context(fmt::format("reading build log '{}'", file.string()), [&] { decompressor->finish(); });
+    std::cout.flush();
+}
+
 int run_log(const GlobalOptions& global, const std::string& arg) {
     auto store = open_local_store(global);
     auto path = parse_store_path_arg(*store, arg);
@@ -180,9 +200,15 @@ int run_log(const GlobalOptions& global, const std::string& arg) {
         if (!info.deriver) throw Error("path '{}' has no known deriver, so no build log", store->print(path));
         drv = *info.deriver;
     }
-    auto log = build_log_path(*store, drv);
+    // As Nix: the compressed log first, then a plain one (compress-build-log = false, or older ferry).
+    bool compressed = true;
+    auto log = build_log_path(*store, drv, true);
+    if (!fs::exists(log)) {
+        compressed = false;
+        log = build_log_path(*store, drv, false);
+    }
     if (!fs::exists(log)) throw Error("build log of '{}' is not available", store->print(drv));
-    std::cout << read_file(log);
+    stream_log(log, compressed);
     return 0;
 }
 

@@ -1,4 +1,5 @@
 #include <malloc.h>
+#include <sys/resource.h>
 
 #include <cstdio>
 #include <iostream>
@@ -52,6 +53,12 @@ int main(int argc, char** argv) {
     // threads' own arenas kept ~100-200 MiB of freed memory resident in a 100,000-path realise
     // (580-680 -> 470 MiB) at no measurable cost in speed (bench/README.md, closure).
     ::mallopt(M_ARENA_MAX, 1);
+    // A path's lock is held (one descriptor) from before its download until it is valid, which waits for
+    // its references: a large closure holds thousands at once. The soft limit goes up to the hard one.
+    if (rlimit lim{}; ::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+        lim.rlim_cur = lim.rlim_max;
+        ::setrlimit(RLIMIT_NOFILE, &lim);
+    }
     ferry::cli::console(); // the sink of the event stream on stderr, until the process ends
     try {
         return run(argc, argv);

@@ -87,6 +87,7 @@ WorkerOptions Session::worker_options() const {
     options.cores = settings_.cores ? settings_.cores : std::max(1u, std::thread::hardware_concurrency());
     options.max_silent_time = settings_.max_silent_time;
     options.timeout = settings_.timeout;
+    options.max_log_size = settings_.max_build_log_size;
     options.keep_failed = settings_.keep_failed;
     options.max_queries = 2 * std::max(1u, settings_.http_connections);
     options.platform = Platform::from(settings_);
@@ -162,6 +163,7 @@ asio::awaitable<void> Session::run_worker(std::function<asio::awaitable<void>(Wo
                                            std::chrono::seconds(settings_.min_free_check_interval), gc);
         view.set_before_build([&auto_gc] { auto_gc->check(); });
     }
+    view.set_compress_build_logs(settings_.compress_build_log);
     Worker worker(io_, pool_, view, subs, builder_.get(), options, *progress_);
     running_ = &worker;
     if (signal_exit_) worker.stop(stop_reason_);

@@ -13,9 +13,11 @@ namespace asio = boost::asio;
 namespace ferry {
 
 BuildMonitor::BuildMonitor(const asio::any_io_executor& executor, UniqueFd log_read, unsigned max_silent_time,
-                           unsigned timeout, std::function<void(std::string_view)> log)
+                           unsigned timeout, std::function<void(std::string_view)> log, uint64_t max_log_size,
+                           std::function<asio::awaitable<void>()> log_wait)
     : log_(executor), timer_(executor), max_silent_time_(max_silent_time), timeout_(timeout),
-      log_callback_(std::move(log)), buffer_(65536), started_(Clock::now()), last_output_(started_) {
+      log_callback_(std::move(log)), max_log_size_(max_log_size), log_wait_(std::move(log_wait)),
+      buffer_(65536), started_(Clock::now()), last_output_(started_) {
     log_.assign(log_read.release());
 }
 
@@ -27,12 +29,25 @@ asio::awaitable<void> BuildMonitor::pump_log() {
         if (ec == asio::error::eof) co_return;
         if (ec) throw boost::system::system_error(ec, "reading the builder's log");
         last_output_ = Clock::now();
-        if (log_callback_) log_callback_(std::string_view(buffer_.data(), n));
+        std::string_view chunk(buffer_.data(), n);
+        if (max_log_size_ && log_size_ + n > max_log_size_) {
+            // As Nix: the build is killed once it has written more than the limit; the rest is not kept.
+            chunk = chunk.substr(0, max_log_size_ - log_size_);
+            log_exceeded_ = true;
+        }
+        log_size_ += chunk.size();
+        if (log_callback_ && !chunk.empty()) log_callback_(chunk);
+        if (log_exceeded_) {
+            timer_.cancel(); // watch_limits() looks again
+            co_return;
+        }
+        if (log_wait_) co_await log_wait_();
     }
 }
 
 asio::awaitable<LimitHit> BuildMonitor::watch_limits() {
     for (;;) {
+        if (log_exceeded_) co_return LimitHit::log_size;
         auto deadline = Clock::time_point::max();
         auto now = Clock::now();
         if (timeout_.count() > 0) {
@@ -45,7 +60,10 @@ asio::awaitable<LimitHit> BuildMonitor::watch_limits() {
             deadline = std::min(deadline, last_output_ + max_silent_time_);
         }
         timer_.expires_at(deadline);
-        co_await timer_.async_wait(asio::use_awaitable);
+        boost::system::error_code ec; // cancelled by pump_log() at the log limit: look again
+        co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        if (ec && !(ec == asio::error::operation_aborted && log_exceeded_))
+            throw boost::system::system_error(ec, "waiting for the build's limits");
     }
 }
 

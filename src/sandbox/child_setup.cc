@@ -163,6 +163,9 @@ void enter_root(const ChildProgram& program) noexcept {
         fail(program, ChildStep::drop_groups);
     if (::syscall(SYS_setgid, program.gid) != 0) fail(program, ChildStep::setgid);
     if (::syscall(SYS_setuid, program.uid) != 0) fail(program, ChildStep::setuid);
+    // A change of credentials clears the parent-death signal: set it again, or a builder would outlive
+    // a ferry killed with SIGKILL.
+    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(program, ChildStep::death_signal);
 }
 
 void set_stdio(const ChildProgram& program) noexcept {

@@ -28,11 +28,11 @@ namespace {
 /// until the caller has moved them.
 class LocalBuiltOutputs final : public BuiltOutputs {
 public:
-    LocalBuiltOutputs(TempDir build, std::shared_ptr<BuildIds> ids)
+    LocalBuiltOutputs(ScratchDir build, std::shared_ptr<BuildIds> ids)
         : build_(std::move(build)), ids_(std::move(ids)) {}
 
 private:
-    TempDir build_;
+    ScratchDir build_;
     std::shared_ptr<BuildIds> ids_; ///< held until the outputs are registered (made the store owner's)
 };
 
@@ -164,7 +164,8 @@ asio::awaitable<std::unique_ptr<BuiltOutputs>> LocalBuilder::build(BuildJob& job
     }
     remove_outputs(job);
 
-    TempDir build_dir(fs::temp_directory_path(), "nix-build-" + std::string(job.drv_path.name()));
+    ScratchDir build_dir(job.scratch_parent, fs::temp_directory_path(),
+                         "nix-build-" + std::string(job.drv_path.name()));
     BuildEnvOptions env_options = job.env;
     env_options.store_dir = job.store_dir.dir();
     env_options.build_top = build_dir.path().string();

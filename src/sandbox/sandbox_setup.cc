@@ -182,7 +182,7 @@ std::unique_ptr<PreparedSandbox> prepare_sandbox(const BuildJob& job, const Sand
         options.build_dir_parent.empty() ? fs::temp_directory_path() : options.build_dir_parent;
     auto prepared = std::make_unique<PreparedSandbox>(
         StagedPath(job.scratch_parent, "sandbox-" + std::string(job.drv_path.name())),
-        TempDir(build_parent, "ferry-build-" + std::string(job.drv_path.name())));
+        ScratchDir(job.scratch_parent, build_parent, "ferry-build-" + std::string(job.drv_path.name())));
 
     auto spec = make_sandbox_spec(job, options, host, prepared->root, prepared->build_dir);
     prepared->plan = plan_sandbox(spec);

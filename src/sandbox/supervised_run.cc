@@ -8,7 +8,6 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/this_coro.hpp>
 
@@ -16,7 +15,6 @@
 #include "ferry/sandbox/sandbox_error.hh"
 
 namespace asio = boost::asio;
-using namespace boost::asio::experimental::awaitable_operators;
 
 namespace ferry {
 
@@ -52,10 +50,23 @@ asio::awaitable<ExitStatus> wait_then(SandboxProcess& process, const std::functi
     co_return status;
 }
 
+/// The exit, the whole log and the set-up reports. When one of the three fails, the others are cancelled
+/// and the first failure is thrown: the cause, rather than Asio's "multiple exceptions" when the others
+/// fail in turn (a full disk fails the log and the builder at once).
 asio::awaitable<std::tuple<ExitStatus, std::vector<ChildReport>>>
 run_to_exit(SandboxProcess& process, BuildMonitor& monitor, asio::posix::stream_descriptor& status,
             const std::function<void(pid_t)>& on_exit) {
-    co_return co_await (wait_then(process, on_exit) && monitor.pump_log() && read_child_reports(status));
+    auto executor = co_await asio::this_coro::executor;
+    auto [order, exit_error, exit, log_error, reports_error, reports] =
+        co_await asio::experimental::make_parallel_group(
+            asio::co_spawn(executor, wait_then(process, on_exit), asio::deferred),
+            asio::co_spawn(executor, monitor.pump_log(), asio::deferred),
+            asio::co_spawn(executor, read_child_reports(status), asio::deferred))
+            .async_wait(asio::experimental::wait_for_one_error(), asio::deferred);
+    const std::exception_ptr errors[] = {exit_error, log_error, reports_error};
+    for (auto i : order)
+        if (errors[i]) std::rethrow_exception(errors[i]);
+    co_return std::make_tuple(exit, std::move(reports));
 }
 
 asio::awaitable<Supervision> supervise(SandboxProcess& process, BuildMonitor& monitor,
@@ -123,7 +134,8 @@ asio::awaitable<Supervision> run_supervised(ChildProgram& program, const BuildJo
     log_pipe.write.reset();
     status_pipe.write.reset();
 
-    BuildMonitor monitor(executor, std::move(log_pipe.read), job.max_silent_time, job.timeout, job.log);
+    BuildMonitor monitor(executor, std::move(log_pipe.read), job.max_silent_time, job.timeout, job.log,
+                         job.max_log_size, job.log_wait);
     asio::posix::stream_descriptor status(executor, status_pipe.read.release());
     auto outcome = co_await supervise(process, monitor, status, options.on_exit);
     if (!process.reaped() || options.on_exit) {
@@ -156,6 +168,11 @@ void throw_on_failure(const BuildJob& job, const Supervision& outcome, const Chi
     }
     if (outcome.limit) {
         auto kept = keep();
+        if (*outcome.limit == LimitHit::log_size)
+            throw LogLimitExceeded(
+                "building of '{}!*' from .drv file killed after writing more than {} bytes "
+                "of log output{}",
+                drv, job.max_log_size, kept);
         if (*outcome.limit == LimitHit::silence)
             throw BuildTimedOut("building '{}' timed out after {} seconds of silence{}", drv,
                                 job.max_silent_time, kept);

@@ -11,6 +11,8 @@ void BuildFailures::record(const std::exception& error, bool from_builder, bool 
         hash_mismatch = true;
     else if (dynamic_cast<const NotDeterministic*>(&error))
         not_deterministic = true;
+    else if (dynamic_cast<const LogLimitExceeded*>(&error))
+        return; // Nix 2.8 counts it as none of the kinds
     else if (from_builder && !fixed_output)
         failed = true;
 }

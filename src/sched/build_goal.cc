@@ -4,6 +4,7 @@
 // is compared with them instead. In a dry run the build is recorded once the inputs are (virtually)
 // valid.
 
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "ferry/sched/build_log.hh"
@@ -117,21 +118,32 @@ asio::awaitable<void> BuildGoal::build() {
         log->append(data);
         activity_->log(data);
     };
+    job.log_wait = [&log] { return log->wait_writable(); };
     // A slot on a machine that can take it; when that is a remote machine that turns out to be down, the
-    // build waits for a slot again (elsewhere, or on it once its back-off is over).
-    for (;;) {
-        MachineSlots::Slot slot;
-        try {
-            slot = co_await worker_.machine_slots().acquire(drv_, worker_.height(drv_), candidates);
-        } catch (BuildError& e) {
-            e.add_context(fmt::format("cannot build '{}'", store.print(drv_)));
-            throw;
+    // build waits for a slot again (elsewhere, or on it once its back-off is over). The log is finished
+    // (off the loop) by run_builder / run_remote once the build there ended, or here when none ran.
+    std::exception_ptr failure;
+    try {
+        for (;;) {
+            MachineSlots::Slot slot;
+            try {
+                slot = co_await worker_.machine_slots().acquire(drv_, worker_.height(drv_), candidates);
+            } catch (BuildError& e) {
+                e.add_context(fmt::format("cannot build '{}'", store.print(drv_)));
+                throw;
+            }
+            if (slot.machine() == 0) {
+                co_await run_builder(job, *locks, *log);
+                break;
+            }
+            if (co_await run_remote(job, *locks, *log, slot.machine())) break;
         }
-        if (slot.machine() == 0) {
-            co_await run_builder(job, *locks, *log);
-            break;
-        }
-        if (co_await run_remote(job, *locks, *log, slot.machine())) break;
+    } catch (...) {
+        failure = std::current_exception();
+    }
+    if (failure) {
+        if (!log_closed_) co_await close_log(*log, true);
+        std::rethrow_exception(failure);
     }
     activity_->succeeded();
 }
@@ -175,12 +187,19 @@ asio::awaitable<void> BuildGoal::run_builder(BuildJob& job, const StoreLocks& lo
 
     std::unique_ptr<BuiltOutputs> built;
     bool fixed_output = job.drv->is_fixed_output();
+    std::exception_ptr failure;
     try {
         built = co_await worker_.builder()->build(job);
     } catch (BuildError& e) {
         build_failed(e, log, fixed_output);
-        throw;
+        failure = std::current_exception();
+    } catch (...) {
+        failure = std::current_exception();
     }
+    // The log's last batch and the end of its compressed stream are written off the loop, however the
+    // build ended; a failed write fails a build that otherwise succeeded (it names the file and why).
+    co_await close_log(log, failure != nullptr);
+    if (failure) std::rethrow_exception(failure);
     try {
         if (job.check) {
             co_await store.check_build_outputs(job, *built);
@@ -195,6 +214,20 @@ asio::awaitable<void> BuildGoal::run_builder(BuildJob& job, const StoreLocks& lo
     }
     // The builder's scratch space goes off the loop.
     co_await offload(worker_.pool(), [&built] { built.reset(); });
+}
+
+asio::awaitable<void> BuildGoal::close_log(BuildLog& log, bool failed) {
+    log_closed_ = true;
+    co_await asio::this_coro::reset_cancellation_state();
+    std::exception_ptr error;
+    co_await offload(worker_.pool(), [&log, &error] {
+        try {
+            log.finish();
+        } catch (...) {
+            error = std::current_exception();
+        }
+    });
+    if (error && !failed) std::rethrow_exception(error);
 }
 
 } // namespace ferry

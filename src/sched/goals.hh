@@ -73,11 +73,16 @@ private:
                                              bool check);
     /// A build failed: recorded for the exit status, the log's last lines shown.
     void build_failed(const BuildError& e, const BuildLog& log, bool fixed_output);
+    /// Finishes `log` on the pool, even when cancelled; its write error is thrown unless `failed` (the
+    /// build's own error is the one to report then).
+    boost::asio::awaitable<void> close_log(BuildLog& log, bool failed);
     StorePath drv_;
     BuildMode mode_;
     /// The build as the progress sees it, from the moment it is wanted (inputs realised, a builder
     /// there) to the end of run(): what the counters show of it ends with it.
     std::optional<BuildActivity> activity_;
+    /// close_log() ran: the build's log is finished.
+    bool log_closed_ = false;
 };
 
 } // namespace ferry

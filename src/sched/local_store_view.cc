@@ -111,9 +111,11 @@ std::unique_ptr<StagedPath> LocalStoreView::stage(std::string_view name) {
 asio::awaitable<std::unique_ptr<BuildLog>> LocalStoreView::open_build_log(StorePath drv) {
     auto& store = store_;
     auto& hook = before_build_;
-    auto result = co_await offload(pool_, [&store, &drv, &hook] {
+    auto* pool = &pool_;
+    bool compress = compress_logs_;
+    auto result = co_await offload(pool_, [&store, &drv, &hook, pool, compress] {
         if (hook) hook();
-        return std::make_unique<BuildLog>(store, drv);
+        return std::make_unique<BuildLog>(store, drv, compress, pool);
     });
     co_return result;
 }

@@ -1,6 +1,9 @@
 // PathGoal: make a store path valid by substituting it, as the planner decides. The substituter's answer
 // starts the goals of the path's references at once (discovery runs ahead), and the download starts at
-// once too; only the commit of the verified tree waits for the references to be valid. When a
+// once too; only the commit of the verified tree waits for the references to be valid. The path's lock
+// is taken before anything is fetched (waited for without blocking, as every lock), and its validity
+// checked again once held: of several processes that want the path, one fetches it, and the others
+// find it valid. When a
 // substituter's copy cannot be used (bad signature, missing or corrupt NAR), the next substituter that
 // has the path is tried, as Nix does. In a dry run the fetch is recorded instead.
 
@@ -53,13 +56,20 @@ asio::awaitable<void> PathGoal::run() {
                     store.print(path_));
     }
     auto sub = std::move(*decision.from);
+    std::unique_ptr<StoreLocks> lock;
+    if (!worker_.dry_run()) {
+        StorePathSet one;
+        one.insert(path_);
+        lock = co_await lock_paths(store, std::move(one));
+        if (co_await store.is_valid(path_)) co_return; // another process made it valid meanwhile
+    }
     std::optional<SubstituteActivity> activity;
     if (!worker_.dry_run()) activity = worker_.progress().want_substitute(store.print(path_));
     std::vector<std::pair<std::string, std::exception_ptr>> failures; // by substituter
     for (;;) {
         bool references_failed = false;
         try {
-            co_await fetch_from(sub, activity ? &*activity : nullptr, references_failed);
+            co_await fetch_from(sub, activity ? &*activity : nullptr, lock.get(), references_failed);
             co_return;
         } catch (const Error&) {
             if (references_failed || worker_.stopped()) throw;
@@ -91,7 +101,7 @@ asio::awaitable<void> PathGoal::wait_references(const std::vector<std::shared_pt
 }
 
 asio::awaitable<void> PathGoal::fetch_from(const SubstituteInfo& sub, SubstituteActivity* activity,
-                                           bool& references_failed) {
+                                           const StoreLocks* lock, bool& references_failed) {
     auto& store = worker_.store();
     const SubstitutablePath& offer = *sub.offer;
     std::vector<std::shared_ptr<Goal>> references;
@@ -117,7 +127,7 @@ asio::awaitable<void> PathGoal::fetch_from(const SubstituteInfo& sub, Substitute
         StagedTree tree = co_await sub.substituter->fetch(offer, store, fetch_progress);
         trees.push_back(std::move(tree));
         co_await wait_references(references, references_failed);
-        co_await make_valid(store, std::move(trees));
+        co_await make_valid(store, std::move(trees), lock);
     } catch (SubstituteError&) {
         failure = std::current_exception(); // it names the path and the cache already
     } catch (Error& e) {

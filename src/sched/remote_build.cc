@@ -21,6 +21,7 @@ asio::awaitable<bool> BuildGoal::run_remote(BuildJob& job, const StoreLocks& loc
     auto& remote = worker_.remote_machine(machine);
     bool fixed_output = job.drv->is_fixed_output();
     std::vector<StagedTree> trees;
+    std::exception_ptr failure;
     try {
         auto have =
             co_await remote.query_valid(job.input_closure, worker_.options().builders_use_substitutes);
@@ -36,8 +37,11 @@ asio::awaitable<bool> BuildGoal::run_remote(BuildJob& job, const StoreLocks& loc
     } catch (BuildError& e) {
         worker_.machine_slots().mark_up(machine);
         build_failed(e, log, fixed_output);
-        throw;
+        failure = std::current_exception();
     }
+    // The build there ended: its log is finished off the loop (a write error fails it unless it failed).
+    co_await close_log(log, failure != nullptr);
+    if (failure) std::rethrow_exception(failure);
     worker_.machine_slots().mark_up(machine);
     try {
         co_await make_valid(store, std::move(trees), &locks);

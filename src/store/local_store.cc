@@ -21,6 +21,7 @@ LocalStore::LocalStore(StoreConfig config)
         make_directories(config_.locks_dir());
         db_ = std::make_unique<StoreDb>(config_.db_file(), store_dir_, config_.durable);
         clean_stale_staging(config_.staging_dir());
+        clean_lock_files(config_.locks_dir());
     });
 }
 

@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -30,18 +32,70 @@ bool lock_fd(int fd, bool nonblocking, const fs::path& path) {
     }
 }
 
+/// Whether the locked `fd` is a file its last holder deleted (it wrote a byte into it).
+bool is_stale(int fd, const fs::path& path) {
+    struct stat st;
+    if (::fstat(fd, &st) != 0) throw SysError("statting lock file '" + path.string() + "'");
+    return st.st_size != 0;
+}
+
+/// Opens and locks `lock_file`, again while what it locked is stale; nothing when `nonblocking` and
+/// the lock is held.
+std::optional<UniqueFd> lock_fresh(const fs::path& lock_file, bool nonblocking) {
+    for (;;) {
+        UniqueFd fd = open_lock_file(lock_file);
+        if (!lock_fd(fd.get(), nonblocking, lock_file)) return std::nullopt;
+        if (!is_stale(fd.get(), lock_file)) return fd;
+    }
+}
+
+/// Deletes the lock file `path` whose lock `fd` holds, and releases it. Unlinked first, then marked: a
+/// waiter that gets the lock afterwards sees the mark and opens the path afresh.
+void release_and_delete(UniqueFd& fd, const fs::path& path) noexcept {
+    ::unlink(path.c_str());
+    [[maybe_unused]] auto n = ::write(fd.get(), "d", 1);
+    fd.reset();
+}
+
 } // namespace
 
 PathLock PathLock::acquire(const fs::path& lock_file) {
-    UniqueFd fd = open_lock_file(lock_file);
-    lock_fd(fd.get(), false, lock_file);
-    return PathLock(std::move(fd), lock_file);
+    return PathLock(std::move(*lock_fresh(lock_file, false)), lock_file);
 }
 
 std::optional<PathLock> PathLock::try_acquire(const fs::path& lock_file) {
-    UniqueFd fd = open_lock_file(lock_file);
-    if (!lock_fd(fd.get(), true, lock_file)) return std::nullopt;
-    return PathLock(std::move(fd), lock_file);
+    auto fd = lock_fresh(lock_file, true);
+    if (!fd) return std::nullopt;
+    return PathLock(std::move(*fd), lock_file);
+}
+
+PathLock& PathLock::operator=(PathLock&& o) noexcept {
+    if (this != &o) {
+        unlock();
+        fd_ = std::move(o.fd_);
+        path_ = std::move(o.path_);
+    }
+    return *this;
+}
+
+void PathLock::unlock() noexcept {
+    if (fd_) release_and_delete(fd_, path_);
+}
+
+size_t clean_lock_files(const fs::path& dir) {
+    size_t removed = 0;
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(dir, ec)) {
+        if (!entry.path().filename().string().ends_with(".lock")) continue;
+        UniqueFd fd(::open(entry.path().c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
+        if (!fd) continue; // gone meanwhile
+        if (!lock_fd(fd.get(), true, entry.path())) continue;
+        if (is_stale(fd.get(), entry.path())) continue; // its deleter unlinks it
+        release_and_delete(fd, entry.path());
+        ++removed;
+    }
+    if (ec) throw SysError("reading lock directory '" + dir.string() + "'");
+    return removed;
 }
 
 std::vector<PathLock> acquire_all(std::vector<fs::path> lock_files) {

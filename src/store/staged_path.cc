@@ -98,6 +98,24 @@ bool owner_is_dead(const fs::path& staging_dir, const std::string& owner) {
 
 } // namespace
 
+std::string staging_entry_name(const fs::path& staging_dir, std::string_view hint) {
+    return unique_name(staging_dir, hint);
+}
+
+/// Deletes a dead process's staging entry: a staged directory, or a scratch directory's claim (a
+/// symlink to a directory outside the store; the directory goes first).
+static void delete_stale_entry(const fs::path& entry) {
+    struct stat st;
+    if (::lstat(entry.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+        fs::path target = fs::read_symlink(entry);
+        if (target.is_absolute() && target.has_filename()) delete_path(target);
+        if (::unlink(entry.c_str()) != 0 && errno != ENOENT)
+            throw SysError("removing '" + entry.string() + "'");
+        return;
+    }
+    delete_path(entry);
+}
+
 bool is_staging_lock(std::string_view name) {
     return name.ends_with(".lock");
 }
@@ -156,7 +174,7 @@ size_t clean_stale_staging(const fs::path& staging_dir) {
             locks.push_back(entry.path()); // after its entries, so a crash here leaves them claimable
             continue;
         }
-        delete_path(entry.path());
+        delete_stale_entry(entry.path());
         ++removed;
     }
     for (const auto& lock : locks)

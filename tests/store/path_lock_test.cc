@@ -22,9 +22,45 @@ TEST(PathLock, TryFailsWhileHeldAndSucceedsAfterUnlock) {
     EXPECT_FALSE(PathLock::try_acquire(file).has_value());
     held.unlock();
     EXPECT_FALSE(held.locked());
+    EXPECT_FALSE(std::filesystem::exists(file)) << "a released lock's file is deleted";
     auto again = PathLock::try_acquire(file);
     ASSERT_TRUE(again.has_value());
-    EXPECT_TRUE(std::filesystem::exists(file)) << "lock files stay";
+    EXPECT_TRUE(std::filesystem::exists(file));
+}
+
+// Nix's protocol: a waiter blocked on the file that the holder deletes gets a stale lock, sees it, and
+// locks the path afresh, so it and a newcomer never both hold "the" lock.
+TEST(PathLock, AWaiterOnADeletedFileLocksTheNewOne) {
+    TempDir tmp;
+    auto file = tmp.path() / "x.lock";
+    auto held = PathLock::acquire(file);
+    std::atomic<bool> acquired{false}, release_waiter{false};
+    std::thread waiter([&] {
+        auto lock = PathLock::acquire(file);
+        acquired = true;
+        for (int i = 0; i < 500 && !release_waiter; ++i)
+            std::this_thread::sleep_for(10ms);
+    });
+    std::this_thread::sleep_for(100ms);
+    held.unlock();
+    for (int i = 0; i < 500 && !acquired; ++i)
+        std::this_thread::sleep_for(10ms);
+    ASSERT_TRUE(acquired.load());
+    EXPECT_TRUE(std::filesystem::exists(file)) << "the waiter holds a lock on the file at the path";
+    EXPECT_FALSE(PathLock::try_acquire(file).has_value()) << "a newcomer is excluded";
+    release_waiter = true;
+    waiter.join();
+    EXPECT_FALSE(std::filesystem::exists(file));
+}
+
+TEST(PathLock, CleanLockFilesDeletesOnlyUnheldOnes) {
+    TempDir tmp;
+    write_file_atomic(tmp.path() / "dead.lock", "");
+    auto held = PathLock::acquire(tmp.path() / "live.lock");
+    EXPECT_EQ(clean_lock_files(tmp.path()), 1u);
+    EXPECT_FALSE(std::filesystem::exists(tmp.path() / "dead.lock"));
+    EXPECT_TRUE(std::filesystem::exists(tmp.path() / "live.lock"));
+    EXPECT_FALSE(PathLock::try_acquire(tmp.path() / "live.lock").has_value());
 }
 
 TEST(PathLock, ExcludesAnotherThreadUntilReleased) {

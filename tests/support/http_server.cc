@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <random>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -117,6 +118,10 @@ struct HttpServer::State {
     mutable std::mutex mutex; // guards rules, default_rule, hits, last_headers, log
     std::vector<Rule> rules;
     std::optional<Rule> default_rule;
+    double random_probability = 0;
+    std::vector<HttpFault> random_faults;
+    std::mt19937 random{0};
+    std::uint64_t faulted = 0;
     std::unordered_map<std::string, std::uint64_t> hits;
     std::unordered_map<std::string, http::fields> last_headers;
     std::vector<RequestRecord> log;
@@ -140,10 +145,16 @@ std::optional<HttpFault> HttpServer::State::take_fault(const std::string& path,
     for (auto it = rules.rbegin(); it != rules.rend() && !rule; ++it)
         if (fnmatch(it->pattern.c_str(), path.c_str(), 0) == 0) rule = &*it;
     if (!rule && default_rule) rule = &*default_rule;
+    if (!rule && !random_faults.empty()) {
+        if (std::uniform_real_distribution<double>(0, 1)(random) >= random_probability) return std::nullopt;
+        ++faulted;
+        return random_faults[std::uniform_int_distribution<std::size_t>(0, random_faults.size() - 1)(random)];
+    }
     if (!rule) return std::nullopt;
     int& seen = rule->seen[path];
     if (rule->fault.times >= 0 && seen >= rule->fault.times) return std::nullopt;
     ++seen;
+    ++faulted;
     return rule->fault;
 }
 
@@ -307,10 +318,23 @@ void HttpServer::set_default_fault(HttpFault fault) {
     state_->default_rule = Rule{"*", fault, {}};
 }
 
+void HttpServer::set_random_faults(double probability, std::vector<HttpFault> faults, unsigned seed) {
+    std::lock_guard lock(state_->mutex);
+    state_->random_probability = probability;
+    state_->random_faults = std::move(faults);
+    state_->random.seed(seed);
+}
+
+std::uint64_t HttpServer::faults() const {
+    std::lock_guard lock(state_->mutex);
+    return state_->faulted;
+}
+
 void HttpServer::clear_faults() {
     std::lock_guard lock(state_->mutex);
     state_->rules.clear();
     state_->default_rule.reset();
+    state_->random_faults.clear();
 }
 
 std::uint64_t HttpServer::requests() const {

@@ -66,8 +66,13 @@ public:
     void set_fault(const std::string& pattern, HttpFault fault);
     /// Applies `fault` to requests no rule matches.
     void set_default_fault(HttpFault fault);
-    /// Removes every rule and the default fault.
+    /// Removes every rule and the default fault (and the random faults).
     void clear_faults();
+    /// Applies one of `faults` (chosen uniformly) to each request that no rule matches with probability
+    /// `probability`, drawn from a generator seeded with `seed`. Replaces the default fault's role.
+    void set_random_faults(double probability, std::vector<HttpFault> faults, unsigned seed);
+    /// Requests to which a fault (of a rule, the default or a random one) was applied so far.
+    std::uint64_t faults() const;
 
     /// Requests read so far.
     std::uint64_t requests() const;

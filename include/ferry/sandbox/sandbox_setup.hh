@@ -12,6 +12,7 @@
 #include "ferry/sandbox/mount_plan.hh"
 #include "ferry/sandbox/sandbox_options.hh"
 #include "ferry/sched/builder.hh"
+#include "ferry/store/scratch_dir.hh"
 #include "ferry/store/staged_path.hh"
 #include "ferry/util/file.hh"
 
@@ -31,16 +32,16 @@ std::vector<HostBind> resolve_sandbox_paths(const std::vector<SandboxPathEntry>&
 /// not be copied once finalized.
 struct PreparedSandbox {
     StagedPath staging;              ///< holds the root at staging.path()
-    TempDir build;                   ///< the build directory on the host
+    ScratchDir build;                ///< the build directory on the host (claimed in staging)
     std::filesystem::path root;      ///< the new root, `<scratch_parent>/<staging dir>/out`
-    std::filesystem::path build_dir; ///< build.path(), kept when the TempDir is released
+    std::filesystem::path build_dir; ///< build.path(), kept when the ScratchDir is released
     SandboxPlan plan;
     ChildProgram program;         ///< log_fd and status_fd still to be filled in
     unsigned long namespaces = 0; ///< CLONE_NEW* flags
     /// As root, the host ids the sandbox's 1000/100 map to; null: the caller's own.
     std::shared_ptr<BuildIds> ids;
 
-    PreparedSandbox(StagedPath root_dir, TempDir build_dir)
+    PreparedSandbox(StagedPath root_dir, ScratchDir build_dir)
         : staging(std::move(root_dir)), build(std::move(build_dir)), root(staging.path()),
           build_dir(build.path()) {}
     PreparedSandbox(const PreparedSandbox&) = delete;

@@ -14,6 +14,13 @@ public:
     using BuildError::BuildError;
 };
 
+/// A build killed because its log exceeded `max-build-log-size` (Nix's LogLimitExceeded: no bit of the
+/// exit status of its own).
+class LogLimitExceeded : public BuildError {
+public:
+    using BuildError::BuildError;
+};
+
 /// The output of a fixed-output derivation does not have the hash the derivation declares.
 class OutputHashMismatch : public BuildError {
 public:

@@ -54,6 +54,9 @@ struct BuildJob {
     bool check = false;
     /// Receives the builder's output (stdout and stderr) as it arrives.
     std::function<void(std::string_view)> log;
+    /// When set, awaited after each piece of output given to `log`: resumes once the log can take more
+    /// (its writer has caught up), so a builder's output is read no faster than it is stored.
+    std::function<boost::asio::awaitable<void>()> log_wait;
     /// Where a builder runs its blocking preparation (creating the sandbox, stat()ing every input), so
     /// that the loop thread never waits for the disk. Null: on the calling thread.
     boost::asio::thread_pool* pool = nullptr;

@@ -45,10 +45,13 @@ public:
     /// Runs `hook` on the pool before each build starts (open_build_log), e.g. the automatic garbage
     /// collection of min-free. Set before the worker runs.
     void set_before_build(std::function<void()> hook) { before_build_ = std::move(hook); }
+    /// Whether build logs are bzip2-compressed (`compress-build-log`, default true). Before any build.
+    void set_compress_build_logs(bool compress) noexcept { compress_logs_ = compress; }
 
 private:
     LocalStore& store_;
     boost::asio::thread_pool& pool_;
+    bool compress_logs_ = true;
     /// Metadata reads.
     boost::asio::thread_pool reads_{1};
     std::function<void()> before_build_;

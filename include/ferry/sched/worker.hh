@@ -48,8 +48,9 @@ struct WorkerOptions {
     bool substitute = true;
     unsigned cores = 1;
     unsigned max_silent_time = 0;
+    /// Bytes of log a builder may write before it is killed (`max-build-log-size`); 0: no limit.
+    uint64_t max_log_size = 0;
     unsigned timeout = 0;
-    uint64_t max_log_size = 0; ///< bytes; 0: no limit
     bool keep_failed = false;
     /// Path-info queries handed to the substituters at once (0: no limit). A little above the HTTP
     /// client's connections keeps it saturated, while the rest of a large closure waits here as a few

@@ -25,11 +25,11 @@ public:
     static std::optional<PathLock> try_acquire(const std::filesystem::path& lock_file);
 
     PathLock(PathLock&&) noexcept = default;
-    PathLock& operator=(PathLock&&) noexcept = default;
-    ~PathLock() = default;
+    PathLock& operator=(PathLock&& o) noexcept;
+    ~PathLock() { unlock(); }
 
-    /// Releases the lock now; further calls do nothing.
-    void unlock() noexcept { fd_.reset(); }
+    /// Releases the lock now, deleting the lock file; further calls do nothing.
+    void unlock() noexcept;
     bool locked() const noexcept { return bool(fd_); }
     const std::filesystem::path& lock_file() const noexcept { return path_; }
 
@@ -43,5 +43,9 @@ private:
 /// Blocks until every lock file of `lock_files` is held, taking them in sorted order so that two callers
 /// with overlapping sets cannot deadlock.
 std::vector<PathLock> acquire_all(std::vector<std::filesystem::path> lock_files);
+
+/// Deletes the lock files under `dir` that nobody holds (left by killed processes), with the same
+/// protocol; safe while other processes lock and release. Returns how many went. Throws SysError.
+size_t clean_lock_files(const std::filesystem::path& dir);
 
 } // namespace ferry

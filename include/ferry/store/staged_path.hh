@@ -10,6 +10,7 @@
 /// live ones.
 
 #include <filesystem>
+#include <string>
 #include <string_view>
 
 #include "ferry/util/file.hh"
@@ -46,9 +47,14 @@ private:
     bool committed_ = false;
 };
 
-/// Deletes the staging directories whose process is gone (left behind by crashes), and those processes'
-/// lock files. Safe to run while other processes (and this one) stage paths: a live process's lock
-/// cannot be taken. Returns the number of directories deleted.
+/// A fresh name for an entry of the staging area, claimed by this process ("<owner>-<n>-<hint>").
+/// Thread-safe.
+std::string staging_entry_name(const std::filesystem::path& staging_dir, std::string_view hint);
+
+/// Deletes the staging directories whose process is gone (left behind by crashes), the scratch
+/// directories those processes claimed (ScratchDir: a symlink to a directory elsewhere, both deleted),
+/// and those processes' lock files. Safe to run while other processes (and this one) stage paths: a live
+/// process's lock cannot be taken. Returns the number of directories deleted.
 size_t clean_stale_staging(const std::filesystem::path& staging_dir);
 
 /// Whether a name in the staging area is a process's lock file rather than a staged path.

@@ -68,6 +68,12 @@ struct Settings {
     std::vector<std::string> sandbox_paths;
     unsigned max_silent_time = 0; ///< seconds; 0: none
     unsigned timeout = 0;         ///< seconds; 0: none
+
+    /// Bytes of log a builder may write before it is killed (Nix's `max-build-log-size`); 0: no limit.
+    unsigned max_build_log_size = 0;
+    /// Build logs are bzip2-compressed (`<log>.bz2`), as Nix's `compress-build-log`.
+    bool compress_build_log = true;
+
     bool impersonate_linux_26 = false;
     std::string system = "x86_64-linux";
     /// Other platforms this machine builds for (derivations' `system`).
