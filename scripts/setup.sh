@@ -16,6 +16,9 @@ FERRY_PACKAGES=(
 )
 # Only the test suite compares with real Nix (Debian's Nix 2.8); scripts/check-format runs clang-format.
 FERRY_TEST_PACKAGES=(nix-bin clang-format)
+# scripts/fuzz: clang (Debian 12: clang 14) and its runtime libraries (libFuzzer, the sanitizers), which
+# clang only recommends.
+FERRY_FUZZ_PACKAGES=(clang libclang-rt-dev)
 
 ferry_install_packages() {
   local missing=() pkg
