@@ -17,6 +17,9 @@ FERRY_PACKAGES=(
 # Only the test suite compares with real Nix (Debian's Nix 2.8); scripts/check-format runs clang-format.
 # The remote tests start sshd on 127.0.0.1 and reach it with ssh.
 FERRY_TEST_PACKAGES=(nix-bin clang-format openssh-server openssh-client)
+# scripts/fuzz: clang (Debian 12: clang 14) and its runtime libraries (libFuzzer, the sanitizers), which
+# clang only recommends.
+FERRY_FUZZ_PACKAGES=(clang libclang-rt-dev)
 
 ferry_install_packages() {
   local missing=() pkg

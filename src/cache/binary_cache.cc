@@ -11,6 +11,7 @@
 #include <boost/system/system_error.hpp>
 
 #include "ferry/cache/nar_download.hh"
+#include "ferry/cache/nar_url.hh"
 #include "ferry/util/event.hh"
 #include "ferry/util/events.hh"
 #include "ferry/util/offload.hh"
@@ -144,7 +145,8 @@ asio::awaitable<void> BinaryCache::init() {
     }
     // Created here, while the client surely lives; the request itself keeps what it needs.
     // Urgent, like the narinfo queries: everything waits on it.
-    http::Request request = http::Request(url_ + "/nix-cache-info").with_urgent();
+    http::Request request =
+        http::Request(url_ + "/nix-cache-info").with_urgent().with_max_body(kMaxNarinfoSize);
     auto response = context_->http().get(std::move(request));
     asio::co_spawn(executor, fetch_meta(meta_, std::move(response), context_, url_),
                    asio::bind_cancellation_slot(meta_->cancel.slot(), asio::detached));
@@ -243,7 +245,7 @@ asio::awaitable<std::shared_ptr<const NarInfo>> BinaryCache::query_narinfo(const
     if (!cached && !(meta_ && meta_->error)) {
         // Sent before the meta data is known: its round trip overlaps nix-cache-info's. Urgent:
         // discovery waits on it, so it overtakes the NAR downloads in the client's queue.
-        http::Request request = http::Request(where).with_urgent();
+        http::Request request = http::Request(where).with_urgent().with_max_body(kMaxNarinfoSize);
         http::Response r = co_await context_->http().get(std::move(request));
         response = std::move(r);
     }
@@ -260,7 +262,7 @@ asio::awaitable<std::shared_ptr<const NarInfo>> BinaryCache::query_narinfo(const
         }
         if (!damaged) co_return info;
         // A damaged entry: ask the cache again.
-        http::Request request = http::Request(where).with_urgent();
+        http::Request request = http::Request(where).with_urgent().with_max_body(kMaxNarinfoSize);
         http::Response r = co_await context_->http().get(std::move(request));
         response = std::move(r);
     }
@@ -279,8 +281,7 @@ void BinaryCache::check_signature(const NarInfo& info) const {
 }
 
 std::string BinaryCache::nar_url(const NarInfo& info) const {
-    if (info.url.find("://") != std::string::npos) return info.url;
-    return url_ + "/" + info.url;
+    return resolve_nar_url(url_, info.url);
 }
 
 asio::awaitable<void> BinaryCache::download(const NarInfo& info, StoreView& store, FetchProgress& progress,

@@ -1,6 +1,7 @@
 #include "ferry/cache/narinfo.hh"
 
 #include <charconv>
+#include <limits>
 #include <vector>
 
 #include "ferry/cache/signature.hh"
@@ -40,6 +41,14 @@ uint64_t parse_uint(std::string_view value, std::string_view field) {
     if (ec != std::errc() || ptr != value.data() + value.size() || value.empty())
         throw FormatError("field '{}' is not a number: '{}'", field, value.substr(0, 40));
     return n;
+}
+
+/// nix-cache-info's Priority: a number that fits an int (Nix reads it with std::stoi).
+int parse_priority(std::string_view value) {
+    uint64_t n = parse_uint(value, "Priority");
+    if (n > uint64_t(std::numeric_limits<int>::max()))
+        throw FormatError("field 'Priority' is out of range: '{}'", value.substr(0, 40));
+    return int(n);
 }
 
 void parse_field(const StoreDir& dir, NarInfo& info, std::string_view key, std::string_view value,
@@ -156,7 +165,7 @@ CacheInfo CacheInfo::parse(std::string_view text, std::string_view where) {
             else if (key == "WantMassQuery")
                 info.want_mass_query = value == "1";
             else if (key == "Priority")
-                info.priority = int(parse_uint(value, key));
+                info.priority = parse_priority(value);
         });
     } catch (FormatError& e) {
         e.add_context(fmt::format("malformed nix-cache-info '{}'", where));

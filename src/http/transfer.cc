@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "ferry/http/body_gate.hh"
+#include "ferry/util/error.hh"
 
 namespace ferry::http::detail {
 
@@ -159,6 +160,8 @@ void Transfer::on_body(std::string_view data) {
         request_.sink(data);
     } else if (!request_.sink || body_.size() < kMaxErrorBody) {
         bool success = status_ == 0 || (status_ >= 200 && status_ < 300);
+        if (success && request_.max_body && body_.size() + data.size() > request_.max_body)
+            throw Error("the answer is larger than the limit of {} bytes", request_.max_body);
         std::size_t room = success ? data.size() : std::min(data.size(), kMaxErrorBody - body_.size());
         body_.append(data.substr(0, room));
     }

@@ -22,7 +22,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "ferry/sandbox/etc_files.hh"
@@ -188,6 +190,9 @@ void set_process_attributes(const ChildProgram& program) noexcept {
     }
     rlimit core{0, RLIM_INFINITY};
     ::setrlimit(RLIMIT_CORE, &core); // best effort, as in Nix
+    rlimit nproc{program.max_processes, program.max_processes};
+    if (program.max_processes && ::setrlimit(RLIMIT_NPROC, &nproc) != 0)
+        fail(program, ChildStep::process_limit);
     if (::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0) fail(program, ChildStep::close_fds);
 }
 
@@ -198,6 +203,16 @@ void restrict_syscalls(const ChildProgram& program) noexcept {
 }
 
 } // namespace
+
+uint64_t build_process_limit() {
+    uint64_t pid_max = 32768;
+    if (FILE* f = std::fopen("/proc/sys/kernel/pid_max", "r")) {
+        unsigned long long n = 0;
+        if (std::fscanf(f, "%llu", &n) == 1 && n > 0) pid_max = n;
+        std::fclose(f);
+    }
+    return std::clamp<uint64_t>(pid_max / 8, 1024, 65536);
+}
 
 void ChildProgram::finalize() {
     argv.clear();
@@ -260,6 +275,8 @@ std::string describe_child_step(const ChildReport& report, const ChildProgram& p
         return "redirecting standard input and output";
     case ChildStep::personality:
         return "setting the personality";
+    case ChildStep::process_limit:
+        return "limiting the build to " + std::to_string(program.max_processes) + " processes";
     case ChildStep::close_fds:
         return "marking file descriptors close-on-exec";
     case ChildStep::no_new_privs:

@@ -116,6 +116,7 @@ ChildProgram make_program(const BuildJob& job, const fs::path& build_dir, const 
         p.uid = ids->uid();
         p.gid = ids->gid();
         p.clear_groups = true;
+        p.max_processes = build_process_limit();
     }
     p.private_network = false;
     p.user_namespace = diverted(job) && ::geteuid() != 0;

@@ -107,6 +107,7 @@ void fill_program(PreparedSandbox& prepared, const BuildJob& job, const SandboxO
         program.env.push_back(name + "=" + value);
     set_personality(program, *job.drv, options);
     program.seccomp = options.filter_syscalls ? sandbox_seccomp_program() : nullptr;
+    program.max_processes = build_process_limit();
     program.finalize();
     prepared.namespaces = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC |
                           (program.private_network ? CLONE_NEWNET : 0);

@@ -295,10 +295,26 @@ std::vector<std::string> default_extra_platforms() {
 #if defined(__x86_64__) && defined(__linux__)
     platforms.push_back("i686-linux");
     __builtin_cpu_init();
+#if defined(__clang__) && __clang_major__ < 15
+    // clang 14 (Debian 12's, the fuzzers' compiler) knows no "x86-64-vN": the features that set the levels
+    // apart.
+    platforms.push_back("x86_64-v1-linux");
+    bool v2 = __builtin_cpu_supports("sse4.2") && __builtin_cpu_supports("popcnt") &&
+              __builtin_cpu_supports("ssse3");
+    bool v3 = v2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi2") &&
+              __builtin_cpu_supports("fma");
+    bool v4 = v3 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+              __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512dq") &&
+              __builtin_cpu_supports("avx512vl");
+    if (v2) platforms.push_back("x86_64-v2-linux");
+    if (v3) platforms.push_back("x86_64-v3-linux");
+    if (v4) platforms.push_back("x86_64-v4-linux");
+#else
     if (__builtin_cpu_supports("x86-64")) platforms.push_back("x86_64-v1-linux");
     if (__builtin_cpu_supports("x86-64-v2")) platforms.push_back("x86_64-v2-linux");
     if (__builtin_cpu_supports("x86-64-v3")) platforms.push_back("x86_64-v3-linux");
     if (__builtin_cpu_supports("x86-64-v4")) platforms.push_back("x86_64-v4-linux");
+#endif
 #endif
     return platforms;
 }

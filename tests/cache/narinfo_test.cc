@@ -130,3 +130,33 @@ TEST(CacheInfo, ParsesFields) {
     EXPECT_EQ(CacheInfo::parse(info.to_string(), "x").priority, 30);
     EXPECT_THROW(CacheInfo::parse("Priority: high\n", "x"), FormatError);
 }
+
+TEST(CacheInfo, APriorityBeyondAnIntIsAnError) {
+    // Found by the cache_info fuzzer: 1475784102541512926 was cast to a negative int, which printed as a
+    // Priority that no longer parsed.
+    try {
+        CacheInfo::parse("Priority: 2147483648\n", "http://cache/nix-cache-info");
+        ADD_FAILURE() << "no error";
+    } catch (const FormatError& e) {
+        EXPECT_NE(std::string(e.what()).find("field 'Priority' is out of range: '2147483648'"),
+                  std::string::npos)
+            << e.what();
+    }
+    EXPECT_EQ(CacheInfo::parse("Priority: 2147483647\n", "x").priority, 2147483647);
+}
+
+TEST(FuzzRegressions, CacheInfoInputsGiveAnErrorOrRoundTrip) {
+    auto inputs = test::fuzz_regressions("cache_info");
+    ASSERT_FALSE(inputs.empty());
+    for (const auto& input : inputs) {
+        SCOPED_TRACE(input.filename().string());
+        try {
+            CacheInfo info = CacheInfo::parse(read_file(input), input.string());
+            CacheInfo again = CacheInfo::parse(info.to_string(), "printed");
+            EXPECT_EQ(again.priority, info.priority);
+            EXPECT_EQ(again.store_dir, info.store_dir);
+        } catch (const FormatError& e) {
+            EXPECT_NE(std::string(e.what()).find("malformed nix-cache-info"), std::string::npos) << e.what();
+        }
+    }
+}

@@ -1,7 +1,8 @@
 // A hostile builder (tests/data/sandbox/hostile.sh) against the sandbox and, as root, the unsandboxed
 // builder: it tries to write host sysctls, core_pattern, sysrq-trigger and the host's /etc/hosts, to
 // mknod, mount, remount /proc/sys, to regain privileges in a nested user namespace and try again, and to
-// read a file only root may read. Every attempt must fail inside the build and leave the host as it was.
+// read a file only root may read, to signal a process of the host or read its environment (the ptrace
+// access check). Every attempt must fail inside the build and leave the host as it was.
 // Nothing is ever written: files are opened for writing only.
 #include <sys/stat.h>
 #include <unistd.h>
@@ -66,19 +67,20 @@ void expect_all_refused(Builder& builder, FakeStore& store, const Secret& secret
                         const std::string& what) {
     SCOPED_TRACE(what);
     auto script = read_file(test_data_dir() / "sandbox/hostile.sh");
-    std::map<std::string, std::string> env{{"secret", secret.path}};
+    std::map<std::string, std::string> env{{"secret", secret.path}, {"hostPid", std::to_string(::getpid())}};
     Derivation drv = store.shell_derivation("hostile", script, env);
     if (fixed) {
         // The builder does not check the declared hash (registering the outputs does), so any will do.
         drv = store.fixed_output_derivation("hostile-fixed", script, "");
         drv.env["secret"] = secret.path;
+        drv.env["hostPid"] = std::to_string(::getpid());
         ASSERT_TRUE(drv.is_fixed_output());
     }
     HostState before;
     auto job = store.job(drv);
     auto text = read_file(run_build(builder, job)->locations.at("out"));
     auto results = attempts(text);
-    size_t expected = 14 + (secret.path.empty() ? 0 : 2);
+    size_t expected = 16 + (secret.path.empty() ? 0 : 2);
     EXPECT_EQ(results.size(), expected) << text;
     for (const auto& [attempt, result] : results) {
         if (attempt == "nested root") continue;

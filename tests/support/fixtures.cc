@@ -1,5 +1,6 @@
 #include "support/fixtures.hh"
 
+#include <algorithm>
 #include <cstdlib>
 
 namespace ferry::test {
@@ -17,6 +18,15 @@ std::filesystem::path fixtures_dir() {
 }
 std::filesystem::path test_data_dir() {
     return from_env("FERRY_TEST_DATA", FERRY_DEFAULT_TEST_DATA);
+}
+std::vector<std::filesystem::path> fuzz_regressions(const std::string& target) {
+    std::vector<std::filesystem::path> out;
+    std::filesystem::path dir = test_data_dir() / "fuzz-regressions" / target;
+    if (!std::filesystem::is_directory(dir)) return out;
+    for (const auto& entry : std::filesystem::directory_iterator(dir))
+        out.push_back(entry.path());
+    std::sort(out.begin(), out.end());
+    return out;
 }
 std::filesystem::path build_root() {
     return from_env("FERRY_BUILD_ROOT", FERRY_DEFAULT_BUILD_ROOT);

@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace ferry::test {
 
@@ -14,6 +15,9 @@ inline std::filesystem::path compat_dir() {
 }
 /// tests/data (env FERRY_TEST_DATA).
 std::filesystem::path test_data_dir();
+/// The inputs a fuzz target (fuzz/targets.txt) once crashed on, kept as regression tests:
+/// tests/data/fuzz-regressions/<target>/*, sorted; none when the directory does not exist.
+std::vector<std::filesystem::path> fuzz_regressions(const std::string& target);
 /// The meson build directory (env FERRY_BUILD_ROOT); the `ferry` binary is at build_root()/"ferry".
 std::filesystem::path build_root();
 

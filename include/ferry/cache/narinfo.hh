@@ -13,6 +13,10 @@
 
 namespace ferry {
 
+/// The largest narinfo (or nix-cache-info) a binary cache may answer with: a bigger or endless answer is
+/// an error once this much has arrived. Nix has no limit; a narinfo of 100,000 references is ~6 MiB.
+constexpr std::uint64_t kMaxNarinfoSize = 16 << 20;
+
 class TrustedKeys;
 
 struct NarInfo {

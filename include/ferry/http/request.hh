@@ -55,6 +55,10 @@ struct Request {
         gate = std::move(gate_);
         return std::move(*this);
     }
+    Request&& with_max_body(std::uint64_t bytes) && {
+        max_body = bytes;
+        return std::move(*this);
+    }
 
     /// http://, https:// or file://.
     std::string url;
@@ -72,6 +76,10 @@ struct Request {
     /// ones): small latency-bound requests (narinfo queries that discovery waits on) overtake bulk
     /// downloads.
     bool urgent = false;
+    /// When non-zero, a successful body kept in Response::body (no sink) may not exceed this many bytes:
+    /// past it the transfer stops at once and fails (not retried) with an Error saying so, so that a
+    /// huge or endless answer costs bounded memory.
+    std::uint64_t max_body = 0;
 };
 
 /// The answer to a request: a 2xx, or one of the statuses that are answers rather than errors (403,

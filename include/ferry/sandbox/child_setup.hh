@@ -34,6 +34,7 @@ enum class ChildStep : int32_t {
     setsid,
     stdio,
     personality,
+    process_limit,
     close_fds,
     no_new_privs,
     seccomp,
@@ -78,10 +79,18 @@ struct ChildProgram {
     bool linux32 = false;                ///< PER_LINUX32 (i686 build on x86_64)
     bool uname26 = false;                ///< `impersonate-linux-26`
     const sock_fprog* seccomp = nullptr; ///< installed last, after NO_NEW_PRIVS; null: none
+    /// RLIMIT_NPROC of the builder (0: unchanged), set when the build has ids of its own (a user
+    /// namespace, whose processes the kernel counts apart, or a build user), so that a fork bomb fails
+    /// its build and leaves the host's process table alone.
+    uint64_t max_processes = 0;
 
     /// Fills argv and envp from args and env.
     void finalize();
 };
+
+/// How many processes one build may have at once: an eighth of the host's pid_max, at least 1024 and at
+/// most 65536 (4096 with the kernel's default pid_max of 32768). Nix sets no limit.
+uint64_t build_process_limit();
 
 /// Runs in the cloned child: sets up the sandbox and execs the builder; never returns. With a user
 /// namespace and `id_map_fd` (the read side of a pipe), the parent writes the child's uid and gid maps

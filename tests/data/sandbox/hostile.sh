@@ -1,6 +1,7 @@
 # The hostile builder: tries what no builder may manage, without changing anything if it did (files
 # are opened for writing and never written, mounts go on its own build directory). One line per attempt
-# into $out: "<what>: refused" or "<what>: ALLOWED". $secret, when set, is a file only root may read.
+# into $out: "<what>: refused" or "<what>: ALLOWED". $secret, when set, is a file only root may read;
+# $hostPid a process of the host (the test).
 attempt() {
   what=$1
   shift
@@ -18,6 +19,9 @@ nested() { unshare -U -r -m $builder -c "writable() { exec 3>> \"\$1\"; }; $*"; 
   attempt "mknod" mknod $top/null c 1 3
   attempt "mount" mount -t tmpfs none $top/mnt
   attempt "remount /proc/sys read-write" mount -o remount,rw /proc/sys
+  # $hostPid is the test's own process, outside the build: a pid namespace or another uid hides it.
+  attempt "signal a host process" kill -0 $hostPid
+  attempt "read a host process's environment (ptrace access)" cat /proc/$hostPid/environ
   if test -n "$secret"; then attempt "read a root-only file" cat $secret; fi
   if test "$(unshare -U -r id -u)" = 0; then echo "nested root: yes"; else echo "nested root: no"; fi
   attempt "nested: write vm.swappiness" nested writable /proc/sys/vm/swappiness
