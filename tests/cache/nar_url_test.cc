@@ -44,7 +44,7 @@ TEST(NarUrl, UrlsThatLeaveTheCacheAreRefused) {
         for (const std::string& url : std::vector<std::string>{
                  "../x", "nar/../../x", "..", "nar/..", "%2e%2e/x", "nar/%2E%2e/%2e%2E/x", "/etc/passwd",
                  "file:///etc/passwd", "FILE:///etc/passwd", "ftp://elsewhere/x", "gopher://h/x",
-                 "nar%2f..%2f..%2fx"}) {
+                 "nar%2f..%2f..%2fx", "nar/x.nar?a/../b"}) {
             SCOPED_TRACE(cache + " + " + url);
             std::string error = refusal(cache, url);
             EXPECT_NE(error.find("NAR URL '" + url + "' " + message), std::string::npos) << error;
