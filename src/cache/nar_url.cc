@@ -29,9 +29,9 @@ std::string percent_decoded(std::string_view text) {
     return out;
 }
 
-/// Whether the relative path `path` has a ".." segment (before any query or fragment).
+/// Whether the relative URL `path` has a ".." segment, in its query or fragment too (curl leaves those
+/// alone, but a server or a file:// URL may not).
 bool has_parent_segment(std::string_view path) {
-    path = path.substr(0, path.find_first_of("?#"));
     size_t pos = 0;
     while (pos <= path.size()) {
         size_t end = path.find('/', pos);

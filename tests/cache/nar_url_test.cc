@@ -8,6 +8,8 @@
 #include <gtest/gtest.h>
 
 #include "ferry/util/error.hh"
+#include "ferry/util/file.hh"
+#include "support/fixtures.hh"
 
 using namespace ferry;
 
@@ -42,7 +44,7 @@ TEST(NarUrl, UrlsThatLeaveTheCacheAreRefused) {
         for (const std::string& url : std::vector<std::string>{
                  "../x", "nar/../../x", "..", "nar/..", "%2e%2e/x", "nar/%2E%2e/%2e%2E/x", "/etc/passwd",
                  "file:///etc/passwd", "FILE:///etc/passwd", "ftp://elsewhere/x", "gopher://h/x",
-                 "nar%2f..%2f..%2fx"}) {
+                 "nar%2f..%2f..%2fx", "nar/x.nar?a/../b"}) {
             SCOPED_TRACE(cache + " + " + url);
             std::string error = refusal(cache, url);
             EXPECT_NE(error.find("NAR URL '" + url + "' " + message), std::string::npos) << error;
@@ -51,4 +53,24 @@ TEST(NarUrl, UrlsThatLeaveTheCacheAreRefused) {
     // A file:// cache reads files: it follows no absolute URL (Nix takes one as a file name that is
     // not there).
     EXPECT_NE(refusal("file:///srv/cache", "http://elsewhere/x.nar").find(message), std::string::npos);
+}
+
+TEST(FuzzRegressions, NarUrlInputsResolveUnderTheCacheOrToAnHttpUrlOrAreRefused) {
+    // The nar_url fuzzer's finding was its own: an absolute URL that names a file under the cache's URL
+    // ("http://cache.example/sub/…") is followed as it is, as Nix does.
+    EXPECT_EQ(resolve_nar_url("http://cache.example/sub", "http://cache.example/sub/x"),
+              "http://cache.example/sub/x");
+    auto inputs = test::fuzz_regressions("nar_url");
+    ASSERT_FALSE(inputs.empty());
+    for (const auto& input : inputs) {
+        std::string url = read_file(input);
+        SCOPED_TRACE(url);
+        std::string error = refusal("http://cache.example/sub", url);
+        if (error.empty()) {
+            std::string resolved = resolve_nar_url("http://cache.example/sub", url);
+            EXPECT_TRUE(resolved.starts_with("http://") || resolved.starts_with("https://")) << resolved;
+        } else {
+            EXPECT_NE(error.find("points outside the binary cache"), std::string::npos) << error;
+        }
+    }
 }
