@@ -22,19 +22,19 @@ double ms_since(Clock::time_point t) {
     return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
 }
 
-/// Deletes `path` and everything under it, returning the disk space it took (st_blocks, as Nix counts
-/// what it frees). One lstat per file.
+/// Deletes `path` and everything under it, returning what it frees as Nix counts it: the sizes of the
+/// files with one or two links (two: a file of an optimised store). One lstat per file.
 uint64_t delete_counting(const fs::path& path) {
     struct stat st;
     if (::lstat(path.c_str(), &st) != 0) {
         if (errno == ENOENT) return 0;
         throw SysError("getting status of '" + path.string() + "'");
     }
-    uint64_t total = uint64_t(st.st_blocks) * 512;
     if (!S_ISDIR(st.st_mode)) {
         if (::unlink(path.c_str()) != 0 && errno != ENOENT) throw SysError("removing '" + path.string() + "'");
-        return total;
+        return st.st_nlink <= 2 ? uint64_t(st.st_size) : 0;
     }
+    uint64_t total = 0;
     if ((st.st_mode & S_IRWXU) != S_IRWXU && ::chmod(path.c_str(), st.st_mode | S_IRWXU) != 0)
         throw SysError("making '" + path.string() + "' writable");
     std::vector<std::string> names;
@@ -229,8 +229,8 @@ void Collector::delete_dead() {
     uint64_t estimate = 0; // what the batch frees, roughly
     for (size_t k = 0; k < order.size(); ++k) {
         batch.push_back(order[k]);
-        // At least a block per path: what deleting frees is counted in blocks.
-        estimate += graph_.nar_size[order[k]] + 4096;
+        // The NAR size is a little more than the file sizes that deleting frees.
+        estimate += graph_.nar_size[order[k]];
         uint64_t room = options_.max_freed - std::min(options_.max_freed, results_.bytes_freed);
         bool last = k + 1 == order.size();
         if (batch.size() < kBatch && estimate <= room && !last) continue;

@@ -48,7 +48,7 @@ struct GcTimings {
 struct GcResults {
     /// Printed store paths: deleted (in deletion order), or listed (sorted).
     std::vector<std::string> paths;
-    /// Disk space freed (st_blocks of the deleted files); for a dry run, the NAR sizes.
+    /// Bytes freed, as Nix counts them (sizes of the deleted files); for a dry run, the NAR sizes.
     uint64_t bytes_freed = 0;
     /// Files of invalid paths deleted (not counted in `paths`).
     size_t invalid_deleted = 0;
