@@ -69,9 +69,9 @@ int main(int argc, char** argv) {
     t = Clock::now();
     auto r = ferry::collect_garbage(store, ferry::GcOptions{});
     double total = seconds_since(t);
-    std::printf("gc: %zu paths deleted, %.2f MiB freed in %.2f s (roots %.0f ms, load %.0f ms, mark %.0f ms, "
-                "delete %.0f ms)\n",
+    std::printf("gc: %zu paths deleted, %.2f MiB freed in %.2f s (roots %.0f ms, of which loading the graph %.0f "
+                "ms; mark %.1f ms; delete %.0f ms, of which invalidating %.0f ms)\n",
                 r.paths.size(), double(r.bytes_freed) / (1024.0 * 1024.0), total, r.timings.roots_ms,
-                r.timings.load_ms, r.timings.mark_ms, r.timings.delete_ms);
+                r.timings.load_ms, r.timings.mark_ms, r.timings.delete_ms, r.timings.invalidate_ms);
     return r.paths.size() == garbage ? 0 : 1;
 }

@@ -253,7 +253,9 @@ bool Collector::delete_batch(const std::vector<uint32_t>& batch) {
     } else {
         // Invalid first, then the files: a kill in between leaves files of invalid paths, never the
         // reverse.
+        auto t = Clock::now();
         store_.invalidate_paths(paths, false);
+        results_.timings.invalidate_ms += ms_since(t);
         for (const auto& p : paths) {
             log_at(Level::info, "deleting '{}'", store_.print(p));
             results_.bytes_freed += delete_entry(store_dir_, trash_, p.to_string());

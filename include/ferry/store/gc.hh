@@ -43,6 +43,8 @@ struct GcOptions {
 /// Milliseconds spent in each phase (bench/gc prints them).
 struct GcTimings {
     double roots_ms = 0, load_ms = 0, mark_ms = 0, delete_ms = 0;
+    /// The database's part of delete_ms.
+    double invalidate_ms = 0;
 };
 
 struct GcResults {
