@@ -31,7 +31,8 @@ uint64_t delete_counting(const fs::path& path) {
         throw SysError("getting status of '" + path.string() + "'");
     }
     if (!S_ISDIR(st.st_mode)) {
-        if (::unlink(path.c_str()) != 0 && errno != ENOENT) throw SysError("removing '" + path.string() + "'");
+        if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+            throw SysError("removing '" + path.string() + "'");
         return st.st_nlink <= 2 ? uint64_t(st.st_size) : 0;
     }
     uint64_t total = 0;
@@ -162,10 +163,18 @@ GcResults Collector::run() {
     results_.timings.mark_ms = ms_since(t);
     t = Clock::now();
     switch (options_.action) {
-    case GcOptions::Action::return_live: list(true); break;
-    case GcOptions::Action::return_dead: list(false); break;
-    case GcOptions::Action::delete_specific: delete_specific(); break;
-    case GcOptions::Action::delete_dead: delete_dead(); break;
+    case GcOptions::Action::return_live:
+        list(true);
+        break;
+    case GcOptions::Action::return_dead:
+        list(false);
+        break;
+    case GcOptions::Action::delete_specific:
+        delete_specific();
+        break;
+    case GcOptions::Action::delete_dead:
+        delete_dead();
+        break;
     }
     if (deleting && !options_.dry_run) delete_path(trash_); // empty by now; a killed run leaves it
     results_.timings.delete_ms = ms_since(t);
@@ -204,9 +213,10 @@ void Collector::delete_specific() {
         auto i = graph_.find(p);
         if (!i) throw InvalidPath("path '{}' is not valid", store_.print(p));
         if (alive_[*i])
-            throw Error("Cannot delete path '{}' since it is still alive. To find out why, use: ferry store gc "
-                        "--print-roots",
-                        store_.print(p));
+            throw Error(
+                "Cannot delete path '{}' since it is still alive. To find out why, use: ferry store gc "
+                "--print-roots",
+                store_.print(p));
         chosen[*i] = 1;
     }
     for (uint32_t r = 0; r < graph_.size(); ++r)

@@ -147,7 +147,8 @@ void add_temp_roots(const StoreConfig& config, const StoreDir& dir, const StoreP
 
 namespace {
 
-std::optional<StorePath> store_path_of(const StoreConfig& config, const StoreDir& dir, const fs::path& target) {
+std::optional<StorePath> store_path_of(const StoreConfig& config, const StoreDir& dir,
+                                       const fs::path& target) {
     std::string t = target.lexically_normal().string();
     if (dir.is_in_store(t)) return dir.to_store_path(t);
     // A link to the physical copy of a path (a store that is not at its logical place).
@@ -156,8 +157,8 @@ std::optional<StorePath> store_path_of(const StoreConfig& config, const StoreDir
     return dir.try_parse(dir.dir() + "/" + rel.begin()->string());
 }
 
-void found_link(const StoreConfig& config, const StoreDir& dir, const fs::path& link, const fs::path& auto_dir,
-                Roots& roots) {
+void found_link(const StoreConfig& config, const StoreDir& dir, const fs::path& link,
+                const fs::path& auto_dir, Roots& roots) {
     std::error_code ec;
     fs::path target = fs::read_symlink(link, ec);
     if (ec) return;

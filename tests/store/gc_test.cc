@@ -75,9 +75,9 @@ TEST_F(GcTest, DeletesExactlyTheGarbage) {
     auto c = add("c");
     auto b = add("b", {c});
     auto a = add("a", {b, c});
-    auto d = add("d", {c});  // garbage that refers to a live path
-    auto e = add("e", {});   // garbage
-    auto f = add("f", {});   // kept by an indirect root (a link elsewhere, such as ./result)
+    auto d = add("d", {c});          // garbage that refers to a live path
+    auto e = add("e", {});           // garbage
+    auto f = add("f", {});           // kept by an indirect root (a link elsewhere, such as ./result)
     auto g = add("g", {}, {}, true); // garbage that refers to itself
     root("a-link", a);
     fs::path result = s.dir.path() / "result";
@@ -238,17 +238,18 @@ TEST_F(GcTest, DeleteRefusesLiveAndReferencedPaths) {
         collect_garbage(store, o);
         ADD_FAILURE() << "deleted a referenced path";
     } catch (const Error& e) {
-        EXPECT_EQ(std::string(e.what()), "cannot delete path '" + store.print(c) + "' because it is in use by '" +
-                                             store.print(b) + "'");
+        EXPECT_EQ(std::string(e.what()), "cannot delete path '" + store.print(c) +
+                                             "' because it is in use by '" + store.print(b) + "'");
     }
     o.paths_to_delete = {r};
     try {
         collect_garbage(store, o);
         ADD_FAILURE() << "deleted a root";
     } catch (const Error& e) {
-        EXPECT_EQ(std::string(e.what()), "Cannot delete path '" + store.print(r) +
-                                             "' since it is still alive. To find out why, use: ferry store gc "
-                                             "--print-roots");
+        EXPECT_EQ(std::string(e.what()),
+                  "Cannot delete path '" + store.print(r) +
+                      "' since it is still alive. To find out why, use: ferry store gc "
+                      "--print-roots");
     }
     EXPECT_TRUE(store.is_valid_path(c));
     o.paths_to_delete = {a, b, c}; // a closure whose top nothing refers to
@@ -309,8 +310,9 @@ TEST_F(GcTest, GeneratedStore) {
     EXPECT_EQ(r.paths.size(), g.garbage.size());
     EXPECT_EQ(store.load_graph().size(), g.live.size());
     expect_sound();
-    std::printf("gc of 2,500 paths (1,500 garbage): roots %.1f ms, load %.1f ms, mark %.1f ms, delete %.1f ms\n",
-                r.timings.roots_ms, r.timings.load_ms, r.timings.mark_ms, r.timings.delete_ms);
+    std::printf(
+        "gc of 2,500 paths (1,500 garbage): roots %.1f ms, load %.1f ms, mark %.1f ms, delete %.1f ms\n",
+        r.timings.roots_ms, r.timings.load_ms, r.timings.mark_ms, r.timings.delete_ms);
 }
 
 } // namespace
