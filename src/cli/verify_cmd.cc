@@ -61,11 +61,13 @@ asio::awaitable<bool> repair(Session& session, Worker& w, const VerifyProblem& p
         auto referrers = store.query_referrers(problem.path);
         referrers.erase(problem.path);
         if (referrers.empty()) {
-            log_at(Level::info, "path '{}' disappeared, removing from database...", store.print(problem.path));
+            log_at(Level::info, "path '{}' disappeared, removing from database...",
+                   store.print(problem.path));
             store.invalidate_paths({problem.path});
             co_return true;
         }
-        log_at(Level::error, "path '{}' disappeared, but it still has valid referrers!", store.print(problem.path));
+        log_at(Level::error, "path '{}' disappeared, but it still has valid referrers!",
+               store.print(problem.path));
     }
     log_error("cannot repair path '{}'", store.print(problem.path));
     co_return false;

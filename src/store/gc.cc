@@ -22,19 +22,20 @@ double ms_since(Clock::time_point t) {
     return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
 }
 
-/// Deletes `path` and everything under it, returning the disk space it took (st_blocks, as Nix counts
-/// what it frees). One lstat per file.
+/// Deletes `path` and everything under it, returning what it frees as Nix counts it: the sizes of the
+/// files with one or two links (two: a file of an optimised store). One lstat per file.
 uint64_t delete_counting(const fs::path& path) {
     struct stat st;
     if (::lstat(path.c_str(), &st) != 0) {
         if (errno == ENOENT) return 0;
         throw SysError("getting status of '" + path.string() + "'");
     }
-    uint64_t total = uint64_t(st.st_blocks) * 512;
     if (!S_ISDIR(st.st_mode)) {
-        if (::unlink(path.c_str()) != 0 && errno != ENOENT) throw SysError("removing '" + path.string() + "'");
-        return total;
+        if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+            throw SysError("removing '" + path.string() + "'");
+        return st.st_nlink <= 2 ? uint64_t(st.st_size) : 0;
     }
+    uint64_t total = 0;
     if ((st.st_mode & S_IRWXU) != S_IRWXU && ::chmod(path.c_str(), st.st_mode | S_IRWXU) != 0)
         throw SysError("making '" + path.string() + "' writable");
     std::vector<std::string> names;
@@ -162,10 +163,18 @@ GcResults Collector::run() {
     results_.timings.mark_ms = ms_since(t);
     t = Clock::now();
     switch (options_.action) {
-    case GcOptions::Action::return_live: list(true); break;
-    case GcOptions::Action::return_dead: list(false); break;
-    case GcOptions::Action::delete_specific: delete_specific(); break;
-    case GcOptions::Action::delete_dead: delete_dead(); break;
+    case GcOptions::Action::return_live:
+        list(true);
+        break;
+    case GcOptions::Action::return_dead:
+        list(false);
+        break;
+    case GcOptions::Action::delete_specific:
+        delete_specific();
+        break;
+    case GcOptions::Action::delete_dead:
+        delete_dead();
+        break;
     }
     if (deleting && !options_.dry_run) delete_path(trash_); // empty by now; a killed run leaves it
     results_.timings.delete_ms = ms_since(t);
@@ -204,9 +213,10 @@ void Collector::delete_specific() {
         auto i = graph_.find(p);
         if (!i) throw InvalidPath("path '{}' is not valid", store_.print(p));
         if (alive_[*i])
-            throw Error("Cannot delete path '{}' since it is still alive. To find out why, use: ferry store gc "
-                        "--print-roots",
-                        store_.print(p));
+            throw Error(
+                "Cannot delete path '{}' since it is still alive. To find out why, use: ferry store gc "
+                "--print-roots",
+                store_.print(p));
         chosen[*i] = 1;
     }
     for (uint32_t r = 0; r < graph_.size(); ++r)
@@ -229,8 +239,8 @@ void Collector::delete_dead() {
     uint64_t estimate = 0; // what the batch frees, roughly
     for (size_t k = 0; k < order.size(); ++k) {
         batch.push_back(order[k]);
-        // At least a block per path: what deleting frees is counted in blocks.
-        estimate += graph_.nar_size[order[k]] + 4096;
+        // The NAR size is a little more than the file sizes that deleting frees.
+        estimate += graph_.nar_size[order[k]];
         uint64_t room = options_.max_freed - std::min(options_.max_freed, results_.bytes_freed);
         bool last = k + 1 == order.size();
         if (batch.size() < kBatch && estimate <= room && !last) continue;
@@ -253,7 +263,9 @@ bool Collector::delete_batch(const std::vector<uint32_t>& batch) {
     } else {
         // Invalid first, then the files: a kill in between leaves files of invalid paths, never the
         // reverse.
+        auto t = Clock::now();
         store_.invalidate_paths(paths, false);
+        results_.timings.invalidate_ms += ms_since(t);
         for (const auto& p : paths) {
             log_at(Level::info, "deleting '{}'", store_.print(p));
             results_.bytes_freed += delete_entry(store_dir_, trash_, p.to_string());

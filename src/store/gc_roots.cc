@@ -47,9 +47,11 @@ void flock_retrying(int fd, int op, const fs::path& file) {
 /// This process's temporary roots in one store: its file, held locked, and what it holds.
 struct TempRootsFile {
     /// Deleted at exit, as Nix does (a file left by a killed process is deleted by the next collection).
+    /// Only by the process that made it: a forked child that exits normally must not take it away.
     ~TempRootsFile() {
-        if (fd) ::unlink(path.c_str());
+        if (fd && owner == ::getpid()) ::unlink(path.c_str());
     }
+    pid_t owner = 0;
     std::mutex mutex;
     fs::path path;
     UniqueFd fd;
@@ -127,7 +129,8 @@ void add_temp_roots(const StoreConfig& config, const StoreDir& dir, const StoreP
     if (fresh.empty()) return;
     if (!roots.fd) {
         roots.fd = create_temp_roots_file(config);
-        roots.path = temp_roots_dir(config) / std::to_string(::getpid());
+        roots.owner = ::getpid();
+        roots.path = temp_roots_dir(config) / std::to_string(roots.owner);
     }
     if (!roots.gc_lock) roots.gc_lock = open_gc_lock(config);
     auto lock_file = gc_lock_file(config);
@@ -147,7 +150,8 @@ void add_temp_roots(const StoreConfig& config, const StoreDir& dir, const StoreP
 
 namespace {
 
-std::optional<StorePath> store_path_of(const StoreConfig& config, const StoreDir& dir, const fs::path& target) {
+std::optional<StorePath> store_path_of(const StoreConfig& config, const StoreDir& dir,
+                                       const fs::path& target) {
     std::string t = target.lexically_normal().string();
     if (dir.is_in_store(t)) return dir.to_store_path(t);
     // A link to the physical copy of a path (a store that is not at its logical place).
@@ -156,8 +160,8 @@ std::optional<StorePath> store_path_of(const StoreConfig& config, const StoreDir
     return dir.try_parse(dir.dir() + "/" + rel.begin()->string());
 }
 
-void found_link(const StoreConfig& config, const StoreDir& dir, const fs::path& link, const fs::path& auto_dir,
-                Roots& roots) {
+void found_link(const StoreConfig& config, const StoreDir& dir, const fs::path& link,
+                const fs::path& auto_dir, Roots& roots) {
     std::error_code ec;
     fs::path target = fs::read_symlink(link, ec);
     if (ec) return;

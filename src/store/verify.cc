@@ -45,9 +45,10 @@ std::optional<VerifyProblem> check_contents(LocalStore& store, const StorePath& 
                                          store.print(path), expected.to_nix32_prefixed(),
                                          got.hash.to_nix32_prefixed())};
     if (expected_size != 0 && got.nar_size != expected_size)
-        return VerifyProblem{Kind::size_mismatch, path,
-                             fmt::format("path '{}' has NAR size {} in the database, but its contents are {} bytes",
-                                         store.print(path), expected_size, got.nar_size)};
+        return VerifyProblem{
+            Kind::size_mismatch, path,
+            fmt::format("path '{}' has NAR size {} in the database, but its contents are {} bytes",
+                        store.print(path), expected_size, got.nar_size)};
     return std::nullopt;
 }
 
@@ -67,9 +68,9 @@ std::vector<std::optional<VerifyProblem>> check_all(LocalStore& store, const Sto
             try {
                 found[k] = check_contents(store, g.paths[i], Hash::parse(g.nar_hash[i]), g.nar_size[i]);
             } catch (const std::exception& e) {
-                found[k] = VerifyProblem{VerifyProblem::Kind::unreadable, g.paths[i],
-                                         fmt::format("path '{}' cannot be checked: {}", store.print(g.paths[i]),
-                                                     e.what())};
+                found[k] = VerifyProblem{
+                    VerifyProblem::Kind::unreadable, g.paths[i],
+                    fmt::format("path '{}' cannot be checked: {}", store.print(g.paths[i]), e.what())};
             }
         }
     };
@@ -98,13 +99,14 @@ VerifyReport verify_store(LocalStore& store, const VerifyOptions& options) {
             present.push_back(i);
     }
     for (const auto& [from, id] : g.dangling)
-        report.problems.push_back(VerifyProblem{
-            VerifyProblem::Kind::dangling_reference, g.paths[from],
-            fmt::format("path '{}' refers to invalid path (row {} of the database is gone)",
-                        store.print(g.paths[from]), id)});
+        report.problems.push_back(
+            VerifyProblem{VerifyProblem::Kind::dangling_reference, g.paths[from],
+                          fmt::format("path '{}' refers to invalid path (row {} of the database is gone)",
+                                      store.print(g.paths[from]), id)});
     if (options.check_contents) {
         log_at(Level::talkative, "checking store hashes...");
-        unsigned threads = options.threads ? options.threads : std::clamp(std::thread::hardware_concurrency(), 1u, 8u);
+        unsigned threads =
+            options.threads ? options.threads : std::clamp(std::thread::hardware_concurrency(), 1u, 8u);
         for (auto& p : check_all(store, g, present, threads))
             if (p) report.problems.push_back(std::move(*p));
     }

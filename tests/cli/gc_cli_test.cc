@@ -7,8 +7,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <optional>
 #include <chrono>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -104,8 +104,10 @@ TEST_F(GcCliTest, RootsOfEveryKindAndExactlyTheGarbage) {
     EXPECT_NE(roots.out.find((gc_roots_dir(config) / "mine").string() + " -> " + path_of("-plain.txt")),
               std::string::npos)
         << roots.out;
-    EXPECT_NE(roots.out.find((tmp.path() / "result").string() + " -> " + out), std::string::npos) << roots.out;
-    EXPECT_NE(roots.out.find("{temp:" + std::to_string(realise) + "} -> " + path_of("-dep-chain")), std::string::npos)
+    EXPECT_NE(roots.out.find((tmp.path() / "result").string() + " -> " + out), std::string::npos)
+        << roots.out;
+    EXPECT_NE(roots.out.find("{temp:" + std::to_string(realise) + "} -> " + path_of("-dep-chain")),
+              std::string::npos)
         << roots.out;
 
     auto gc = ferry({"store", "gc"});
@@ -165,14 +167,15 @@ TEST_F(GcCliTest, VerifyFindsDamageAndRepairFetchesItAgain) {
 
     auto quick = ferry({"store", "verify"});
     EXPECT_EQ(quick.status, 1);
-    EXPECT_EQ(quick.err, "path '" + path_of("-plain.txt") +
-                             "' disappeared\nwarning: not all store errors were fixed\n");
+    EXPECT_EQ(quick.err,
+              "path '" + path_of("-plain.txt") + "' disappeared\nwarning: not all store errors were fixed\n");
     auto full = ferry({"store", "verify", "--check-contents"});
     EXPECT_EQ(full.status, 1);
     auto lines = lines_of(full.err);
     ASSERT_EQ(lines.size(), 3u) << full.err;
-    EXPECT_TRUE(lines[0].starts_with("path '" + path_of("-dir-tree") + "' was modified! expected hash '" +
-                                     Hash::parse(fixture("-dir-tree")["narHash"].get<std::string>()).to_nix32_prefixed()))
+    EXPECT_TRUE(lines[0].starts_with(
+        "path '" + path_of("-dir-tree") + "' was modified! expected hash '" +
+        Hash::parse(fixture("-dir-tree")["narHash"].get<std::string>()).to_nix32_prefixed()))
         << lines[0];
     EXPECT_EQ(lines[1], "path '" + path_of("-plain.txt") + "' disappeared");
 
@@ -180,8 +183,8 @@ TEST_F(GcCliTest, VerifyFindsDamageAndRepairFetchesItAgain) {
     HttpServer server(compat_dir() / "cache-xz");
     auto url = server.url("/");
     url.pop_back();
-    auto repaired = ferry({"--option", "substituters", url, "--option", "trusted-public-keys", cache_key(), "store",
-                           "verify", "--check-contents", "--repair"});
+    auto repaired = ferry({"--option", "substituters", url, "--option", "trusted-public-keys", cache_key(),
+                           "store", "verify", "--check-contents", "--repair"});
     EXPECT_EQ(repaired.status, 0) << repaired.err;
     auto after = ferry({"store", "verify", "--check-contents"});
     EXPECT_EQ(after.status, 0) << after.err;
@@ -189,13 +192,14 @@ TEST_F(GcCliTest, VerifyFindsDamageAndRepairFetchesItAgain) {
 
     // `store repair PATH`: the same for one path; without a cache that has it, it fails.
     write_file_atomic(config.real_store_dir() / fs::path(path_of("-hello-text")).filename(), "x");
-    auto one = ferry({"--option", "substituters", url, "--option", "trusted-public-keys", cache_key(), "store",
-                      "repair", path_of("-hello-text")});
+    auto one = ferry({"--option", "substituters", url, "--option", "trusted-public-keys", cache_key(),
+                      "store", "repair", path_of("-hello-text")});
     EXPECT_EQ(one.status, 0) << one.err;
     EXPECT_EQ(ferry({"store", "verify", "--check-contents"}).status, 0);
     auto none = ferry({"--option", "substituters", "", "store", "repair", path_of("-hello-text")});
     EXPECT_EQ(none.status, 1);
-    EXPECT_NE(none.err.find("cannot repair path '" + path_of("-hello-text") + "'"), std::string::npos) << none.err;
+    EXPECT_NE(none.err.find("cannot repair path '" + path_of("-hello-text") + "'"), std::string::npos)
+        << none.err;
 }
 
 TEST_F(GcCliTest, AutomaticCollectionBeforeABuildKeepsWhatTheBuildUses) {
@@ -208,9 +212,10 @@ TEST_F(GcCliTest, AutomaticCollectionBeforeABuildKeepsWhatTheBuildUses) {
         import(name);
         garbage.push_back(path_of(name));
     }
-    auto drv = busybox_derivation(tmp.path(), "gc-auto", "$bb/busybox cat $bb/busybox > /dev/null; echo ok > $out");
-    auto r = ferry({"--option", "min-free", "4611686018427387904", "--option", "max-free", "4611686018427387904",
-                    "build", "--no-out-link", drv});
+    auto drv =
+        busybox_derivation(tmp.path(), "gc-auto", "$bb/busybox cat $bb/busybox > /dev/null; echo ok > $out");
+    auto r = ferry({"--option", "min-free", "4611686018427387904", "--option", "max-free",
+                    "4611686018427387904", "build", "--no-out-link", drv});
     ASSERT_EQ(r.status, 0) << r.err;
     EXPECT_NE(r.err.find("running auto-GC to free"), std::string::npos) << r.err;
     for (const auto& g : garbage)
@@ -227,7 +232,8 @@ TEST_F(GcCliTest, CollectionKilledAtRandomMomentsLeavesAConsistentStore) {
     // generating it does not depend on a disk that other jobs share (what is tested is consistency).
     std::optional<TempDir> shm;
     if (fs::is_directory("/dev/shm")) shm.emplace("/dev/shm", "ferry-gc-kill");
-    StoreConfig kill_config{.store_dir = "/nix/store", .root = (shm ? shm->path() : tmp.path()) / "kill-root"};
+    StoreConfig kill_config{.store_dir = "/nix/store",
+                            .root = (shm ? shm->path() : tmp.path()) / "kill-root"};
     auto run = [&](std::vector<std::string> args) {
         args.insert(args.begin(), {"--store", kill_config.root.string()});
         return run_ferry(args);
@@ -246,7 +252,8 @@ TEST_F(GcCliTest, CollectionKilledAtRandomMomentsLeavesAConsistentStore) {
     auto full = run({"store", "gc"});
     ASSERT_EQ(full.status, 0) << full.err;
     auto took = std::chrono::steady_clock::now() - start;
-    ASSERT_NE(full.out.find(std::to_string(kGarbage) + " store paths deleted"), std::string::npos) << full.out;
+    ASSERT_NE(full.out.find(std::to_string(kGarbage) + " store paths deleted"), std::string::npos)
+        << full.out;
 
     std::mt19937 rng(std::random_device{}());
     int killed = 0, inconsistent = 0;
@@ -254,8 +261,8 @@ TEST_F(GcCliTest, CollectionKilledAtRandomMomentsLeavesAConsistentStore) {
         add_garbage(k);
         auto moment = std::chrono::duration_cast<std::chrono::microseconds>(took) *
                       std::uniform_real_distribution<double>(0.05, 0.95)(rng);
-        pid_t pid = spawn_command({ferry_binary(), "--store", kill_config.root.string(), "store", "gc"}, "/dev/null",
-                                  tmp.path() / "gc.out", tmp.path() / "gc.err");
+        pid_t pid = spawn_command({ferry_binary(), "--store", kill_config.root.string(), "store", "gc"},
+                                  "/dev/null", tmp.path() / "gc.out", tmp.path() / "gc.err");
         std::this_thread::sleep_for(moment);
         ::kill(pid, SIGKILL);
         killed += wait_command(pid) == 128 + SIGKILL;
@@ -265,9 +272,10 @@ TEST_F(GcCliTest, CollectionKilledAtRandomMomentsLeavesAConsistentStore) {
             ADD_FAILURE() << "after kill " << k << ": " << verify.err;
         }
     }
-    std::printf("%d kills (%d during the collection), %d inconsistencies; a full collection of %zu paths took "
-                "%.2f s\n",
-                kKills, killed, inconsistent, kGarbage, std::chrono::duration<double>(took).count());
+    std::printf(
+        "%d kills (%d during the collection), %d inconsistencies; a full collection of %zu paths took "
+        "%.2f s\n",
+        kKills, killed, inconsistent, kGarbage, std::chrono::duration<double>(took).count());
     EXPECT_GE(killed, kKills - 2);
     // A second collection finishes the job: only the rooted closure is left, nothing else in the store.
     auto last = run({"store", "gc"});

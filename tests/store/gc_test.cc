@@ -35,10 +35,10 @@ struct GcTest : ::testing::Test {
 
     /// A valid path (a small file) registered without making it a temporary root of this process.
     StorePath add(const std::string& name, StorePathSet refs = {}, std::optional<StorePath> deriver = {},
-                  bool self_reference = false) {
+                  bool self_reference = false, size_t padding = 0) {
         auto digest = compress_hash(hash_string(HashAlgo::sha256, name), 20);
         StorePath path(digest, name);
-        write_file_atomic(store.real_path(path), name + "\n", 0444);
+        write_file_atomic(store.real_path(path), name + "\n" + std::string(padding, 'x'), 0444);
         ValidPathInfo info(path);
         auto nar = hash_path(HashAlgo::sha256, store.real_path(path));
         info.nar_hash = nar.hash;
@@ -75,9 +75,9 @@ TEST_F(GcTest, DeletesExactlyTheGarbage) {
     auto c = add("c");
     auto b = add("b", {c});
     auto a = add("a", {b, c});
-    auto d = add("d", {c});  // garbage that refers to a live path
-    auto e = add("e", {});   // garbage
-    auto f = add("f", {});   // kept by an indirect root (a link elsewhere, such as ./result)
+    auto d = add("d", {c});          // garbage that refers to a live path
+    auto e = add("e", {});           // garbage
+    auto f = add("f", {});           // kept by an indirect root (a link elsewhere, such as ./result)
     auto g = add("g", {}, {}, true); // garbage that refers to itself
     root("a-link", a);
     fs::path result = s.dir.path() / "result";
@@ -209,13 +209,14 @@ TEST_F(GcTest, AddingATemporaryRootWaitsForARunningCollection) {
 TEST_F(GcTest, MaxFreedStopsEarly) {
     std::vector<StorePath> garbage;
     for (int i = 0; i < 50; ++i)
-        garbage.push_back(add("g" + std::to_string(i)));
+        garbage.push_back(add("g" + std::to_string(i), {}, {}, false, 1000));
     GcOptions o;
-    o.max_freed = 10000; // a few 4 KiB blocks
+    o.max_freed = 10000; // about 10 of the 50 files
     auto r = collect_garbage(store, o);
     EXPECT_GT(r.bytes_freed, o.max_freed);
-    EXPECT_GE(r.paths.size(), 2u);
-    EXPECT_LT(r.paths.size(), 10u);
+    EXPECT_LE(r.bytes_freed, o.max_freed + 1004); // it stops at the path that passes the limit
+    EXPECT_GE(r.paths.size(), 9u);
+    EXPECT_LE(r.paths.size(), 10u);
     expect_sound();
     EXPECT_EQ(gc().paths.size() + r.paths.size(), garbage.size()); // a second collection does the rest
 
@@ -237,17 +238,18 @@ TEST_F(GcTest, DeleteRefusesLiveAndReferencedPaths) {
         collect_garbage(store, o);
         ADD_FAILURE() << "deleted a referenced path";
     } catch (const Error& e) {
-        EXPECT_EQ(std::string(e.what()), "cannot delete path '" + store.print(c) + "' because it is in use by '" +
-                                             store.print(b) + "'");
+        EXPECT_EQ(std::string(e.what()), "cannot delete path '" + store.print(c) +
+                                             "' because it is in use by '" + store.print(b) + "'");
     }
     o.paths_to_delete = {r};
     try {
         collect_garbage(store, o);
         ADD_FAILURE() << "deleted a root";
     } catch (const Error& e) {
-        EXPECT_EQ(std::string(e.what()), "Cannot delete path '" + store.print(r) +
-                                             "' since it is still alive. To find out why, use: ferry store gc "
-                                             "--print-roots");
+        EXPECT_EQ(std::string(e.what()),
+                  "Cannot delete path '" + store.print(r) +
+                      "' since it is still alive. To find out why, use: ferry store gc "
+                      "--print-roots");
     }
     EXPECT_TRUE(store.is_valid_path(c));
     o.paths_to_delete = {a, b, c}; // a closure whose top nothing refers to
@@ -308,8 +310,9 @@ TEST_F(GcTest, GeneratedStore) {
     EXPECT_EQ(r.paths.size(), g.garbage.size());
     EXPECT_EQ(store.load_graph().size(), g.live.size());
     expect_sound();
-    std::printf("gc of 2,500 paths (1,500 garbage): roots %.1f ms, load %.1f ms, mark %.1f ms, delete %.1f ms\n",
-                r.timings.roots_ms, r.timings.load_ms, r.timings.mark_ms, r.timings.delete_ms);
+    std::printf(
+        "gc of 2,500 paths (1,500 garbage): roots %.1f ms, load %.1f ms, mark %.1f ms, delete %.1f ms\n",
+        r.timings.roots_ms, r.timings.load_ms, r.timings.mark_ms, r.timings.delete_ms);
 }
 
 } // namespace

@@ -34,8 +34,9 @@ struct VerifyTest : ::testing::Test {
     }
     std::string modified(const StorePath& p) {
         auto info = store.require_path_info(p);
-        return "path '" + store.print(p) + "' was modified! expected hash '" + info.nar_hash.to_nix32_prefixed() +
-               "', got '" + hash_path(HashAlgo::sha256, store.real_path(p)).hash.to_nix32_prefixed() + "'";
+        return "path '" + store.print(p) + "' was modified! expected hash '" +
+               info.nar_hash.to_nix32_prefixed() + "', got '" +
+               hash_path(HashAlgo::sha256, store.real_path(p)).hash.to_nix32_prefixed() + "'";
     }
     /// Makes a path's directory writable, to damage it as another program might.
     void writable(const StorePath& p) { fs::permissions(store.real_path(p), fs::perms::owner_all); }
@@ -87,15 +88,16 @@ TEST_F(VerifyTest, DanglingReference) {
         sqlite3* db = nullptr;
         ASSERT_EQ(sqlite3_open(s.config.db_file().c_str(), &db), SQLITE_OK);
         sqlite3_stmt* st = nullptr;
-        sqlite3_prepare_v2(db, ("select id from ValidPaths where path = '" + store.print(a) + "'").c_str(), -1, &st,
-                           nullptr);
+        sqlite3_prepare_v2(db, ("select id from ValidPaths where path = '" + store.print(a) + "'").c_str(),
+                           -1, &st, nullptr);
         ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
         id = sqlite3_column_int64(st, 0);
         sqlite3_finalize(st);
-        ASSERT_EQ(sqlite3_exec(db, ("pragma foreign_keys = off; delete from ValidPaths where id = " +
-                                    std::to_string(id))
-                                       .c_str(),
-                               nullptr, nullptr, nullptr),
+        ASSERT_EQ(sqlite3_exec(
+                      db,
+                      ("pragma foreign_keys = off; delete from ValidPaths where id = " + std::to_string(id))
+                          .c_str(),
+                      nullptr, nullptr, nullptr),
                   SQLITE_OK);
         sqlite3_close(db);
     }

@@ -43,12 +43,14 @@ struct GcOptions {
 /// Milliseconds spent in each phase (bench/gc prints them).
 struct GcTimings {
     double roots_ms = 0, load_ms = 0, mark_ms = 0, delete_ms = 0;
+    /// The database's part of delete_ms.
+    double invalidate_ms = 0;
 };
 
 struct GcResults {
     /// Printed store paths: deleted (in deletion order), or listed (sorted).
     std::vector<std::string> paths;
-    /// Disk space freed (st_blocks of the deleted files); for a dry run, the NAR sizes.
+    /// Bytes freed, as Nix counts them (sizes of the deleted files); for a dry run, the NAR sizes.
     uint64_t bytes_freed = 0;
     /// Files of invalid paths deleted (not counted in `paths`).
     size_t invalid_deleted = 0;

@@ -92,10 +92,10 @@ struct Settings {
     bool builders_use_substitutes = false;
 
     // Garbage collection (Nix's names and defaults).
-    bool keep_outputs = false;    ///< live derivations keep their outputs
-    bool keep_derivations = true; ///< live paths keep their derivers
-    uint64_t min_free = 0;        ///< bytes; below this during builds, collect (0: never)
-    uint64_t max_free = UINT64_MAX; ///< an automatic collection stops once this much is free
+    bool keep_outputs = false;            ///< live derivations keep their outputs
+    bool keep_derivations = true;         ///< live paths keep their derivers
+    uint64_t min_free = 0;                ///< bytes; below this during builds, collect (0: never)
+    uint64_t max_free = UINT64_MAX;       ///< an automatic collection stops once this much is free
     unsigned min_free_check_interval = 5; ///< seconds between checks of the free space
 
     /// Sets one option by its Nix name (or one of Nix's old aliases: `binary-caches`, `build-max-jobs`,
