@@ -21,7 +21,17 @@ LocalStore::LocalStore(StoreConfig config)
         make_directories(config_.locks_dir());
         db_ = std::make_unique<StoreDb>(config_.db_file(), store_dir_, config_.durable);
         clean_stale_staging(config_.staging_dir());
-        clean_lock_files(config_.locks_dir());
+        // A path's lock file outlives only a process killed while holding it; that process may have
+        // moved the path's files into the store without registering them: they go, under the lock.
+        clean_lock_files(config_.locks_dir(), [this](const std::string& name) {
+            std::optional<StorePath> path;
+            try {
+                path = store_dir_.parse(store_dir_.dir() + "/" + name);
+            } catch (const Error&) {
+                return; // not a path's lock
+            }
+            if (!is_valid_path(*path)) delete_path(real_path(*path));
+        });
     });
 }
 

@@ -82,7 +82,7 @@ void PathLock::unlock() noexcept {
     if (fd_) release_and_delete(fd_, path_);
 }
 
-size_t clean_lock_files(const fs::path& dir) {
+size_t clean_lock_files(const fs::path& dir, const std::function<void(const std::string&)>& while_held) {
     size_t removed = 0;
     std::error_code ec;
     for (const auto& entry : fs::directory_iterator(dir, ec)) {
@@ -91,6 +91,10 @@ size_t clean_lock_files(const fs::path& dir) {
         if (!fd) continue; // gone meanwhile
         if (!lock_fd(fd.get(), true, entry.path())) continue;
         if (is_stale(fd.get(), entry.path())) continue; // its deleter unlinks it
+        if (while_held) {
+            auto name = entry.path().filename().string();
+            while_held(name.substr(0, name.size() - 5));
+        }
         release_and_delete(fd, entry.path());
         ++removed;
     }

@@ -45,7 +45,8 @@ struct RobustTest : CliTest {
 
     /// What must not be left in the store at `store_root` (root when empty) once a run is over and the
     /// next one has started (its start-up clean-up done): inconsistencies (store_problems), build
-    /// directories under TMPDIR, lock files, mounts under the store's root or TMPDIR, processes carrying `tag` in their environment.
+    /// directories under TMPDIR, lock files, mounts under the store's root or TMPDIR, processes carrying
+    /// `tag` in their environment.
     std::vector<std::string> leftovers(const std::string& tag, const std::filesystem::path& store_root = {});
     /// Number of valid paths in the store at `store_root`.
     size_t valid_count(const std::filesystem::path& store_root = {}) const;

@@ -87,6 +87,8 @@ void expect_identity_and_store(FakeStore& store, Local& local) {
     EXPECT_EQ(facts[6], "host-etc");
     // The output was written through the logical path into the physical store directory.
     EXPECT_EQ(out->locations.at("out").parent_path(), store.real_store_dir());
+    // The build directory (claimed in the scratch area while the outputs live) goes with them.
+    out.reset();
     EXPECT_TRUE(store.clean());
 }
 

@@ -8,7 +8,9 @@
 /// file while a newcomer locks a fresh one.
 
 #include <filesystem>
+#include <functional>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "ferry/util/file.hh"
@@ -45,7 +47,10 @@ private:
 std::vector<PathLock> acquire_all(std::vector<std::filesystem::path> lock_files);
 
 /// Deletes the lock files under `dir` that nobody holds (left by killed processes), with the same
-/// protocol; safe while other processes lock and release. Returns how many went. Throws SysError.
-size_t clean_lock_files(const std::filesystem::path& dir);
+/// protocol; safe while other processes lock and release. `while_held`, when set, is called with the
+/// name of each (without ".lock") while its lock is held, before the file goes: what a process killed
+/// while holding the lock left half done can be undone there. Returns how many went. Throws SysError.
+size_t clean_lock_files(const std::filesystem::path& dir,
+                        const std::function<void(const std::string&)>& while_held = {});
 
 } // namespace ferry
