@@ -12,10 +12,11 @@
 #include <boost/asio/use_future.hpp>
 
 #include "ferry/cache/open_substituters.hh"
+#include "ferry/remote/ssh_machine.hh"
 #include "ferry/sandbox/make_builder.hh"
 #include "ferry/sched/local_store_view.hh"
-#include "machines.hh"
 #include "ferry/store/auto_gc.hh"
+#include "machines.hh"
 
 namespace asio = boost::asio;
 
@@ -181,24 +182,20 @@ asio::awaitable<void> Session::run_worker(std::function<asio::awaitable<void>(Wo
     if (signal_exit_) throw Interrupted("{}", stop_reason_);
 }
 
-void Session::open_machines(bool dry_run) {
+void Session::open_machines() {
     machines_.clear();
     auto specs = configured_machines(settings_);
     if (specs.empty()) return;
-    if (!dry_run) {
-        // The SSH transport (remote/ssh_machine.hh) arrives on its own branch; until it is wired here,
-        // a real run builds on this machine only, and says so.
-        warn("ignoring the {} machine(s) of 'builders': building on remote machines is not wired into the "
-             "command line yet",
-             specs.size());
-        return;
-    }
+    // Nothing is contacted before a build needs the machine (a dry run contacts none).
+    SshOptions ssh;
+    ssh.extra_args = ssh_options_from_env();
+    ssh.store_dir = store_->store_dir();
     for (auto& spec : specs)
-        machines_.push_back(std::make_unique<UnconnectedMachine>(std::move(spec)));
+        machines_.push_back(make_ssh_machine(io_.get_executor(), pool_, std::move(spec), ssh));
 }
 
 void Session::run(std::function<asio::awaitable<void>(Worker&)> body, bool need_builder, bool dry_run) {
-    if (need_builder || dry_run) open_machines(dry_run);
+    if (need_builder || dry_run) open_machines();
     if (need_builder && !builder_) builder_ = make_session_builder();
     auto done = asio::co_spawn(io_, run_worker(std::move(body), worker_options()), asio::use_future);
     io_.run();

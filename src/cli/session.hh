@@ -63,7 +63,7 @@ private:
                                             WorkerOptions options);
     WorkerOptions worker_options() const;
     /// The remote machines of `builders` for a run (see run()).
-    void open_machines(bool dry_run);
+    void open_machines();
     /// Waits for the next SIGINT/SIGTERM: records it and stops the running worker, if any.
     void watch_signals();
     /// The builder `sandbox` and `sandbox-fallback` ask for.

@@ -27,8 +27,9 @@ protected:
 private:
     /// Fetches the path from `sub`'s substituter, its references first, reporting to `activity` (null in a
     /// dry run). Sets `references_failed` when the failure is theirs rather than the substituter's.
+    /// Fetches the path from `sub` and makes it valid once its references are; `lock` is its lock.
     boost::asio::awaitable<void> fetch_from(const SubstituteInfo& sub, SubstituteActivity* activity,
-                                            bool& references_failed);
+                                            const StoreLocks* lock, bool& references_failed);
     /// Waits for `references`; a failure among them sets `references_failed`.
     boost::asio::awaitable<void> wait_references(const std::vector<std::shared_ptr<Goal>>& references,
                                                  bool& references_failed);
