@@ -87,10 +87,11 @@ TEST_F(RobustTest, RealiseKilledFiftyTimesLeavesAConsistentStore) {
     std::uniform_int_distribution<int64_t> pick(
         0, std::chrono::duration_cast<std::chrono::microseconds>(took).count());
     const int kKills = kills_wanted();
+    bool ended_first = false;
     int kills = 0, inconsistent = 0, finished_first = 0, kept_work = 0;
     auto test_start = Clock::now();
     for (int attempt = 0; kills < kKills && attempt < 3 * kKills; ++attempt) {
-        if (attempt % kKillsPerStore == 0) {
+        if (attempt % kKillsPerStore == 0 || ended_first) {
             delete_path(root);
             import_busybox();
         }
@@ -100,8 +101,9 @@ TEST_F(RobustTest, RealiseKilledFiftyTimesLeavesAConsistentStore) {
         std::this_thread::sleep_for(std::chrono::microseconds(pick(random)));
         bool killed = ::kill(pid, SIGKILL) == 0;
         auto w = wait_with_usage(pid);
-        if (w.status != 128 + SIGKILL) {
-            ++finished_first; // it ended before the moment drawn
+        ended_first = w.status != 128 + SIGKILL;
+        if (ended_first) {
+            ++finished_first; // it ended before the moment drawn: the next run starts on a fresh store
             EXPECT_EQ(w.status, 0) << err_of(name);
         } else if (killed) {
             ++kills;
