@@ -1,8 +1,9 @@
 // BuildGoal: build a derivation, as the planner decides. Inputs first (their goals run in parallel), then
-// the output locks (waited for without a build slot), a build slot, the builder, and the outputs' staged
-// trees made valid in one transaction. In check mode the outputs must be valid already, and the rebuild
-// is compared with them instead. In a dry run the build is recorded once the inputs are (virtually)
-// valid.
+// the output locks (waited for without a build slot), a slot on a machine that can build it (this one, or
+// a remote one: remote_build.cc; machine_slots.hh chooses), the build, and the outputs' staged trees
+// made valid in one transaction. In check mode the outputs must be valid already, and the rebuild (here)
+// is compared with them instead. In a dry run the build is recorded, with the machines that could take
+// it, once the inputs are (virtually) valid.
 
 #include <boost/asio/use_awaitable.hpp>
 
@@ -117,6 +118,13 @@ asio::awaitable<void> BuildGoal::build() {
         log->append(data);
         activity_->log(data);
     };
+    co_await run_somewhere(job, *locks, *log, candidates);
+    activity_->succeeded();
+}
+
+asio::awaitable<void> BuildGoal::run_somewhere(BuildJob& job, const StoreLocks& locks, BuildLog& log,
+                                               const std::vector<size_t>& candidates) {
+    auto& store = worker_.store();
     // A slot on a machine that can take it; when that is a remote machine that turns out to be down, the
     // build waits for a slot again (elsewhere, or on it once its back-off is over).
     for (;;) {
@@ -128,12 +136,11 @@ asio::awaitable<void> BuildGoal::build() {
             throw;
         }
         if (slot.machine() == 0) {
-            co_await run_builder(job, *locks, *log);
+            co_await run_builder(job, locks, log);
             break;
         }
-        if (co_await run_remote(job, *locks, *log, slot.machine())) break;
+        if (co_await run_remote(job, locks, log, slot.machine())) break;
     }
-    activity_->succeeded();
 }
 
 asio::awaitable<void> BuildGoal::prepare_job(BuildJob& job, std::map<std::string, StorePath> outputs,
