@@ -1,8 +1,9 @@
 // BuildGoal: build a derivation, as the planner decides. Inputs first (their goals run in parallel), then
-// the output locks (waited for without a build slot), a build slot, the builder, and the outputs' staged
-// trees made valid in one transaction. In check mode the outputs must be valid already, and the rebuild
-// is compared with them instead. In a dry run the build is recorded once the inputs are (virtually)
-// valid.
+// the output locks (waited for without a build slot), a slot on a machine that can build it (this one, or
+// a remote one: remote_build.cc; machine_slots.hh chooses), the build, and the outputs' staged trees
+// made valid in one transaction. In check mode the outputs must be valid already, and the rebuild (here)
+// is compared with them instead. In a dry run the build is recorded, with the machines that could take
+// it, once the inputs are (virtually) valid.
 
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -119,25 +120,11 @@ asio::awaitable<void> BuildGoal::build() {
         activity_->log(data);
     };
     job.log_wait = [&log] { return log->wait_writable(); };
-    // A slot on a machine that can take it; when that is a remote machine that turns out to be down, the
-    // build waits for a slot again (elsewhere, or on it once its back-off is over). The log is finished
-    // (off the loop) by run_builder / run_remote once the build there ended, or here when none ran.
+    // The log is finished (off the loop) by run_builder / run_remote once the build there ended, or here
+    // when none ran.
     std::exception_ptr failure;
     try {
-        for (;;) {
-            MachineSlots::Slot slot;
-            try {
-                slot = co_await worker_.machine_slots().acquire(drv_, worker_.height(drv_), candidates);
-            } catch (BuildError& e) {
-                e.add_context(fmt::format("cannot build '{}'", store.print(drv_)));
-                throw;
-            }
-            if (slot.machine() == 0) {
-                co_await run_builder(job, *locks, *log);
-                break;
-            }
-            if (co_await run_remote(job, *locks, *log, slot.machine())) break;
-        }
+        co_await run_somewhere(job, *locks, *log, candidates);
     } catch (...) {
         failure = std::current_exception();
     }
@@ -146,6 +133,27 @@ asio::awaitable<void> BuildGoal::build() {
         std::rethrow_exception(failure);
     }
     activity_->succeeded();
+}
+
+asio::awaitable<void> BuildGoal::run_somewhere(BuildJob& job, const StoreLocks& locks, BuildLog& log,
+                                               const std::vector<size_t>& candidates) {
+    auto& store = worker_.store();
+    // A slot on a machine that can take it; when that is a remote machine that turns out to be down, the
+    // build waits for a slot again (elsewhere, or on it once its back-off is over).
+    for (;;) {
+        MachineSlots::Slot slot;
+        try {
+            slot = co_await worker_.machine_slots().acquire(drv_, worker_.height(drv_), candidates);
+        } catch (BuildError& e) {
+            e.add_context(fmt::format("cannot build '{}'", store.print(drv_)));
+            throw;
+        }
+        if (slot.machine() == 0) {
+            co_await run_builder(job, locks, log);
+            break;
+        }
+        if (co_await run_remote(job, locks, log, slot.machine())) break;
+    }
 }
 
 asio::awaitable<void> BuildGoal::prepare_job(BuildJob& job, std::map<std::string, StorePath> outputs,

@@ -62,6 +62,10 @@ protected:
 private:
     boost::asio::awaitable<void> build();
     boost::asio::awaitable<void> realise_inputs(const Derivation& drv);
+    /// Waits for a slot on one of `candidates` (machine_slots() indices) and builds there; a remote
+    /// machine that turns out to be down sends it back to wait.
+    boost::asio::awaitable<void> run_somewhere(BuildJob& job, const StoreLocks& locks, BuildLog& log,
+                                               const std::vector<size_t>& candidates);
     /// Runs the builder for `job` here and makes its outputs valid (or compares them, checking).
     boost::asio::awaitable<void> run_builder(BuildJob& job, const StoreLocks& locks, BuildLog& log);
     /// Builds `job` on remote machine `machine` (its slot held): copies the inputs it lacks, builds,

@@ -144,3 +144,45 @@ TEST_F(BadTargetTest, MissingSystemFeatureIsRefusedWithNixsMessage) {
     EXPECT_TRUE(is_valid(output_of(drv)));
     EXPECT_TRUE(store_problems(StoreConfig{.store_dir = "/nix/store", .root = root}).empty());
 }
+
+// The dry run says where each build would run once `builders` names machines (" (on …)" after the
+// path; Nix's lines without them); a bad machines line is an error naming it.
+TEST_F(BadTargetTest, DryRunNamesTheMachinesOfBuilders) {
+    import_busybox();
+    auto arm = add_derivation("arm", "aarch64-linux");
+    auto plain = add_derivation("plain", "x86_64-linux");
+    const std::string builders = "ssh://arm aarch64-linux; x86 x86_64-linux - 2 # two slots";
+    auto lines_of_run = [&](std::vector<std::string> args) {
+        args.insert(args.end(), {"realise", "--dry-run", arm, plain});
+        auto r = ferry(args);
+        EXPECT_EQ(r.status, 0) << r.err;
+        std::vector<std::string> lines;
+        for (size_t start = 0; start < r.err.size();) {
+            auto end = r.err.find('\n', start);
+            if (end == std::string::npos) end = r.err.size();
+            lines.push_back(r.err.substr(start, end - start));
+            start = end + 1;
+        }
+        std::sort(lines.begin(), lines.end());
+        return lines;
+    };
+    auto sorted = [](std::vector<std::string> lines) {
+        std::sort(lines.begin(), lines.end());
+        return lines;
+    };
+    EXPECT_EQ(lines_of_run({"--builders", builders}),
+              sorted({"  " + arm + " (on ssh://arm)", "  " + plain + " (on local, ssh://x86)",
+                      "these 2 derivations will be built:"}));
+    EXPECT_EQ(lines_of_run({"--builders", builders, "-j", "0"}),
+              sorted({"  " + arm + " (on ssh://arm)", "  " + plain + " (on ssh://x86)",
+                      "these 2 derivations will be built:"}));
+    EXPECT_EQ(lines_of_run({"--builders", "@" + (tmp.path() / "no-machines").string()}),
+              sorted({"  " + arm, "  " + plain, "these 2 derivations will be built:"}))
+        << "no machines: Nix's lines";
+
+    auto bad = ferry({"--builders", "ok;ssh-ng://fast x86_64-linux", "realise", "--dry-run", plain});
+    EXPECT_EQ(bad.status, 1);
+    EXPECT_EQ(bad.err,
+              "error: builders:1: machine 'ssh-ng://fast': the ssh-ng:// protocol is not supported yet "
+              "(use ssh://)\n");
+}

@@ -324,7 +324,8 @@ TEST(Settings, Builders) {
     Settings s;
     EXPECT_EQ(s.builders, "@/my/conf/machines");
     EXPECT_FALSE(s.builders_use_substitutes);
-    s.apply_config("builders = ssh://a x86_64-linux ; ssh://b\nbuilders-use-substitutes = true\n", "nix.conf");
+    s.apply_config("builders = ssh://a x86_64-linux ; ssh://b\nbuilders-use-substitutes = true\n",
+                   "nix.conf");
     EXPECT_EQ(s.builders, "ssh://a x86_64-linux ; ssh://b");
     EXPECT_TRUE(s.builders_use_substitutes);
     EXPECT_EQ(Settings::kind("builders"), SettingKind::text);

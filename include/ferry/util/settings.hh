@@ -59,7 +59,7 @@ struct Settings {
     /// Local build slots; 0: build nothing here (remote machines only), as in Nix. Unset (`auto`, and
     /// ferry's default): the number of cores.
     std::optional<unsigned> max_jobs;
-    unsigned cores = 0;    ///< NIX_BUILD_CORES; 0: all
+    unsigned cores = 0; ///< NIX_BUILD_CORES; 0: all
     bool keep_going = false;
     bool fallback = false;
     bool keep_failed = false;
