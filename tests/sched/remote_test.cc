@@ -50,7 +50,6 @@ struct RemoteTest : ::testing::Test {
         for (const auto& d : drvs)
             targets.push_back(Target{d, {"out"}});
         auto settled = [&] {
-            progress.finish();
             EXPECT_EQ(unsettled(recorder.counters()), "");
             EXPECT_EQ(unsettled(progress.derived()), "");
         };
