@@ -221,7 +221,8 @@ TEST_F(SshMachineTest, KeptConnectionCostsOneRoundTrip) {
         run(m->query_valid(paths, false));
         auto t1 = std::chrono::steady_clock::now();
         constexpr int kCalls = 200;
-        for (int i = 0; i < kCalls; ++i) run(m->query_valid(paths, false));
+        for (int i = 0; i < kCalls; ++i)
+            run(m->query_valid(paths, false));
         auto t2 = std::chrono::steady_clock::now();
         double open_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
         double call_ms = std::chrono::duration<double, std::milli>(t2 - t1).count() / kCalls;
