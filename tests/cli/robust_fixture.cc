@@ -20,24 +20,6 @@ using namespace std::chrono_literals;
 
 namespace ferry::test {
 
-namespace {
-
-/// Processes whose environment holds `needle`.
-std::vector<int> processes_with_env(const std::string& needle) {
-    std::vector<int> found;
-    for (const auto& e : fs::directory_iterator("/proc")) {
-        auto name = e.path().filename().string();
-        if (name.find_first_not_of("0123456789") != std::string::npos || std::stoi(name) == ::getpid())
-            continue;
-        std::ifstream in(e.path() / "environ", std::ios::binary);
-        std::string env((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-        if (env.find(needle) != std::string::npos) found.push_back(std::stoi(name));
-    }
-    return found;
-}
-
-} // namespace
-
 Waited wait_with_usage(pid_t pid, int limit_s) {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(limit_s);
     int raw = 0;

@@ -133,20 +133,6 @@ void interrupt_runs(int count, int concurrency, Clock::duration window,
     }
 }
 
-/// Processes whose environment holds `needle` (the builders of one run carry a unique variable).
-std::vector<int> processes_with_env(const std::string& needle) {
-    std::vector<int> found;
-    for (const auto& e : fs::directory_iterator("/proc")) {
-        auto name = e.path().filename().string();
-        if (name.find_first_not_of("0123456789") != std::string::npos || std::stoi(name) == ::getpid())
-            continue;
-        std::ifstream in(e.path() / "environ", std::ios::binary);
-        std::string env((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-        if (env.find(needle) != std::string::npos) found.push_back(std::stoi(name));
-    }
-    return found;
-}
-
 /// Mount points of this mount namespace under `dir`.
 std::vector<std::string> mounts_under(const fs::path& dir) {
     std::vector<std::string> found;

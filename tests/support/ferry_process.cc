@@ -3,10 +3,14 @@
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <stdexcept>
 
 #include "ferry/util/file.hh"
@@ -78,6 +82,19 @@ FerryResult run_command(const std::vector<std::string>& command, const fs::path&
     r.out = read_file(out);
     r.err = read_file(err);
     return r;
+}
+
+std::vector<int> processes_with_env(const std::string& needle) {
+    std::vector<int> found;
+    for (const auto& e : fs::directory_iterator("/proc")) {
+        auto name = e.path().filename().string();
+        if (name.find_first_not_of("0123456789") != std::string::npos || std::stoi(name) == ::getpid())
+            continue;
+        std::ifstream in(e.path() / "environ", std::ios::binary);
+        std::string env((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        if (env.find(needle) != std::string::npos) found.push_back(std::stoi(name));
+    }
+    return found;
 }
 
 } // namespace ferry::test

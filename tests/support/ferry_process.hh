@@ -43,4 +43,8 @@ void isolate_config_environment(const std::filesystem::path& dir);
 FerryResult run_ferry(const std::vector<std::string>& args,
                       const std::filesystem::path& stdin_file = "/dev/null");
 
+/// Processes other than this one whose environment holds `needle` (a test tags what it starts with a
+/// unique variable to find what is left of it).
+std::vector<int> processes_with_env(const std::string& needle);
+
 } // namespace ferry::test
