@@ -174,6 +174,9 @@ TEST_F(SshMachineTest, ConnectionsArePooledUpToMaxJobs) {
     SshServer sshd(nix_serve_command("nix-remote") + "; echo connection >> " +
                    (work_.path() / "count").string());
     auto m = machine(spec_for(sshd, 2));
+    // One query alone first: it creates the machine's store, which two nix-store processes starting at
+    // once on an empty store could both try to do.
+    EXPECT_TRUE(run(m->query_valid({dir_.parse(kBusyboxPath)}, false)).empty());
     auto many = [&]() -> asio::awaitable<void> {
         for (int round = 0; round < 3; ++round) {
             std::vector<std::future<StorePathSet>> futs;
@@ -186,6 +189,8 @@ TEST_F(SshMachineTest, ConnectionsArePooledUpToMaxJobs) {
                     t.expires_after(std::chrono::milliseconds(5));
                     co_await t.async_wait(asio::use_awaitable);
                 }
+            for (auto& f : futs)
+                f.get(); // a failed query would have dropped its connection: say why
         }
     };
     run(many());

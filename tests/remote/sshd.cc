@@ -97,15 +97,15 @@ SshServer::SshServer(const std::string& forced_command) : dir_(fs::temp_director
         pid_ = spawn_command({"/usr/sbin/sshd", "-D", "-e", "-f", (d / "sshd_config").string()}, "/dev/null",
                              d / "sshd.out", d / "sshd.err");
         for (int i = 0; i < 500; ++i) {
+            int status;
+            if (::waitpid(pid_, &status, WNOHANG) == pid_) { // could not listen: the port was taken
+                pid_ = -1;
+                break;
+            }
             if (accepts(port_)) {
                 std::string host_pub = read_file(d / "host_key.pub");
                 write_file_atomic(d / "known_hosts", "[127.0.0.1]:" + std::to_string(port_) + " " + host_pub);
                 return;
-            }
-            int status;
-            if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-                pid_ = -1;
-                break;
             }
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
         }
