@@ -65,7 +65,7 @@ std::optional<std::string> read_machines_file(const std::string& path) {
 }
 
 void expand(std::string_view text, std::string_view local_system, const std::string& source, int depth,
-            std::vector<MachineSpec>& out) {
+            const MachinesFileReader& read, std::vector<MachineSpec>& out) {
     size_t line_no = 0;
     for (auto physical : split_on_lines(text)) {
         ++line_no;
@@ -79,8 +79,8 @@ void expand(std::string_view text, std::string_view local_system, const std::str
                 if (depth >= kMaxIncludeDepth)
                     throw FormatError("{}: machines file '{}' nested more than {} includes deep", where, path,
                                       kMaxIncludeDepth);
-                auto included = read_machines_file(path);
-                if (included) expand(*included, local_system, path, depth + 1, out);
+                auto included = read(path);
+                if (included) expand(*included, local_system, path, depth + 1, read, out);
                 continue;
             }
             out.push_back(parse_machine_line(line, local_system, where));
@@ -157,8 +157,13 @@ MachineSpec parse_machine_line(std::string_view line, std::string_view local_sys
 
 std::vector<MachineSpec> parse_machines(std::string_view text, std::string_view local_system,
                                         std::string_view source) {
+    return parse_machines(text, local_system, source, read_machines_file);
+}
+
+std::vector<MachineSpec> parse_machines(std::string_view text, std::string_view local_system,
+                                        std::string_view source, const MachinesFileReader& read) {
     std::vector<MachineSpec> out;
-    expand(text, local_system, std::string(source), 0, out);
+    expand(text, local_system, std::string(source), 0, read, out);
     return out;
 }
 

@@ -9,6 +9,8 @@
 /// speed 1, no features, ssh's known_hosts). A URI without a scheme gets `ssh://`. Pure apart from
 /// reading included files; no threads.
 
+#include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,6 +26,15 @@ namespace ferry {
 /// Error saying it is not supported.
 std::vector<MachineSpec> parse_machines(std::string_view text, std::string_view local_system,
                                         std::string_view source = "builders");
+
+/// Reads the file an `@FILE` line names: its text, or std::nullopt when it does not exist (it then holds
+/// no machines). Throws Error when it cannot be read.
+using MachinesFileReader = std::function<std::optional<std::string>(const std::string& path)>;
+
+/// parse_machines reading `@FILE` includes through `read` instead of the file system (the fuzzer's
+/// in-memory files).
+std::vector<MachineSpec> parse_machines(std::string_view text, std::string_view local_system,
+                                        std::string_view source, const MachinesFileReader& read);
 
 /// One line (no `;`, no comment): a MachineSpec. `where` ("SOURCE:LINE") goes into errors.
 MachineSpec parse_machine_line(std::string_view line, std::string_view local_system, std::string_view where);
