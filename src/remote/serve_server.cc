@@ -137,23 +137,46 @@ private:
 
     asio::awaitable<void> handle(serve::BuildPaths& r) {
         require_write("building paths");
-        // ferry serve builds what it is given as a basic derivation (BuildDerivation, what Nix's build
-        // hook sends); BuildPaths answers for paths that are valid already.
+        // As Nix's buildPaths without substitutes: a valid path, or a derivation whose outputs are valid,
+        // is done; an invalid path or derivation fails (Nix's messages, its status 1). ferry serve builds
+        // only the basic derivations of BuildDerivation (what Nix's build hook sends), so a derivation
+        // whose outputs are missing fails too, saying so.
+        StorePathSet failed;
+        std::optional<std::string> first_error; // with its colours, for the reply
         for (const auto& s : r.paths) {
-            auto path = dir().try_parse(s.substr(0, s.find('!')));
-            bool ok = false;
-            if (path && path->is_derivation())
-                ok = co_await outputs_valid(*path, s);
-            else if (path)
-                ok = co_await store_.is_valid(*path);
-            if (!ok) {
-                co_await reply(serve::encode_build_paths_result(
-                    serve::BuildStatus::misc_failure,
-                    fmt::format("ferry serve cannot build '{}' with BuildPaths; use BuildDerivation", s)));
-                co_return;
-            }
+            auto path = parse_path_with_outputs(s);
+            std::optional<std::string> error;
+            bool ok = co_await store_.is_valid(path);
+            if (!ok && path.is_derivation())
+                error = "cannot build missing derivation '{}'";
+            else if (ok && path.is_derivation() && !(co_await outputs_valid(path, s)))
+                error = "ferry serve cannot build '{}' with BuildPaths; use BuildDerivation";
+            if (ok && !error) continue;
+            failed.insert(path);
+            if (!error) continue;
+            if (first_error)
+                log_error(fmt::format(fmt::runtime(*error), dir().print(path)));
+            else
+                first_error = fmt::format(fmt::runtime(*error), magenta(dir().print(path)));
         }
-        co_await reply(serve::encode_build_paths_result(serve::BuildStatus::built, ""));
+        if (failed.empty()) {
+            co_await reply(serve::encode_build_paths_result(serve::BuildStatus::built, ""));
+            co_return;
+        }
+        std::string message;
+        if (failed.size() == 1 && first_error) {
+            message = *first_error;
+        } else {
+            if (first_error) log_error(strip_colours(*first_error));
+            std::string shown;
+            for (const auto& p : failed)
+                shown += (shown.empty() ? "'" : ", '") + dir().print(p) + "'";
+            message = fmt::format("build of {} failed", magenta(shown));
+        }
+        // Nix sends its error as it would print it: "error: " in red, the paths in magenta; status 1
+        // (its worker's exit status when nothing was built).
+        co_await reply(serve::encode_build_paths_result(serve::BuildStatus(1),
+                                                        "\x1b[31;1merror:\x1b[0m " + message));
     }
 
     asio::awaitable<void> handle(serve::BuildDerivation& r) {
@@ -172,6 +195,24 @@ private:
     }
 
     asio::awaitable<bool> outputs_valid(const StorePath& drv, const std::string& spec);
+    /// The path of "<path>[!<outputs>]"; Nix's error when it is not in the store.
+    StorePath parse_path_with_outputs(const std::string& spec) const {
+        auto text = spec.substr(0, spec.find('!'));
+        auto path = dir().try_parse(text);
+        if (!path) throw Error("path '{}' is not in the Nix store", text);
+        return *path;
+    }
+    static std::string magenta(std::string_view s) { return fmt::format("\x1b[35;1m{}\x1b[0m", s); }
+    static std::string strip_colours(std::string s) {
+        for (std::string_view code : {"\x1b[35;1m", "\x1b[0m"})
+            for (size_t at; (at = s.find(code)) != std::string::npos;)
+                s.erase(at, code.size());
+        return s;
+    }
+    void log_error(std::string_view message) const {
+        std::string line = fmt::format("error: {}\n", message);
+        (void)!::write(log_fd_, line.data(), line.size());
+    }
     std::vector<StagedTree> read_export_stream();
     StagedTree read_nar(const ValidPathInfo& info, bool discard);
     void write_export_stream(const std::vector<StorePath>& paths);
