@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "ferry/store/content_address.hh"
+
 namespace ferry::serve {
 
 namespace {
@@ -21,6 +23,15 @@ std::string drv_name(const StorePath& drv_path) {
 }
 
 } // namespace
+
+std::string checked_content_address(std::string ca) {
+    try {
+        (void)parse_content_address(ca);
+    } catch (const Error& e) {
+        throw ProtocolError("{}", e.message());
+    }
+    return ca;
+}
 
 std::string version_string(uint64_t v) {
     return fmt::format("{}.{}", major_version(v) >> 8, minor_version(v));
@@ -216,7 +227,7 @@ AddToStoreNar read_add_to_store_nar(WireCursor& c, const StoreDir& dir) {
     r.info.nar_size = nar_size;
     r.info.ultimate = ultimate;
     r.info.signatures = {sigs.begin(), sigs.end()};
-    if (!ca.empty()) r.info.ca = ca;
+    if (!ca.empty()) r.info.ca = checked_content_address(ca);
     return r;
 }
 

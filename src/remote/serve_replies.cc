@@ -62,7 +62,7 @@ decode_path_infos(const StoreDir& dir, unsigned server_version, std::string_view
             } catch (const Error& e) {
                 throw ProtocolError("NAR hash '{}' of '{}': {}", hash, dir.print(*path), e.message());
             }
-            if (!ca.empty()) info.ca = ca;
+            if (!ca.empty()) info.ca = checked_content_address(ca);
             info.signatures = {sigs.begin(), sigs.end()};
         }
         infos.push_back(std::move(info));

@@ -15,6 +15,7 @@
 #include "ferry/remote/serve_protocol.hh"
 #include "ferry/remote/serve_stream.hh"
 #include "ferry/remote/server_build.hh"
+#include "ferry/store/content_address.hh"
 #include "ferry/store/export_stream.hh"
 #include "ferry/store/local_store.hh"
 #include "ferry/util/offload.hh"
@@ -215,6 +216,9 @@ private:
     }
     std::vector<StagedTree> read_export_stream();
     StagedTree read_nar(const ValidPathInfo& info, bool discard);
+    /// Nix's check of a content-addressed path added: its `ca` hash is that of what arrived.
+    void check_content_address(const ValidPathInfo& info, const std::filesystem::path& file,
+                               const Hash& nar_hash) const;
     void write_export_stream(const std::vector<StorePath>& paths);
 
     asio::thread_pool& pool_;
@@ -259,7 +263,27 @@ StagedTree Session::read_nar(const ValidPathInfo& info, bool discard) {
         throw HashMismatch("hash mismatch importing path '{}': specified {}, got {}", dir().print(info.path),
                            info.nar_hash.to_nix32_prefixed(), got.hash.to_nix32_prefixed());
     if (restorer) restorer->commit();
+    if (tree.staged && info.ca) check_content_address(info, tree.staged->path(), got.hash);
     return tree;
+}
+
+void Session::check_content_address(const ValidPathInfo& info, const std::filesystem::path& file,
+                                    const Hash& nar_hash) const {
+    auto ca = parse_content_address(*info.ca);
+    Hash got = nar_hash;
+    if (ca.method == FileIngestionMethod::flat || ca.text) {
+        if (!std::filesystem::is_regular_file(std::filesystem::symlink_status(file)))
+            throw Error("content address '{}' of '{}' is of a file's contents, but the path is not a regular file",
+                        *info.ca, dir().print(info.path));
+        got = hash_file(ca.hash.algo, file);
+    } else if (ca.hash.algo != nar_hash.algo) {
+        HashSink sink(ca.hash.algo);
+        dump_path(file, [&](std::string_view chunk) { sink.update(chunk); });
+        got = sink.finish();
+    }
+    if (got != ca.hash)
+        throw HashMismatch("ca hash mismatch importing path '{}';\n  specified: {}\n  got:       {}",
+                           dir().print(info.path), ca.hash.to_nix32_prefixed(), got.to_nix32_prefixed());
 }
 
 /// Stages each path of an export stream; the trees, in stream order.
@@ -290,13 +314,10 @@ private:
 std::vector<StagedTree> Session::read_export_stream() {
     StagingVisitor visitor(store_);
     ExportParser parser(dir(), visitor);
-    // The client waits for our answer after the stream's final 0, so every byte it sent belongs to it.
-    stream_.read_until_blocking(
-        [&](std::string_view chunk) {
-            parser.feed(chunk);
-            return chunk.size();
-        },
-        [&] { return parser.done(); });
+    // The stream ends at its final 0; what follows (a client that does not wait for our answer) is
+    // the next request.
+    stream_.read_until_blocking([&](std::string_view chunk) { return parser.consume(chunk); },
+                                [&] { return parser.done(); });
     return std::move(visitor.trees);
 }
 

@@ -48,6 +48,19 @@ void ExportParser::feed(std::string_view chunk) {
     }
 }
 
+size_t ExportParser::consume(std::string_view chunk) {
+    if (failed_) throw std::logic_error("ExportParser used after an error");
+    size_t size = chunk.size();
+    try {
+        while (!chunk.empty() && state_ != State::done)
+            step(chunk);
+    } catch (...) {
+        failed_ = true;
+        throw;
+    }
+    return size - chunk.size();
+}
+
 void ExportParser::finish() {
     if (failed_) throw std::logic_error("ExportParser used after an error");
     if (state_ != State::done) {

@@ -90,5 +90,89 @@ TEST_F(FerryServeCompatTest, UnknownCommandAndPathOutsideTheStoreEndTheSessionAs
     }
 }
 
+TEST_F(FerryServeCompatTest, PathsWithoutSignaturesOrContentAddressAreAcceptedAsNixDoes) {
+    // Nix 2.8 adds what ImportPaths and AddToStoreNar bring without checking signatures; a content
+    // address is checked against the contents (below), its absence is fine.
+    std::vector<std::string> paths{"/nix/store/8p45b1j3vhz1yq5f2cynrqhdzzknziwm-fixed-recursive",
+                                   "/nix/store/j50dpv4dm8hhhp1acbzyg52c6hm45l3w-fixed-flat.txt",
+                                   std::string(kPlainPath),
+                                   "/nix/store/m3bcim6awl6bk3f8ifcpxbhb2lwgbll3-hello-text"};
+    std::string input = serve::encode_client_hello(kV);
+    StorePathSet all;
+    for (const auto& p : paths) {
+        auto info = to_path_info(dir_, fixture_info(p));
+        info.signatures.clear();
+        input += request(serve::AddToStoreNar{info}) + read_file(compat_nar(fixture_info(p)));
+        all.insert(info.path);
+    }
+    auto imported = to_path_info(dir_, fixture_info("/nix/store/8ll9465mhdap7r4nfk2gjnmpiln3f9ls-weird-env"));
+    input += request(serve::ImportPaths{}) + serve::encode_u64(1) +
+             read_file(compat_nar(fixture_info(dir_.print(imported.path)))) +
+             serve::encode_import_trailer(dir_, imported);
+    all.insert(imported.path);
+    input += request(serve::QueryPathInfos{all});
+    auto nix = nix_serve("nix", input);
+    auto ferry = ferry_serve("ferry", input);
+    ASSERT_EQ(nix.status, 0) << nix.err;
+    ASSERT_EQ(ferry.status, 0) << ferry.err;
+    EXPECT_TRUE(ferry.out == nix.out) << "the answers differ";
+    auto infos = serve::decode_path_infos(dir_, kV, std::string_view(ferry.out).substr(16 + 5 * 8));
+    ASSERT_TRUE(infos);
+    ASSERT_EQ(infos->value.size(), 5u);
+    for (const auto& i : infos->value) {
+        EXPECT_TRUE(i.signatures.empty());
+        EXPECT_EQ(i.nar_hash, to_path_info(dir_, fixture_info(dir_.print(i.path))).nar_hash);
+    }
+}
+
+TEST_F(FerryServeCompatTest, ContentAddressThatIsGarbageOrDoesNotMatchIsRefusedAsNixDoes) {
+    auto plain = plain_info();
+    auto wrong = hash_string(HashAlgo::sha256, "not the contents").to_nix32_prefixed();
+    auto recursive_entry = fixture_info("/nix/store/8p45b1j3vhz1yq5f2cynrqhdzzknziwm-fixed-recursive");
+    auto flat_entry = fixture_info("/nix/store/j50dpv4dm8hhhp1acbzyg52c6hm45l3w-fixed-flat.txt");
+    struct Case {
+        nlohmann::json entry;
+        std::string ca;
+        std::string message; // a line both print
+    };
+    std::vector<Case> cases{
+        {fixture_info(kPlainPath), "garbage",
+         "error: not a content address because it is not in the form '<prefix>:<rest>': garbage"},
+        {fixture_info(kPlainPath), "nonsense:sha256:" + wrong.substr(7),
+         "error: content address prefix 'nonsense' is unrecognized"},
+        {fixture_info(kPlainPath), "text:" + wrong, "error: ca hash mismatch importing path '" +
+                                                         std::string(kPlainPath) + "';"},
+        {fixture_info(kPlainPath), "text:sha1:0000000000000000000000000000000000000000",
+         "error: text content address hash should use sha256, but instead uses sha1"},
+        {recursive_entry, "fixed:r:" + wrong, "  specified: " + wrong},
+        {flat_entry, "fixed:" + wrong, "  specified: " + wrong},
+        {flat_entry, "fixed:r:" + recursive_entry["ca"].get<std::string>().substr(8), "  got:       sha256:"},
+    };
+    for (const auto& c : cases) {
+        auto info = to_path_info(dir_, c.entry);
+        info.ca = c.ca;
+        std::string input = serve::encode_client_hello(kV) + request(serve::AddToStoreNar{info}) +
+                            read_file(compat_nar(c.entry));
+        auto nix = nix_serve("nix", input);
+        auto ferry = ferry_serve("ferry", input);
+        EXPECT_EQ(nix.status, 1) << c.ca;
+        EXPECT_EQ(ferry.status, 1) << c.ca;
+        EXPECT_NE(nix.err.find(c.message), std::string::npos) << nix.err;
+        EXPECT_NE(ferry.err.find(c.message), std::string::npos) << ferry.err;
+        // The lines that say what was specified and what arrived are the same.
+        // (Nix indents an error's second and later lines by the width of "error: ".)
+        auto tail = [](const std::string& err) {
+            auto at = err.find("specified:");
+            std::string out = at == std::string::npos ? std::string() : err.substr(at);
+            for (size_t nl; (nl = out.find("\n ")) != std::string::npos;)
+                out.erase(nl + 1, 1);
+            return out;
+        };
+        EXPECT_EQ(tail(ferry.err), tail(nix.err));
+        EXPECT_FALSE(valid_in("ferry", dir_.print(info.path))) << c.ca;
+        EXPECT_EQ(ferry.out, nix.out); // the greeting only
+    }
+}
+
 } // namespace
 } // namespace ferry::test

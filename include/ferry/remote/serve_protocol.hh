@@ -186,6 +186,9 @@ std::optional<Decoded<BuildResult>> decode_build_result(unsigned server_version,
 
 // --- Parts, for tests and the shells ------------------------------------------------------------------
 
+/// `ca` when it parses as a content address (store/content_address.hh); ProtocolError with Nix's message
+/// otherwise.
+std::string checked_content_address(std::string ca);
 void write_basic_derivation(WireWriter& w, const StoreDir& dir, const Derivation& drv);
 Derivation read_basic_derivation(WireCursor& c, const StoreDir& dir, std::string name);
 void write_build_options(WireWriter& w, unsigned version, const BuildOptions& options);

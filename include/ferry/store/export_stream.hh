@@ -61,6 +61,9 @@ public:
     /// Parses the next bytes; chunk boundaries may fall anywhere. Throws FormatError naming the reason
     /// and the byte offset (bytes after the final 0 included).
     void feed(std::string_view chunk);
+    /// Parses the next bytes up to the end of the stream (the final 0) and no further; returns how many
+    /// it took. For a stream followed by other data (the serve protocol's ImportPaths). Throws as feed().
+    size_t consume(std::string_view chunk);
     /// Declares the end of input; throws FormatError when the stream is incomplete.
     void finish();
     /// Whether the final 0 has been read.
