@@ -2,7 +2,10 @@
 // of paths that are not valid, an unknown command, paths without signatures or content address, a content
 // address that is garbage or does not match, and a client that hangs up in the middle of a request.
 
+#include <chrono>
+
 #include "ferry/remote/serve_protocol.hh"
+#include "ferry/store/staged_path.hh"
 #include "remote_fixture.hh"
 #include "support/ferry_process.hh"
 #include "support/fixtures.hh"
@@ -172,6 +175,69 @@ TEST_F(FerryServeCompatTest, ContentAddressThatIsGarbageOrDoesNotMatchIsRefusedA
         EXPECT_FALSE(valid_in("ferry", dir_.print(info.path))) << c.ca;
         EXPECT_EQ(ferry.out, nix.out); // the greeting only
     }
+}
+
+/// What a store holds besides its valid paths: entries of the staging area that are not lock files.
+std::vector<std::string> staged_leftovers(const fs::path& root) {
+    std::vector<std::string> out;
+    fs::path staging = root / "nix/store" / kStagingDirName;
+    if (!fs::exists(staging)) return out;
+    for (const auto& e : fs::directory_iterator(staging))
+        if (!is_staging_lock(e.path().filename().string())) out.push_back(e.path().filename().string());
+    return out;
+}
+
+TEST_F(FerryServeCompatTest, ClientThatHangsUpMidRequestLeavesNothingPartial) {
+    auto plain = plain_info();
+    std::string add = request(serve::AddToStoreNar{plain}) + plain_nar();
+    std::string import = request(serve::ImportPaths{}) + serve::encode_u64(1) + plain_nar() +
+                         serve::encode_import_trailer(dir_, plain);
+    // Cut inside the command's fields, inside the NAR, and just before the end of each.
+    std::vector<std::string> inputs;
+    for (const auto& whole : {add, import})
+        for (size_t cut : {size_t(12), whole.size() - plain_nar().size() / 2 - 40, whole.size() - 1})
+            inputs.push_back(whole.substr(0, cut));
+    int n = 0;
+    for (const auto& cut : inputs) {
+        std::string input = serve::encode_client_hello(kV) + cut;
+        auto nix = nix_serve("nix", input);
+        // Through a pipe that closes, as an ssh client that went away.
+        std::string name = "ferry-" + std::to_string(n++);
+        fs::path in = work_.path() / (name + ".in");
+        write_file_atomic(in, input);
+        auto ferry = run_command({"/bin/sh", "-c",
+                                  "cat " + in.string() + " | exec " + (build_root() / "src/cli/ferry").string() +
+                                      " serve --write --store " + (work_.path() / name).string()});
+        EXPECT_EQ(nix.status, 1) << nix.err;
+        EXPECT_EQ(ferry.status, 1) << ferry.err;
+        EXPECT_NE(ferry.err.find("error: unexpected end of input from the client"), std::string::npos)
+            << ferry.err;
+        EXPECT_EQ(ferry.out, serve::encode_server_hello()) << "nothing but the greeting";
+        EXPECT_FALSE(valid_in(name, kPlainPath)) << "cut at " << cut.size();
+        EXPECT_EQ(staged_leftovers(work_.path() / name), std::vector<std::string>{}) << "cut at " << cut.size();
+    }
+}
+
+TEST_F(FerryServeCompatTest, ClientThatHangsUpDuringABuildStopsItAndNothingIsRegistered) {
+    auto t = script_job("hangs-up", "sleep 30; echo done > $out");
+    std::string input = serve::encode_client_hello(kV) + add_busybox() +
+                        request(serve::BuildDerivation{t->job.drv_path, t->drv, {}});
+    fs::path in = work_.path() / "build.in";
+    write_file_atomic(in, input);
+    auto start = std::chrono::steady_clock::now();
+    // The pipe closes once the request is written: the build begins and its client is gone.
+    auto ferry = run_command({"/bin/sh", "-c",
+                              "cat " + in.string() + " | exec " + (build_root() / "src/cli/ferry").string() +
+                                  " serve --write --store " + (work_.path() / "built").string()});
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20)) << "the build was not stopped";
+    EXPECT_EQ(ferry.status, 1);
+    EXPECT_NE(ferry.err.find("error: the client went away during the build of '" + dir_.print(t->job.drv_path) +
+                             "'"),
+              std::string::npos)
+        << ferry.err;
+    EXPECT_TRUE(valid_in("built", kBusyboxPath)) << "what was added before stays";
+    EXPECT_FALSE(valid_in("built", dir_.print(t->job.outputs.at("out"))));
+    EXPECT_EQ(staged_leftovers(work_.path() / "built"), std::vector<std::string>{});
 }
 
 } // namespace
