@@ -75,6 +75,15 @@ private:
     }
 
     asio::awaitable<void> handle(serve::QueryValidPaths& r) {
+        // As nix-store --serve: the lock flag makes the paths temporary roots (the store view makes
+        // every path it is asked about one); the substitute flag under --write fetches the missing ones.
+        if (r.substitute && options_.write && options_.substitute) {
+            auto valid = co_await store_.query_valid(r.paths);
+            StorePathSet missing;
+            for (const auto& p : r.paths)
+                if (!p.is_derivation() && !valid.contains(p)) missing.insert(p);
+            if (!missing.empty()) co_await options_.substitute(std::move(missing));
+        }
         auto valid = co_await store_.query_valid(std::move(r.paths));
         co_await reply(serve::encode_path_set(dir(), valid));
     }

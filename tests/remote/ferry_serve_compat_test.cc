@@ -9,6 +9,7 @@
 #include "remote_fixture.hh"
 #include "support/ferry_process.hh"
 #include "support/fixtures.hh"
+#include "support/http_server.hh"
 
 namespace fs = std::filesystem;
 
@@ -36,6 +37,15 @@ protected:
         fs::path in = work_.path() / (name + ".in");
         write_file_atomic(in, input);
         return run_ferry({"serve", "--write", "--store", (work_.path() / name).string()}, in);
+    }
+    /// Runs `command` (nix-store's or ferry's serve, without --store) on store `name` with `input`.
+    FerryResult serve_command(const std::string& command, const std::string& name, const std::string& input) {
+        fs::path in = work_.path() / (name + ".in");
+        write_file_atomic(in, input);
+        return run_command({"/bin/sh", "-c",
+                            "XDG_CACHE_HOME=" + (work_.path() / "cache").string() + " exec " + command +
+                                " --store " + (work_.path() / name).string()},
+                           in);
     }
     /// Whether `path` is valid in the ferry store `name`.
     bool valid_in(const std::string& name, std::string_view path) {
@@ -238,6 +248,46 @@ TEST_F(FerryServeCompatTest, ClientThatHangsUpDuringABuildStopsItAndNothingIsReg
     EXPECT_TRUE(valid_in("built", kBusyboxPath)) << "what was added before stays";
     EXPECT_FALSE(valid_in("built", dir_.print(t->job.outputs.at("out"))));
     EXPECT_EQ(staged_leftovers(work_.path() / "built"), std::vector<std::string>{});
+}
+
+std::string fixture_key() {
+    std::string key = read_file(compat_dir() / "keys" / "cache.pub");
+    while (!key.empty() && std::isspace(static_cast<unsigned char>(key.back())))
+        key.pop_back();
+    return key;
+}
+
+TEST_F(FerryServeCompatTest, QueryValidPathsSubstitutesUnderWriteAsNixDoes) {
+    HttpServer cache(compat_dir() / "cache-xz");
+    std::string options = " --option substituters " + cache.url() + " --option trusted-public-keys '" +
+                          fixture_key() + "'";
+    const std::string top = "/nix/store/3l5cnidchaby89xfzibk9hrxcxj2kkmb-diamond-top";
+    StorePathSet asked{dir_.parse(top), dir_.parse(kPlainPath), dir_.parse(kBogus)};
+    auto query = [&](bool substitute) {
+        return serve::encode_client_hello(kV) + request(serve::QueryValidPaths{false, substitute, asked});
+    };
+    std::string ferry_bin = (build_root() / "src/cli/ferry").string();
+    // Without the flag, or without --write, nothing is fetched.
+    auto plain_query = serve_command(ferry_bin + " serve --write" + options, "ferry-no-flag", query(false));
+    auto read_only = serve_command(ferry_bin + " serve" + options, "ferry-read-only", query(true));
+    for (const auto& r : {plain_query, read_only}) {
+        ASSERT_EQ(r.status, 0) << r.err;
+        EXPECT_EQ(r.out, serve::encode_server_hello() + serve::encode_path_set(dir_, {}));
+    }
+    EXPECT_EQ(cache.requests(), 0u) << "the substituters are opened at the first substitution";
+    auto nix = serve_command("nix-store --serve --write" + options, "nix", query(true));
+    auto ferry = serve_command(ferry_bin + " serve --write" + options, "ferry", query(true));
+    ASSERT_EQ(nix.status, 0) << nix.err;
+    ASSERT_EQ(ferry.status, 0) << ferry.err;
+    StorePathSet fetched{dir_.parse(top), dir_.parse(kPlainPath)};
+    EXPECT_EQ(ferry.out, serve::encode_server_hello() + serve::encode_path_set(dir_, fetched));
+    EXPECT_EQ(ferry.out, nix.out);
+    // Each with its closure, as fixture's path-info.json says.
+    for (const auto& ref : fixture_info(top)["references"]) {
+        EXPECT_TRUE(valid_in("ferry", ref.get<std::string>())) << ref;
+    }
+    auto info = run_ferry({"path-info", "--json", "--store", (work_.path() / "ferry").string(), top});
+    EXPECT_NE(info.out.find(fixture_info(top)["narHash"].get<std::string>()), std::string::npos) << info.out;
 }
 
 } // namespace

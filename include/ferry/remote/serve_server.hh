@@ -8,6 +8,8 @@
 ///
 /// Threading: run() on the loop thread of `ex`; NARs are dumped and restored on `pool`.
 
+#include <functional>
+
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -22,6 +24,10 @@ struct ServeServerOptions {
     bool write = false;
     /// NIX_BUILD_CORES of the builds.
     unsigned cores = 1;
+    /// With `write`, QueryValidPaths' substitute flag: fetches the given paths (invalid, not derivations)
+    /// from the substituters before the answer, as Nix's substitutePaths; it reports its failures itself
+    /// (warnings) and does not throw for them. Runs on the loop thread. Null: nothing to substitute from.
+    std::function<boost::asio::awaitable<void>(StorePathSet)> substitute;
 };
 
 /// Serves one client on `in_fd`/`out_fd` (not owned; they must stay open until run() returns) until it
