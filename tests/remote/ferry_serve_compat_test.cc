@@ -2,10 +2,15 @@
 // of paths that are not valid, an unknown command, paths without signatures or content address, a content
 // address that is garbage or does not match, and a client that hangs up in the middle of a request.
 
+#include <fcntl.h>
+#include <sys/stat.h>
+
 #include <chrono>
+#include <thread>
 
 #include "ferry/remote/serve_protocol.hh"
 #include "ferry/store/staged_path.hh"
+#include "ferry/util/file.hh"
 #include "remote_fixture.hh"
 #include "support/ferry_process.hh"
 #include "support/fixtures.hh"
@@ -248,6 +253,38 @@ TEST_F(FerryServeCompatTest, ClientThatHangsUpDuringABuildStopsItAndNothingIsReg
     EXPECT_TRUE(valid_in("built", kBusyboxPath)) << "what was added before stays";
     EXPECT_FALSE(valid_in("built", dir_.print(t->job.outputs.at("out"))));
     EXPECT_EQ(staged_leftovers(work_.path() / "built"), std::vector<std::string>{});
+}
+
+TEST_F(FerryServeCompatTest, QueryValidPathsLockKeepsThePathsFromTheCollectorWhileTheSessionLasts) {
+    auto added = ferry_serve("locked", serve::encode_client_hello(kV) +
+                                           request(serve::AddToStoreNar{plain_info()}) + plain_nar());
+    ASSERT_EQ(added.status, 0) << added.err;
+    fs::path root = work_.path() / "locked";
+    auto gc = [&] { return run_ferry({"store", "gc", "--store", root.string()}); };
+    fs::path fifo = work_.path() / "session";
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    // Read-write: the open does not wait for the reader, and our end is the only writer.
+    UniqueFd client(::open(fifo.c_str(), O_RDWR | O_CLOEXEC));
+    ASSERT_TRUE(client);
+    pid_t pid = spawn_command({(build_root() / "src/cli/ferry").string(), "serve", "--write", "--store",
+                               root.string()},
+                              fifo, work_.path() / "session.out", work_.path() / "session.err");
+    write_full(client.get(),
+               serve::encode_client_hello(kV) +
+                   request(serve::QueryValidPaths{true, false, {plain_info().path}}),
+               "the session");
+    std::string expected = serve::encode_server_hello() + serve::encode_path_set(dir_, {plain_info().path});
+    for (int i = 0; i < 200 && fs::file_size(work_.path() / "session.out") < expected.size(); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    EXPECT_EQ(read_file(work_.path() / "session.out"), expected);
+    auto during = gc();
+    EXPECT_EQ(during.status, 0) << during.err;
+    EXPECT_TRUE(valid_in("locked", kPlainPath)) << "collected while a session had it locked";
+    client.reset(); // the client goes
+    EXPECT_EQ(wait_command(pid), 0) << read_file(work_.path() / "session.err");
+    auto after = gc();
+    EXPECT_EQ(after.status, 0) << after.err;
+    EXPECT_FALSE(valid_in("locked", kPlainPath)) << "garbage once the session is over";
 }
 
 std::string fixture_key() {
