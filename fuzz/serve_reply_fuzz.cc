@@ -33,7 +33,8 @@ template <typename Decode> auto decode_checked(std::string_view bytes, Decode de
 }
 
 /// decode(encode(x)) == x for a decoded x.
-template <typename Decode, typename T> void round_trip(const std::string& encoded, Decode decode, const T& x) {
+template <typename Decode, typename T>
+void round_trip(const std::string& encoded, Decode decode, const T& x) {
     auto again = decode(encoded);
     if (!again || again->used != encoded.size()) fuzz::violated("an encoded reply does not decode whole");
     if (!(again->value == x)) fuzz::violated("reply encode/decode round trip");
@@ -62,7 +63,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     case 1: {
         auto decode = [](std::string_view b) { return serve::decode_path_set(dir, b); };
-        if (auto d = decode_checked(bytes, decode)) round_trip(serve::encode_path_set(dir, d->value), decode, d->value);
+        if (auto d = decode_checked(bytes, decode))
+            round_trip(serve::encode_path_set(dir, d->value), decode, d->value);
         return 0;
     }
     case 2: {

@@ -39,7 +39,8 @@ public:
         auto warn = [](const std::string& message) { ferry::warn("{}", message); };
         if (!opened_) {
             opened_ = true;
-            auto context = make_binary_cache_context(settings_, view_.store_dir(), io_.get_executor(), pool_, warn);
+            auto context =
+                make_binary_cache_context(settings_, view_.store_dir(), io_.get_executor(), pool_, warn);
             substituters_ = co_await open_substituters(context, settings_.substituters, warn);
         }
         if (substituters_.empty()) co_return;
@@ -78,8 +79,8 @@ asio::awaitable<void> serve_then_close(asio::io_context& io, asio::thread_pool& 
                                        ServeSubstitution& substitution) {
     std::exception_ptr failure;
     try {
-        co_await serve_store(io.get_executor(), pool, view, builder, STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO,
-                             std::move(options));
+        co_await serve_store(io.get_executor(), pool, view, builder, STDIN_FILENO, STDOUT_FILENO,
+                             STDERR_FILENO, std::move(options));
     } catch (...) {
         failure = std::current_exception();
     }

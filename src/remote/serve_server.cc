@@ -185,8 +185,8 @@ private:
         }
         // Nix sends its error as it would print it: "error: " in red, the paths in magenta; status 1
         // (its worker's exit status when nothing was built).
-        co_await reply(serve::encode_build_paths_result(serve::BuildStatus(1),
-                                                        "\x1b[31;1merror:\x1b[0m " + message));
+        co_await reply(
+            serve::encode_build_paths_result(serve::BuildStatus(1), "\x1b[31;1merror:\x1b[0m " + message));
     }
 
     asio::awaitable<void> handle(serve::BuildDerivation& r) {
@@ -282,8 +282,9 @@ void Session::check_content_address(const ValidPathInfo& info, const std::filesy
     Hash got = nar_hash;
     if (ca.method == FileIngestionMethod::flat || ca.text) {
         if (!std::filesystem::is_regular_file(std::filesystem::symlink_status(file)))
-            throw Error("content address '{}' of '{}' is of a file's contents, but the path is not a regular file",
-                        *info.ca, dir().print(info.path));
+            throw Error(
+                "content address '{}' of '{}' is of a file's contents, but the path is not a regular file",
+                *info.ca, dir().print(info.path));
         got = hash_file(ca.hash.algo, file);
     } else if (ca.hash.algo != nar_hash.algo) {
         HashSink sink(ca.hash.algo);

@@ -37,7 +37,8 @@ ContentAddress parse_content_address(std::string_view ca) {
     auto algo = try_parse_hash_algo(rest.substr(0, algo_end));
     if (!algo) throw FormatError("unknown hash algorithm '{}'", rest.substr(0, algo_end));
     if (out.text && *algo != HashAlgo::sha256)
-        throw FormatError("text content address hash should use sha256, but instead uses {}", to_string(*algo));
+        throw FormatError("text content address hash should use sha256, but instead uses {}",
+                          to_string(*algo));
     out.hash = Hash::parse_bare(rest.substr(algo_end + 1), *algo);
     return out;
 }

@@ -54,7 +54,8 @@ protected:
     }
     /// Whether `path` is valid in the ferry store `name`.
     bool valid_in(const std::string& name, std::string_view path) {
-        return run_ferry({"path-info", "--store", (work_.path() / name).string(), std::string(path)}).status == 0;
+        return run_ferry({"path-info", "--store", (work_.path() / name).string(), std::string(path)})
+                   .status == 0;
     }
     std::string request(const serve::Request& r) const { return serve::encode_request(dir_, kV, r); }
     /// AddToStoreNar of busybox (the fixture's inputs' builder), so that the store has a valid path.
@@ -71,11 +72,11 @@ serve::BuildPaths build_paths(std::vector<std::string> paths) {
 }
 
 TEST_F(FerryServeCompatTest, BuildPathsOfInvalidPathsAnswersAsNixStoreServe) {
-    std::string input = serve::encode_client_hello(kV) + add_busybox() +
-                        request(build_paths({std::string(kBusyboxPath)})) + request(build_paths({kBogus})) +
-                        request(build_paths({kBogus + ".drv!out"})) + request(build_paths({kBogus + ".drv"})) +
-                        request(build_paths({kBogus, kBogus + "2"})) +
-                        request(build_paths({kBogus, kBogus + ".drv!out", std::string(kBusyboxPath)}));
+    std::string input =
+        serve::encode_client_hello(kV) + add_busybox() + request(build_paths({std::string(kBusyboxPath)})) +
+        request(build_paths({kBogus})) + request(build_paths({kBogus + ".drv!out"})) +
+        request(build_paths({kBogus + ".drv"})) + request(build_paths({kBogus, kBogus + "2"})) +
+        request(build_paths({kBogus, kBogus + ".drv!out", std::string(kBusyboxPath)}));
     auto nix = nix_serve("nix", input);
     auto ferry = ferry_serve("ferry", input);
     ASSERT_EQ(nix.status, 0) << nix.err;
@@ -88,7 +89,8 @@ TEST_F(FerryServeCompatTest, BuildPathsOfInvalidPathsAnswersAsNixStoreServe) {
     EXPECT_NE(ferry.out.find("build of \x1b[35;1m'" + kBogus + "', '" + kBogus + "2'\x1b[0m failed"),
               std::string::npos);
     // With two failures, Nix logs the derivation's error and answers "build of … failed".
-    EXPECT_NE(ferry.err.find("error: cannot build missing derivation '" + kBogus + ".drv'"), std::string::npos)
+    EXPECT_NE(ferry.err.find("error: cannot build missing derivation '" + kBogus + ".drv'"),
+              std::string::npos)
         << ferry.err;
 }
 
@@ -158,8 +160,8 @@ TEST_F(FerryServeCompatTest, ContentAddressThatIsGarbageOrDoesNotMatchIsRefusedA
          "error: not a content address because it is not in the form '<prefix>:<rest>': garbage"},
         {fixture_info(kPlainPath), "nonsense:sha256:" + wrong.substr(7),
          "error: content address prefix 'nonsense' is unrecognized"},
-        {fixture_info(kPlainPath), "text:" + wrong, "error: ca hash mismatch importing path '" +
-                                                         std::string(kPlainPath) + "';"},
+        {fixture_info(kPlainPath), "text:" + wrong,
+         "error: ca hash mismatch importing path '" + std::string(kPlainPath) + "';"},
         {fixture_info(kPlainPath), "text:sha1:0000000000000000000000000000000000000000",
          "error: text content address hash should use sha256, but instead uses sha1"},
         {recursive_entry, "fixed:r:" + wrong, "  specified: " + wrong},
@@ -220,16 +222,18 @@ TEST_F(FerryServeCompatTest, ClientThatHangsUpMidRequestLeavesNothingPartial) {
         std::string name = "ferry-" + std::to_string(n++);
         fs::path in = work_.path() / (name + ".in");
         write_file_atomic(in, input);
-        auto ferry = run_command({"/bin/sh", "-c",
-                                  "cat " + in.string() + " | exec " + (build_root() / "src/cli/ferry").string() +
-                                      " serve --write --store " + (work_.path() / name).string()});
+        auto ferry =
+            run_command({"/bin/sh", "-c",
+                         "cat " + in.string() + " | exec " + (build_root() / "src/cli/ferry").string() +
+                             " serve --write --store " + (work_.path() / name).string()});
         EXPECT_EQ(nix.status, 1) << nix.err;
         EXPECT_EQ(ferry.status, 1) << ferry.err;
         EXPECT_NE(ferry.err.find("error: unexpected end of input from the client"), std::string::npos)
             << ferry.err;
         EXPECT_EQ(ferry.out, serve::encode_server_hello()) << "nothing but the greeting";
         EXPECT_FALSE(valid_in(name, kPlainPath)) << "cut at " << cut.size();
-        EXPECT_EQ(staged_leftovers(work_.path() / name), std::vector<std::string>{}) << "cut at " << cut.size();
+        EXPECT_EQ(staged_leftovers(work_.path() / name), std::vector<std::string>{})
+            << "cut at " << cut.size();
     }
 }
 
@@ -244,10 +248,11 @@ TEST_F(FerryServeCompatTest, ClientThatHangsUpDuringABuildStopsItAndNothingIsReg
     auto ferry = run_command({"/bin/sh", "-c",
                               "cat " + in.string() + " | exec " + (build_root() / "src/cli/ferry").string() +
                                   " serve --write --store " + (work_.path() / "built").string()});
-    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20)) << "the build was not stopped";
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20))
+        << "the build was not stopped";
     EXPECT_EQ(ferry.status, 1);
-    EXPECT_NE(ferry.err.find("error: the client went away during the build of '" + dir_.print(t->job.drv_path) +
-                             "'"),
+    EXPECT_NE(ferry.err.find("error: the client went away during the build of '" +
+                             dir_.print(t->job.drv_path) + "'"),
               std::string::npos)
         << ferry.err;
     EXPECT_TRUE(valid_in("built", kBusyboxPath)) << "what was added before stays";
@@ -266,9 +271,9 @@ TEST_F(FerryServeCompatTest, QueryValidPathsLockKeepsThePathsFromTheCollectorWhi
     // Read-write: the open does not wait for the reader, and our end is the only writer.
     UniqueFd client(::open(fifo.c_str(), O_RDWR | O_CLOEXEC));
     ASSERT_TRUE(client);
-    pid_t pid = spawn_command({(build_root() / "src/cli/ferry").string(), "serve", "--write", "--store",
-                               root.string()},
-                              fifo, work_.path() / "session.out", work_.path() / "session.err");
+    pid_t pid = spawn_command(
+        {(build_root() / "src/cli/ferry").string(), "serve", "--write", "--store", root.string()}, fifo,
+        work_.path() / "session.out", work_.path() / "session.err");
     write_full(client.get(),
                serve::encode_client_hello(kV) +
                    request(serve::QueryValidPaths{true, false, {plain_info().path}}),
@@ -296,8 +301,8 @@ std::string fixture_key() {
 
 TEST_F(FerryServeCompatTest, QueryValidPathsSubstitutesUnderWriteAsNixDoes) {
     HttpServer cache(compat_dir() / "cache-xz");
-    std::string options = " --option substituters " + cache.url() + " --option trusted-public-keys '" +
-                          fixture_key() + "'";
+    std::string options =
+        " --option substituters " + cache.url() + " --option trusted-public-keys '" + fixture_key() + "'";
     const std::string top = "/nix/store/3l5cnidchaby89xfzibk9hrxcxj2kkmb-diamond-top";
     StorePathSet asked{dir_.parse(top), dir_.parse(kPlainPath), dir_.parse(kBogus)};
     auto query = [&](bool substitute) {

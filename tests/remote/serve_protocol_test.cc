@@ -143,7 +143,7 @@ std::vector<Request> every_request() {
     info.references = {kA, kB};
     info.deriver = kDrv;
     info.signatures = {"k:sig"};
-    info.ca = "fixed:r:sha256:abc";
+    info.ca = "fixed:r:" + hash_string(HashAlgo::sha256, "contents").to_nix32_prefixed();
     info.registration_time = 99;
     return {QueryValidPaths{true, true, {kA, kB}},
             QueryPathInfos{{kA}},
@@ -263,6 +263,42 @@ TEST(ServeProtocol, AddToStoreNarRefusesAMissingSize) {
         FAIL();
     } catch (const ProtocolError& e) {
         EXPECT_EQ(std::string(e.what()), "narInfo is too old and missing the narSize field");
+    }
+}
+
+TEST(ServeProtocol, ContentAddressesAreParsedOnBothSides) {
+    // As Nix's parseContentAddressOpt: AddToStoreNar (server side) and QueryPathInfos (client side).
+    ValidPathInfo info(kB, hash_string(HashAlgo::sha256, "nar"), 1234);
+    auto nar_hash = hash_string(HashAlgo::sha256, "contents").to_nix32_prefixed();
+    for (std::string good : {"fixed:r:" + nar_hash, "fixed:" + nar_hash, "text:" + nar_hash,
+                             "fixed:sha1:" + hash_string(HashAlgo::sha1, "x").to_base16()}) {
+        info.ca = good;
+        auto request = decode_request(kDir, kVersion, encode_request(kDir, kVersion, AddToStoreNar{info}));
+        ASSERT_TRUE(request);
+        EXPECT_EQ(std::get<AddToStoreNar>(request->value).info.ca, good);
+        EXPECT_EQ(decode_path_infos(kDir, kVersion, encode_path_infos(kDir, kVersion, {info}))->value[0].ca,
+                  good);
+    }
+    for (auto [bad, message] : std::vector<std::pair<std::string, std::string>>{
+             {"garbage", "not a content address because it is not in the form '<prefix>:<rest>': garbage"},
+             {"fixed:r:sha256:abc", "invalid sha256 hash 'abc'"},
+             {"text:sha1:" + hash_string(HashAlgo::sha1, "x").to_base16(),
+              "text content address hash should use sha256, but instead uses sha1"},
+             {"source:sha256:" + nar_hash.substr(7), "content address prefix 'source' is unrecognized"},
+             {"fixed:md6:abc", "unknown hash algorithm 'md6'"},
+             {"fixed:r:" + nar_hash.substr(7), "content address hash must be in form '<algo>:<hash>'"}}) {
+        info.ca = bad;
+        auto expect_refused = [&](auto decode) {
+            try {
+                decode();
+                ADD_FAILURE() << bad << " accepted";
+            } catch (const ProtocolError& e) {
+                EXPECT_NE(std::string(e.what()).find(message), std::string::npos) << e.what();
+            }
+        };
+        expect_refused(
+            [&] { decode_request(kDir, kVersion, encode_request(kDir, kVersion, AddToStoreNar{info})); });
+        expect_refused([&] { decode_path_infos(kDir, kVersion, encode_path_infos(kDir, kVersion, {info})); });
     }
 }
 
