@@ -148,26 +148,21 @@ private:
     asio::awaitable<void> handle(serve::BuildPaths& r) {
         require_write("building paths");
         // As Nix's buildPaths without substitutes: a valid path, or a derivation whose outputs are valid,
-        // is done; an invalid path or derivation fails (Nix's messages, its status 1). ferry serve builds
-        // only the basic derivations of BuildDerivation (what Nix's build hook sends), so a derivation
-        // whose outputs are missing fails too, saying so.
-        StorePathSet failed;
-        std::optional<std::string> first_error; // with its colours, for the reply
+        // is done; a valid derivation is built (with the derivations it needs); an invalid path or
+        // derivation fails. Nix's messages, and its worker's exit status as the reply's status.
+        StorePathSet failed, seen;
+        std::optional<PathOutcome> first_error;
+        unsigned mask = 0;
         for (const auto& s : r.paths) {
             auto path = parse_path_with_outputs(s);
-            std::optional<std::string> error;
-            bool ok = co_await store_.is_valid(path);
-            if (!ok && path.is_derivation())
-                error = "cannot build missing derivation '{}'";
-            else if (ok && path.is_derivation() && !(co_await outputs_valid(path, s)))
-                error = "ferry serve cannot build '{}' with BuildPaths; use BuildDerivation";
-            if (ok && !error) continue;
+            auto outcome = co_await build_one(s, path, r.options, seen, mask);
+            if (outcome.ok) continue;
             failed.insert(path);
-            if (!error) continue;
+            if (outcome.plain.empty()) continue;
             if (first_error)
-                log_error(fmt::format(fmt::runtime(*error), dir().print(path)));
+                log_error(outcome.plain);
             else
-                first_error = fmt::format(fmt::runtime(*error), magenta(dir().print(path)));
+                first_error = std::move(outcome);
         }
         if (failed.empty()) {
             co_await reply(serve::encode_build_paths_result(serve::BuildStatus::built, ""));
@@ -175,33 +170,45 @@ private:
         }
         std::string message;
         if (failed.size() == 1 && first_error) {
-            message = *first_error;
+            message = first_error->coloured;
         } else {
-            if (first_error) log_error(strip_colours(*first_error));
+            if (first_error) log_error(first_error->plain);
             std::string shown;
             for (const auto& p : failed)
                 shown += (shown.empty() ? "'" : ", '") + dir().print(p) + "'";
             message = fmt::format("build of {} failed", magenta(shown));
         }
-        // Nix sends its error as it would print it: "error: " in red, the paths in magenta; status 1
-        // (its worker's exit status when nothing was built).
-        co_await reply(
-            serve::encode_build_paths_result(serve::BuildStatus(1), "\x1b[31;1merror:\x1b[0m " + message));
+        // Nix sends its error as it would print it: "error: " in red, the paths in magenta.
+        unsigned status = mask ? (mask | 0x60) : 1;
+        co_await reply(serve::encode_build_paths_result(serve::BuildStatus(status),
+                                                        "\x1b[31;1merror:\x1b[0m " + message));
     }
 
     asio::awaitable<void> handle(serve::BuildDerivation& r) {
         require_write("building paths");
         ServerBuild build{store_, builder_, pool_, log_fd_, options_.cores};
-        if (!monitor_hangup_) {
-            auto result = co_await build.run(r.drv_path, r.drv, r.options);
-            co_await reply(serve::encode_build_result(client_version_, result));
-            co_return;
-        }
-        // A client that hangs up cancels the build (and so kills it), as Nix's MonitorFdHup does.
-        auto outcome = co_await (build.run(r.drv_path, r.drv, r.options) || stream_.until_end_of_input());
+        auto result = co_await monitored(build.run(r.drv_path, r.drv, r.options), r.drv_path);
+        co_await reply(serve::encode_build_result(client_version_, result));
+    }
+
+    /// A BuildPaths path's outcome: done (ok), or failed with a message (with colours for the reply,
+    /// plain for the log) or without one (an invalid path: no substituter can make it).
+    struct PathOutcome {
+        bool ok = true;
+        std::string coloured, plain;
+    };
+    asio::awaitable<PathOutcome> build_one(const std::string& spec, const StorePath& path,
+                                           const serve::BuildOptions& options, StorePathSet& seen,
+                                           unsigned& mask);
+    /// `build`'s result; when the client hangs up first, the build is cancelled (and so killed), as Nix's
+    /// MonitorFdHup does, and the session ends.
+    asio::awaitable<serve::BuildResult> monitored(asio::awaitable<serve::BuildResult> build,
+                                                  const StorePath& drv_path) {
+        if (!monitor_hangup_) co_return co_await std::move(build);
+        auto outcome = co_await (std::move(build) || stream_.until_end_of_input());
         if (outcome.index() == 1)
-            throw Error("the client went away during the build of '{}'", dir().print(r.drv_path));
-        co_await reply(serve::encode_build_result(client_version_, std::get<0>(outcome)));
+            throw Error("the client went away during the build of '{}'", dir().print(drv_path));
+        co_return std::get<0>(std::move(outcome));
     }
 
     asio::awaitable<bool> outputs_valid(const StorePath& drv, const std::string& spec);
@@ -213,12 +220,6 @@ private:
         return *path;
     }
     static std::string magenta(std::string_view s) { return fmt::format("\x1b[35;1m{}\x1b[0m", s); }
-    static std::string strip_colours(std::string s) {
-        for (std::string_view code : {"\x1b[35;1m", "\x1b[0m"})
-            for (size_t at; (at = s.find(code)) != std::string::npos;)
-                s.erase(at, code.size());
-        return s;
-    }
     void log_error(std::string_view message) const {
         std::string line = fmt::format("error: {}\n", message);
         (void)!::write(log_fd_, line.data(), line.size());
@@ -239,6 +240,27 @@ private:
     ServeServerOptions options_;
     unsigned client_version_ = 0;
 };
+
+asio::awaitable<Session::PathOutcome> Session::build_one(const std::string& spec, const StorePath& path,
+                                                         const serve::BuildOptions& options,
+                                                         StorePathSet& seen, unsigned& mask) {
+    bool valid = co_await store_.is_valid(path);
+    if (!path.is_derivation()) co_return PathOutcome{valid, "", ""};
+    auto printed = dir().print(path);
+    if (!valid)
+        co_return PathOutcome{false, fmt::format("cannot build missing derivation '{}'", magenta(printed)),
+                              fmt::format("cannot build missing derivation '{}'", printed)};
+    bool done = co_await outputs_valid(path, spec);
+    if (done || !seen.insert(path).second) co_return PathOutcome{done, "", ""};
+    ServerBuild build{store_, builder_, pool_, log_fd_, options_.cores};
+    auto result = co_await monitored(build.build_path(path, options, seen), path);
+    if (serve::is_success(result.status)) co_return PathOutcome{};
+    // Nix's worker: 0x04 a build failed, 0x01 one timed out, 0x02 an output's hash did not match.
+    if (result.status == serve::BuildStatus::permanent_failure) mask |= 0x04;
+    if (result.status == serve::BuildStatus::timed_out) mask |= 0x05;
+    if (result.status == serve::BuildStatus::output_rejected) mask |= 0x06;
+    co_return PathOutcome{false, result.error_msg, result.error_msg};
+}
 
 asio::awaitable<bool> Session::outputs_valid(const StorePath& drv, const std::string& spec) {
     std::map<std::string, StorePath> outputs;

@@ -115,4 +115,32 @@ asio::awaitable<serve::BuildResult> ServerBuild::run(const StorePath& drv_path, 
     co_return result;
 }
 
+asio::awaitable<serve::BuildResult>
+ServerBuild::build_path(const StorePath& drv_path, const serve::BuildOptions& options, StorePathSet& seen) {
+    const StoreDir& dir = store.store_dir();
+    auto drv = co_await store.read_derivation(drv_path);
+    Derivation basic = *drv;
+    for (const auto& [input, wanted] : drv->input_drvs) {
+        auto input_drv = co_await store.read_derivation(input);
+        StorePathSet needed;
+        for (const auto& name : wanted)
+            needed.insert(input_drv->output_path(dir, name));
+        auto valid = co_await store.query_valid(needed);
+        if (valid.size() != needed.size()) {
+            if (!seen.insert(input).second) {
+                serve::BuildResult failed;
+                failed.status = serve::BuildStatus::dependency_failed;
+                failed.error_msg =
+                    fmt::format("dependency '{}' of '{}' failed", dir.print(input), dir.print(drv_path));
+                co_return failed;
+            }
+            auto result = co_await build_path(input, options, seen);
+            if (!serve::is_success(result.status)) co_return result;
+        }
+        basic.input_srcs.insert(needed.begin(), needed.end());
+    }
+    basic.input_drvs.clear();
+    co_return co_await run(drv_path, basic, options);
+}
+
 } // namespace ferry

@@ -9,6 +9,8 @@
 #include <thread>
 
 #include "ferry/remote/serve_protocol.hh"
+#include "ferry/store/content_address.hh"
+#include "ferry/store/nar_dump.hh"
 #include "ferry/store/staged_path.hh"
 #include "ferry/util/file.hh"
 #include "remote_fixture.hh"
@@ -61,6 +63,33 @@ protected:
     /// AddToStoreNar of busybox (the fixture's inputs' builder), so that the store has a valid path.
     std::string add_busybox() {
         return request(serve::AddToStoreNar{local_info(kBusyboxPath)}) + read_file(busybox_nar());
+    }
+    /// AddToStoreNar of the derivation file `drv` (text, content-addressed) with NAR `nar`.
+    std::string add_drv_file(const StorePath& drv, const std::string& text, const StorePathSet& references) {
+        fs::path file = work_.path() / "drv-file";
+        write_file_atomic(file, text);
+        std::string nar;
+        dump_path(file, [&](std::string_view chunk) { nar += chunk; });
+        ValidPathInfo info(drv, hash_string(HashAlgo::sha256, nar), nar.size());
+        info.references = references;
+        info.ca = text_ca(hash_string(HashAlgo::sha256, text));
+        return request(serve::AddToStoreNar{info}) + nar;
+    }
+    /// AddToStoreNar of the compat derivation `drv` and of those it needs (each once: `added`), inputs first.
+    std::string add_compat_drvs(const std::string& drv, StorePathSet& added) {
+        auto path = dir_.parse(drv);
+        if (!added.insert(path).second) return "";
+        auto entry = nlohmann::json::parse(read_file(compat_dir() / "derivations.json"))[drv];
+        std::string out;
+        StorePathSet refs;
+        for (const auto& src : entry["inputSrcs"])
+            refs.insert(dir_.parse(src.get<std::string>()));
+        for (const auto& [input, _] : entry["inputDrvs"].items()) {
+            out += add_compat_drvs(input, added);
+            refs.insert(dir_.parse(input));
+        }
+        return out +
+               add_drv_file(path, read_file(compat_dir() / "drv" / std::string(path.to_string())), refs);
     }
     /// plain.txt's info as the fixture has it, and its NAR.
     ValidPathInfo plain_info() const { return to_path_info(dir_, fixture_info(kPlainPath)); }
@@ -290,6 +319,51 @@ TEST_F(FerryServeCompatTest, QueryValidPathsLockKeepsThePathsFromTheCollectorWhi
     auto after = gc();
     EXPECT_EQ(after.status, 0) << after.err;
     EXPECT_FALSE(valid_in("locked", kPlainPath)) << "garbage once the session is over";
+}
+
+TEST_F(FerryServeCompatTest, BuildPathsBuildsAValidDerivationAndThoseItNeedsAsNix) {
+    // diamond-top needs dep-chain (which needs multi-out's dev, hello-text and dir-tree), pass-as-file and
+    // uses-text: seven builds, inputs first.
+    auto drvs = nlohmann::json::parse(read_file(compat_dir() / "derivations.json"));
+    std::string drv_path;
+    for (const auto& [p, _] : drvs.items())
+        if (p.ends_with("-diamond-top.drv")) drv_path = p;
+    ASSERT_FALSE(drv_path.empty());
+    StorePathSet added;
+    auto out = dir_.parse("/nix/store/3l5cnidchaby89xfzibk9hrxcxj2kkmb-diamond-top");
+    std::string input = serve::encode_client_hello(kV) + add_busybox() +
+                        request(serve::AddToStoreNar{plain_info()}) + plain_nar() +
+                        add_compat_drvs(drv_path, added) + request(build_paths({drv_path + "!out"})) +
+                        request(serve::QueryPathInfos{{out}});
+    auto nix = nix_serve("nix", input);
+    auto ferry = ferry_serve("ferry", input);
+    ASSERT_EQ(nix.status, 0) << nix.err;
+    ASSERT_EQ(ferry.status, 0) << ferry.err;
+    EXPECT_TRUE(ferry.out == nix.out) << "the answers differ";
+    std::string replies = ferry.out.substr(16 + 8 * (2 + added.size()));
+    EXPECT_EQ(replies.substr(0, 8), serve::encode_u64(0)) << ferry.err;
+    auto infos = serve::decode_path_infos(dir_, kV, std::string_view(replies).substr(8));
+    ASSERT_TRUE(infos && infos->value.size() == 1);
+    EXPECT_EQ(infos->value[0].nar_hash, to_path_info(dir_, fixture_info(dir_.print(out))).nar_hash);
+}
+
+TEST_F(FerryServeCompatTest, BuildPathsOfAFailingBuildAnswersNixsStatus) {
+    auto t = script_job("fails", "echo about to fail; exit 1");
+    auto drv_text = read_file(local_.store->real_path(t->job.drv_path));
+    std::string input = serve::encode_client_hello(kV) + add_busybox() +
+                        add_drv_file(t->job.drv_path, drv_text, {dir_.parse(kBusyboxPath)}) +
+                        request(build_paths({dir_.print(t->job.drv_path) + "!out"}));
+    auto nix = nix_serve("nix", input);
+    auto ferry = ferry_serve("ferry", input);
+    ASSERT_EQ(nix.status, 0) << nix.err;
+    ASSERT_EQ(ferry.status, 0) << ferry.err;
+    size_t at = 16 + 2 * 8;
+    ASSERT_GT(nix.out.size(), at + 8);
+    ASSERT_GT(ferry.out.size(), at + 8);
+    EXPECT_EQ(ferry.out.substr(at, 8), nix.out.substr(at, 8)) << "the status";
+    EXPECT_EQ(ferry.out.substr(at, 8), serve::encode_u64(100)); // 0x60 | a build failed
+    EXPECT_NE(ferry.out.find("builder for '"), std::string::npos) << ferry.out.substr(at);
+    EXPECT_NE(ferry.err.find("about to fail"), std::string::npos) << "the build log goes to stderr";
 }
 
 std::string fixture_key() {

@@ -26,6 +26,13 @@ struct ServerBuild {
     /// derivation's builder, OutputRejected for a wrong fixed-output hash, MiscFailure otherwise).
     boost::asio::awaitable<serve::BuildResult> run(const StorePath& drv_path, const Derivation& drv,
                                                    const serve::BuildOptions& options);
+
+    /// BuildPaths' derivation `drv_path` (valid here), as Nix's buildPaths without substitutes: each input
+    /// derivation whose needed outputs are not all valid is built first (depth first, each once: `seen`),
+    /// then the derivation as a basic one. The first failure's result (DependencyFailed naming the
+    /// input for a failed input). Throws InvalidPath for a derivation that is not valid.
+    boost::asio::awaitable<serve::BuildResult>
+    build_path(const StorePath& drv_path, const serve::BuildOptions& options, StorePathSet& seen);
 };
 
 } // namespace ferry
