@@ -149,6 +149,33 @@ TEST(ImportPaths, ParsesTheSameWhateverTheChunks) {
     EXPECT_EQ(whole.seen, bytewise.seen);
 }
 
+TEST(ImportPaths, ConsumeStopsAtTheEndOfTheStream) {
+    // The serve protocol's ImportPaths: what follows the stream is the next request, not the stream's.
+    Sample sample;
+    struct Counter : ExportVisitor {
+        NullNarVisitor nowhere;
+        int paths = 0;
+        NarVisitor& begin_path() override { return nowhere; }
+        void end_path(ExportedPath) override { ++paths; }
+    };
+    std::string next = "the next request";
+    std::string bytes = sample.stream + next;
+    for (size_t chunk : {bytes.size(), size_t(1), size_t(7), size_t(4096)}) {
+        Counter counter;
+        ExportParser parser(sample.dir, counter);
+        size_t used = 0;
+        while (!parser.done()) {
+            auto piece = std::string_view(bytes).substr(used, chunk);
+            size_t n = parser.consume(piece);
+            EXPECT_TRUE(n == piece.size() || parser.done());
+            used += n;
+        }
+        EXPECT_EQ(used, sample.stream.size()) << "chunks of " << chunk;
+        EXPECT_EQ(counter.paths, 3);
+        EXPECT_EQ(bytes.substr(used), next);
+    }
+}
+
 TEST(ImportPaths, MalformedStreamsAreRefusedAndLeaveNothingHalfDone) {
     Sample sample;
     auto first_end = record(sample.dir, sample.files.path() / "note", sample.text_path, {}).size();
