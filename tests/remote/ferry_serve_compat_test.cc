@@ -399,11 +399,12 @@ TEST_F(FerryServeCompatTest, QueryValidPathsSubstitutesUnderWriteAsNixDoes) {
     EXPECT_EQ(ferry.out, serve::encode_server_hello() + serve::encode_path_set(dir_, fetched));
     EXPECT_EQ(ferry.out, nix.out);
     // Each with its closure, as fixture's path-info.json says.
-    for (const auto& ref : fixture_info(top)["references"]) {
+    auto top_info = fixture_info(top);
+    for (const auto& ref : top_info["references"]) {
         EXPECT_TRUE(valid_in("ferry", ref.get<std::string>())) << ref;
     }
     auto info = run_ferry({"path-info", "--json", "--store", (work_.path() / "ferry").string(), top});
-    EXPECT_NE(info.out.find(fixture_info(top)["narHash"].get<std::string>()), std::string::npos) << info.out;
+    EXPECT_NE(info.out.find(top_info["narHash"].get<std::string>()), std::string::npos) << info.out;
 }
 
 } // namespace
