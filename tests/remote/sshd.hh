@@ -33,6 +33,11 @@ public:
     std::filesystem::path known_hosts() const { return dir_.path() / "known_hosts"; }
     /// Kills sshd now (and its sessions' processes stay to their own fate); idempotent.
     void stop();
+    /// The machine goes away at once: sshd and every process under it (its sessions, their forced
+    /// commands and what those started) are frozen, then killed with SIGKILL; idempotent.
+    void kill_all();
+    /// The processes under sshd now (its sessions and theirs); 0 once stopped.
+    size_t descendants() const;
     /// What sshd wrote to its standard error.
     std::string log() const;
 
