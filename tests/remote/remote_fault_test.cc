@@ -5,8 +5,11 @@
 // again before its back-off ends (ssh, a wrapper first on PATH, logs every invocation), every output is
 // whole and valid, and nothing is left behind (processes, temp dirs, sessions on the live machine).
 
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -89,6 +92,20 @@ BuildPlaces build_places(const std::vector<LogEvent>& events) {
         }
     }
     return p;
+}
+
+/// A loopback port nobody listens on (the kernel's choice, closed again).
+unsigned unused_port() {
+    int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    bool ok = ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+              ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len) == 0;
+    ::close(s);
+    if (!ok) throw std::runtime_error("no free port");
+    return ntohs(a.sin_port);
 }
 
 /// The complete lines of `file` (a line being written is left for later).
@@ -309,7 +326,7 @@ TEST_F(RemoteFaultTest, MachineKilledMidBatchHandsItsBuildsOver) {
     std::vector<double> after;
     for (double t : calls)
         if (t > killed_at) after.push_back(t);
-    EXPECT_LE(after.size(), 3u) << "not one attempt per derivation";
+    EXPECT_LE(after.size(), 4u) << "not one attempt per derivation";
     double backoff = 1.0, previous = killed_at;
     for (double t : after) {
         EXPECT_GE(t - previous, backoff - 0.05) << "contacted during its back-off";
@@ -319,6 +336,45 @@ TEST_F(RemoteFaultTest, MachineKilledMidBatchHandsItsBuildsOver) {
     std::cerr << "machine A: " << calls.size() - after.size() << " ssh before the kill, " << after.size()
               << " after; machine B: " << ssh_calls(b.port()).size() << "; moved " << moved << " of "
               << in_flight.size() << " in flight\n";
+
+    check_outputs(nodes);
+    check_nothing_left(b);
+}
+
+TEST_F(RemoteFaultTest, UnreachableMachineIsTriedOncePerBackOff) {
+    SshServer b(nix_serve_command("b"));
+    // A machine whose port nobody listens on (its keys are B's: it never gets as far as using them).
+    unsigned dead_port = unused_port();
+    std::string dead = b.uri().substr(0, b.uri().rfind(':') + 1) + std::to_string(dead_port);
+    auto nodes = make_graph({8, 6, 1}, "0.3");
+    pid_t ferry = start_ferry(machine_line(dead, b, 2) + ";" + machine_line(b.uri(), b, 2), nodes);
+    int status = wait_ferry(ferry, std::chrono::seconds(60));
+    std::string err = read_file(err_file());
+    ASSERT_EQ(status, 0) << err << b.log();
+    auto events = parse_internal_json(err);
+    EXPECT_EQ(unsettled(derive_counters(events)), "");
+    auto places = build_places(events);
+    EXPECT_EQ(places.failed, std::set<std::string>{});
+    EXPECT_EQ(places.done.size(), nodes.size());
+    for (const auto& [drv, machines] : places.started)
+        EXPECT_EQ(std::count(machines.begin(), machines.end(), dead), 0) << drv;
+    bool warned = std::any_of(places.warnings.begin(), places.warnings.end(), [&](const std::string& w) {
+        return w.starts_with("warning: machine '" + dead + "' is down, not trying it again for 1000 ms: ");
+    });
+    EXPECT_TRUE(warned) << err;
+
+    // Tried at the start (a connection per slot: nothing is known of it yet), then once each back-off
+    // (1 s, 2 s, …) has passed while builds still wait.
+    auto calls = ssh_calls(dead_port);
+    ASSERT_GE(calls.size(), 1u);
+    EXPECT_LE(calls.size(), 5u) << "not one attempt per derivation";
+    size_t first = std::count_if(calls.begin(), calls.end(), [&](double t) { return t < calls[0] + 0.5; });
+    EXPECT_LE(first, 2u) << "at first one connection per slot";
+    double backoff = 1.0;
+    for (size_t i = first; i < calls.size(); ++i, backoff *= 2)
+        EXPECT_GE(calls[i] - calls[i - 1], backoff - 0.05) << "contacted during its back-off";
+    std::cerr << "unreachable machine: " << calls.size() << " ssh; machine B: " << ssh_calls(b.port()).size()
+              << "\n";
 
     check_outputs(nodes);
     check_nothing_left(b);
