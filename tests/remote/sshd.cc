@@ -163,6 +163,14 @@ void SshServer::stop() {
 }
 
 void SshServer::kill_all() {
+    kill_tree(true);
+}
+
+void SshServer::kill_sessions() {
+    kill_tree(false);
+}
+
+void SshServer::kill_tree(bool listener) {
     if (pid_ <= 0) return;
     // Frozen first, so that nothing forks or is re-parented (out of reach) while the tree is walked; a
     // few passes, as a process may have forked just before it was stopped.
@@ -177,6 +185,10 @@ void SshServer::kill_all() {
     }
     for (pid_t p : frozen)
         ::kill(p, SIGKILL);
+    if (!listener) {
+        ::kill(pid_, SIGCONT);
+        return;
+    }
     ::kill(pid_, SIGKILL);
     wait_command(pid_);
     pid_ = -1;

@@ -36,6 +36,8 @@ public:
     /// The machine goes away at once: sshd and every process under it (its sessions, their forced
     /// commands and what those started) are frozen, then killed with SIGKILL; idempotent.
     void kill_all();
+    /// Its sessions go away at once (as kill_all() kills them); sshd keeps accepting connections.
+    void kill_sessions();
     /// The processes under sshd now (its sessions and theirs); 0 once stopped.
     size_t descendants() const;
     /// What sshd wrote to its standard error.
@@ -45,6 +47,9 @@ private:
     TempDir dir_;
     unsigned port_ = 0;
     pid_t pid_ = -1;
+    /// Freezes sshd and everything under it, kills what is under it (SIGKILL), then sshd too or (not
+    /// `listener`) lets it go on.
+    void kill_tree(bool listener);
 };
 
 } // namespace ferry::test
