@@ -289,8 +289,8 @@ TEST_F(RemoteFaultTest, MachineKilledMidBatchHandsItsBuildsOver) {
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
+    double killed_at = wall_seconds(); // A's builds fail after this: its back-off starts later
     a.kill_all();
-    double killed_at = wall_seconds();
     std::set<std::string> in_flight;
     for (const auto& [drv, machines] : at_kill.started)
         if (machines.back() == a.uri() && !at_kill.done.count(drv)) in_flight.insert(drv);
