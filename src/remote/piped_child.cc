@@ -70,6 +70,14 @@ int PipedChild::terminate() {
     return status;
 }
 
+bool PipedChild::exited() {
+    if (pid_ <= 0) return true;
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) != pid_) return false;
+    pid_ = -1;
+    return true;
+}
+
 PipedChild::~PipedChild() {
     terminate();
 }

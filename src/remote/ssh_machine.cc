@@ -82,10 +82,11 @@ private:
 
     asio::awaitable<Lease> acquire() {
         auto slot = co_await slots_.acquire();
-        if (!idle_.empty()) {
+        while (!idle_.empty()) {
             auto conn = std::move(idle_.back());
             idle_.pop_back();
-            co_return Lease(this, std::move(slot), std::move(conn));
+            // Its ssh ended while it was kept (the session went away): not the machine's failure.
+            if (!conn->exited()) co_return Lease(this, std::move(slot), std::move(conn));
         }
         std::vector<std::string> argv = argv_;
         std::string host = uri_.host;

@@ -107,6 +107,11 @@ void MachineSlots::release(size_t m) noexcept {
     dispatch();
 }
 
+unsigned MachineSlots::capacity(size_t m) const {
+    const auto& s = machines_[m];
+    return s.probing ? std::min(1u, s.spec.jobs) : s.spec.jobs;
+}
+
 bool MachineSlots::usable(size_t m) const {
     const auto& s = machines_[m];
     return !s.dead && Clock::now() >= s.down_until;
@@ -117,7 +122,7 @@ std::optional<size_t> MachineSlots::choose(const Request& r) const {
     double best_load = 0;
     for (auto m : r.candidates) {
         const auto& s = machines_[m];
-        if (s.running >= s.spec.jobs || !usable(m)) continue;
+        if (s.running >= capacity(m) || !usable(m)) continue;
         double load = s.running / s.spec.speed;
         if (!best || load < best_load || (load == best_load && m < *best)) {
             best = m;
@@ -136,8 +141,7 @@ void MachineSlots::dispatch() {
     // settled: without one, the rest of the queue need not be looked at.
     auto any_free = [this] {
         for (size_t m = 0; m < machines_.size(); ++m)
-            if (machines_[m].dead || (machines_[m].running < machines_[m].spec.jobs && usable(m)))
-                return true;
+            if (machines_[m].dead || (machines_[m].running < capacity(m) && usable(m))) return true;
         return false;
     };
     for (auto it = queue_.begin(); it != queue_.end();) {
@@ -195,12 +199,20 @@ std::optional<std::chrono::milliseconds> MachineSlots::mark_down(size_t m, bool&
         wait *= 2;
     wait = std::min(wait, backoff_.max);
     s.down_until = now + wait;
+    s.probing = true;
     arm_timer();
     return wait;
 }
 
 void MachineSlots::mark_up(size_t m) {
     machines_[m].failures = 0;
+    mark_answering(m);
+}
+
+void MachineSlots::mark_answering(size_t m) {
+    if (!machines_[m].probing) return;
+    machines_[m].probing = false;
+    dispatch(); // its other slots are free for waiting builds
 }
 
 } // namespace ferry

@@ -6,7 +6,9 @@
 // on a tie the lower index, so this machine first). Among waiting builds the highest first (the
 // longest path to the targets: the critical path), then the oldest. A machine that failed is down
 // until its back-off ends (doubling from `backoff` to `max_backoff`); after `max_failures` failures in
-// a row it is not used again in this run, and a build no other candidate can take fails.
+// a row it is not used again in this run, and a build no other candidate can take fails. A machine back
+// from its back-off is tried by one build at a time until it answers (mark_answering()), so that a
+// machine still down costs one attempt per back-off, not one per slot.
 //
 // Loop thread only; no I/O (a timer wakes the waiters when a down machine's back-off ends).
 
@@ -77,6 +79,9 @@ public:
     std::optional<std::chrono::milliseconds> mark_down(size_t m, bool& given_up);
     /// Machine `m` answered: its back-off starts again from the beginning.
     void mark_up(size_t m);
+    /// Machine `m` answered a request after a failure: all its slots take builds again (its failures
+    /// still count until mark_up(), so a machine that answers and then fails every build is given up).
+    void mark_answering(size_t m);
     /// Whether `m` may be contacted now.
     bool usable(size_t m) const;
 
@@ -94,6 +99,7 @@ private:
         unsigned failures = 0; ///< in a row
         Clock::time_point down_until{};
         bool dead = false;
+        bool probing = false; ///< back from a back-off and not yet answering: one build at a time
     };
     struct Request;
     struct Order {
@@ -101,6 +107,8 @@ private:
     };
 
     void release(size_t m) noexcept;
+    /// The slots `m` has now: one while it is probed after a back-off, else all of them.
+    unsigned capacity(size_t m) const;
     /// Hands free slots to waiting requests, highest first; fails requests that can never run.
     void dispatch();
     /// The best candidate of `r` with a free slot, if any.

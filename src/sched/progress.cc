@@ -9,10 +9,15 @@ namespace ferry {
 
 // ---- BuildActivity
 
+namespace {
+Activity waiting_activity(EventBus& bus, const std::string& drv) {
+    return Activity(bus, ActivityType::build_waiting, Level::vomit,
+                    drv.empty() ? std::string() : fmt::format("waiting to build '{}'", drv), {drv});
+}
+} // namespace
+
 BuildActivity::BuildActivity(Progress& progress, std::string drv)
-    : progress_(&progress), drv_(std::move(drv)),
-      waiting_(progress.bus(), ActivityType::build_waiting, Level::vomit,
-               drv_.empty() ? std::string() : fmt::format("waiting to build '{}'", drv_), {drv_}) {}
+    : progress_(&progress), drv_(std::move(drv)), waiting_(waiting_activity(progress.bus(), drv_)) {}
 
 BuildActivity::BuildActivity(BuildActivity&& o) noexcept {
     *this = std::move(o);
@@ -43,6 +48,13 @@ void BuildActivity::start(const std::string& machine) {
                                : fmt::format("building '{}' on '{}'...", drv_, machine);
     building_ = Activity(progress_->bus(), ActivityType::build, Level::info, text,
                          {drv_, machine, uint64_t(1), uint64_t(1)});
+}
+
+void BuildActivity::requeue() {
+    if (!progress_ || !building_.active()) return;
+    if (!partial_.empty()) building_.result(ResultType::build_log_line, {std::exchange(partial_, {})});
+    building_.stop();
+    waiting_ = waiting_activity(progress_->bus(), drv_);
 }
 
 void BuildActivity::log(std::string_view data) {

@@ -25,6 +25,7 @@ asio::awaitable<bool> BuildGoal::run_remote(BuildJob& job, const StoreLocks& loc
     try {
         auto have =
             co_await remote.query_valid(job.input_closure, worker_.options().builders_use_substitutes);
+        worker_.machine_slots().mark_answering(machine);
         StorePathSet missing;
         for (const auto& p : job.input_closure)
             if (!have.count(p)) missing.insert(p);
@@ -32,6 +33,7 @@ asio::awaitable<bool> BuildGoal::run_remote(BuildJob& job, const StoreLocks& loc
         activity_->start(remote.spec().uri);
         trees = co_await remote.build(job, store);
     } catch (const MachineDown& e) {
+        activity_->requeue();
         worker_.machine_down(machine, e.what());
         co_return false;
     } catch (BuildError& e) {

@@ -245,6 +245,27 @@ TEST_F(SshMachineTest, UnreachableMachineIsDown) {
     expect_machine_down(*m, "Connection refused");
 }
 
+TEST_F(SshMachineTest, KeptConnectionWhoseSessionDiedIsNotUsed) {
+    // The machine's sessions end (its sshd restarted, a dropped link) while the machine stays up: the
+    // next request opens a new connection instead of failing on the dead one and calling the machine
+    // down.
+    SshServer sshd(nix_serve_command("nix-remote"));
+    auto m = machine(spec_for(sshd));
+    StorePathSet inputs{dir_.parse(kBusyboxPath)};
+    EXPECT_TRUE(run(m->query_valid(inputs, false)).empty());
+    sshd.kill_sessions();
+    // Until the kept connection's ssh has seen its end and exited.
+    auto ssh_running = [] {
+        auto ps = shell_output("ps -o stat=,comm= --ppid " + std::to_string(::getpid()) +
+                               " | awk '$2 == \"ssh\" && $1 !~ /^Z/'");
+        return !ps || !ps->empty();
+    };
+    for (int i = 0; i < 250 && ssh_running(); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    ASSERT_FALSE(ssh_running());
+    EXPECT_TRUE(run(m->query_valid(inputs, false)).empty());
+}
+
 class FakePeerTest : public SshMachineTest {
 protected:
     std::unique_ptr<RemoteMachine> fake(const std::string& mode) {

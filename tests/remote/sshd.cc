@@ -9,9 +9,13 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 #include <iostream>
+#include <map>
+#include <set>
 #include <stdexcept>
 #include <thread>
+#include <vector>
 
 #include "ferry/util/encoding.hh"
 #include "support/ferry_process.hh"
@@ -64,6 +68,39 @@ std::string escape_quotes(const std::string& s) {
     for (char c : s) {
         if (c == '"' || c == '\\') out += '\\';
         out += c;
+    }
+    return out;
+}
+
+/// The parent of `pid` as /proc says, or -1 when it is gone.
+pid_t parent_of(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto close = stat.rfind(')'); // the command name may hold spaces and parentheses
+    if (close == std::string::npos || close + 4 >= stat.size()) return -1;
+    try {
+        return std::stoi(stat.substr(close + 4)); // ") S <ppid>"
+    } catch (...) {
+        return -1;
+    }
+}
+
+/// Every process under `root` (children, their children, …), from one pass over /proc.
+std::set<pid_t> descendants_of(pid_t root) {
+    std::map<pid_t, std::vector<pid_t>> children;
+    for (const auto& e : fs::directory_iterator("/proc")) {
+        auto name = e.path().filename().string();
+        if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+        pid_t pid = std::stoi(name);
+        if (pid_t parent = parent_of(pid); parent > 0) children[parent].push_back(pid);
+    }
+    std::set<pid_t> out;
+    std::vector<pid_t> todo{root};
+    while (!todo.empty()) {
+        pid_t p = todo.back();
+        todo.pop_back();
+        for (pid_t c : children[p])
+            if (out.insert(c).second) todo.push_back(c);
     }
     return out;
 }
@@ -123,6 +160,42 @@ void SshServer::stop() {
     ::kill(pid_, SIGTERM);
     wait_command(pid_);
     pid_ = -1;
+}
+
+void SshServer::kill_all() {
+    kill_tree(true);
+}
+
+void SshServer::kill_sessions() {
+    kill_tree(false);
+}
+
+void SshServer::kill_tree(bool listener) {
+    if (pid_ <= 0) return;
+    // Frozen first, so that nothing forks or is re-parented (out of reach) while the tree is walked; a
+    // few passes, as a process may have forked just before it was stopped.
+    ::kill(pid_, SIGSTOP);
+    std::set<pid_t> frozen;
+    for (int pass = 0; pass < 20; ++pass) {
+        size_t before = frozen.size();
+        for (pid_t p : descendants_of(pid_))
+            if (frozen.insert(p).second) ::kill(p, SIGSTOP);
+        if (pass > 0 && frozen.size() == before) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    for (pid_t p : frozen)
+        ::kill(p, SIGKILL);
+    if (!listener) {
+        ::kill(pid_, SIGCONT);
+        return;
+    }
+    ::kill(pid_, SIGKILL);
+    wait_command(pid_);
+    pid_ = -1;
+}
+
+size_t SshServer::descendants() const {
+    return pid_ > 0 ? descendants_of(pid_).size() : 0;
 }
 
 std::string SshServer::uri() const {

@@ -33,6 +33,13 @@ public:
     std::filesystem::path known_hosts() const { return dir_.path() / "known_hosts"; }
     /// Kills sshd now (and its sessions' processes stay to their own fate); idempotent.
     void stop();
+    /// The machine goes away at once: sshd and every process under it (its sessions, their forced
+    /// commands and what those started) are frozen, then killed with SIGKILL; idempotent.
+    void kill_all();
+    /// Its sessions go away at once (as kill_all() kills them); sshd keeps accepting connections.
+    void kill_sessions();
+    /// The processes under sshd now (its sessions and theirs); 0 once stopped.
+    size_t descendants() const;
     /// What sshd wrote to its standard error.
     std::string log() const;
 
@@ -40,6 +47,9 @@ private:
     TempDir dir_;
     unsigned port_ = 0;
     pid_t pid_ = -1;
+    /// Freezes sshd and everything under it, kills what is under it (SIGKILL), then sshd too or (not
+    /// `listener`) lets it go on.
+    void kill_tree(bool listener);
 };
 
 } // namespace ferry::test

@@ -3,6 +3,8 @@
 // critical path first; uploads once per machine and only what the machine lacks; a machine that dies
 // mid-batch; the dry run naming the machines. Every run ends with its counters at N/N.
 
+#include <map>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -321,6 +323,42 @@ TEST_F(RemoteTest, DeadMachineHandsItsBuildsBackAndIsLeftAloneDuringItsBackOff) 
                  (m.starts_with("warning: machine 'ssh://flaky' is down, not trying it again for 300 ms: ") &&
                   m.find("closed while building") != std::string::npos);
     EXPECT_TRUE(warned);
+    // The builds that moved say so: a build activity on flaky (ended, neither done nor failed), then
+    // one here that is done.
+    std::map<std::string, std::vector<std::string>> starts; // drv → machines, in order
+    for (const auto& e : recorder.recorded())
+        if (auto* a = std::get_if<ActivityStarted>(&e); a && a->type == ActivityType::build)
+            starts[field_str(a->fields, 0)].push_back(field_str(a->fields, 1));
+    size_t moved = 0;
+    for (const auto& [drv, machines] : starts)
+        if (machines.size() > 1) {
+            ++moved;
+            EXPECT_EQ(machines, (std::vector<std::string>{"ssh://flaky", ""})) << drv;
+        }
+    EXPECT_EQ(moved, 2u) << "the two builds flaky was running when it died";
+}
+
+TEST_F(RemoteTest, MachineBackFromItsBackOffIsTriedByOneBuildAtATime) {
+    // `dead` (3 slots) never answers; many builds wait while this machine works through them. Each time
+    // its back-off ends one build tries it, not three: its contacts are a back-off apart.
+    FakeRemoteMachine dead(pool, machine_spec("ssh://dead", {"x86_64-linux"}, 3));
+    dead.kill();
+    options.machines = {&dead};
+    options.max_jobs = 1;
+    options.machine_backoff = 50ms;
+    options.machine_max_backoff = 100ms;
+    options.machine_max_failures = 10;
+    std::vector<StorePath> drvs;
+    for (int i = 0; i < 12; ++i) {
+        drvs.push_back(derivation("leaf" + std::to_string(i)));
+        builder.slow("leaf" + std::to_string(i), 30ms);
+    }
+    Worker worker(io, pool, store, {}, &builder, options, progress);
+    realise(worker, drvs);
+    EXPECT_EQ(builder.start_order.size(), 12u);
+    ASSERT_GE(dead.contacts.size(), 3u) << "tried again after each back-off while builds wait";
+    for (size_t i = 1; i < dead.contacts.size(); ++i)
+        EXPECT_GE(dead.contacts[i] - dead.contacts[i - 1], 49ms) << "contact " << i;
 }
 
 TEST_F(RemoteTest, MachineThatNeverAnswersIsGivenUp) {

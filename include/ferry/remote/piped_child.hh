@@ -29,6 +29,8 @@ public:
 
     /// Terminates (SIGTERM) and reaps it now; returns its wait status, or -1 when already reaped.
     int terminate();
+    /// Whether it has exited (then reaped); does not wait.
+    bool exited();
 
 private:
     pid_t pid_ = -1;

@@ -40,6 +40,8 @@ public:
     unsigned remote_version() const noexcept { return remote_version_; }
     bool good() const noexcept { return good_; }
     void mark_bad() noexcept { good_ = false; }
+    /// Whether the child (ssh) has exited: a kept connection whose other end went away meanwhile.
+    bool exited() { return !child_ || child_->exited(); }
 
     /// Where the child's standard error goes from now on; null: kept (its last 4 KiB) for messages.
     void set_log(std::function<void(std::string_view)> log);

@@ -33,6 +33,9 @@ public:
     /// "building '…'..." (on a remote machine: "building '…' on '…'..."): the waiting ends, the build
     /// runs. `machine`: Nix's field of actBuild, empty for this machine.
     void start(const std::string& machine = {});
+    /// The machine it was building on went away: that build activity ends (neither done nor failed)
+    /// and the build waits again ("waiting to build '…'"), so that the next start() says where it runs.
+    void requeue();
     /// A chunk of the builder's output: one resBuildLogLine per line.
     void log(std::string_view data);
     /// The outputs are valid: one more build done.
