@@ -4,11 +4,14 @@
 
 #include <signal.h>
 
+#include <chrono>
+
 #include <boost/asio/use_awaitable.hpp>
 
 #include "ferry/remote/serve_connection.hh"
 #include "ferry/util/encoding.hh"
 #include "ferry/util/event.hh"
+#include "ferry/util/events.hh"
 #include "ferry/util/file.hh"
 #include "ferry/util/offload.hh"
 
@@ -147,9 +150,11 @@ asio::awaitable<std::vector<StagedTree>> SshMachine::build(const BuildJob& job, 
     request.options = {job.max_silent_time, job.timeout, job.max_log_size, 0, false, job.keep_failed};
     conn.set_log(job.log);
     std::string bytes = serve::encode_request(dir(), version, request);
+    auto sent = std::chrono::steady_clock::now();
     co_await conn.send(std::move(bytes));
     auto result =
         co_await conn.receive([&](std::string_view d) { return serve::decode_build_result(version, d); });
+    auto answered = std::chrono::steady_clock::now();
     conn.set_log(nullptr);
     if (!serve::is_success(result.status))
         throw BuildError("build of '{}' on '{}' failed: {} ({})", dir().print(job.drv_path), uri_.host,
@@ -172,6 +177,10 @@ asio::awaitable<std::vector<StagedTree>> SshMachine::build(const BuildJob& job, 
         auto tree = co_await fetch_output(conn, store, *it);
         staged.push_back(std::move(tree));
     }
+    using Ms = std::chrono::duration<double, std::milli>;
+    log_debug("BuildDerivation of '{}' on '{}': answered in {:.2f} ms, outputs back in {:.2f} ms",
+              dir().print(job.drv_path), uri_.host, Ms(answered - sent).count(),
+              Ms(std::chrono::steady_clock::now() - answered).count());
     co_return staged;
 }
 
