@@ -53,6 +53,15 @@ def first_path(req):
     return req[24:24 + n].decode()
 
 
+def after_path_set(req):
+    """What follows a request of a command and a set of paths (the client may send the next at once)."""
+    pos = 16
+    for _ in range(struct.unpack("<Q", req[8:16])[0]):
+        n = struct.unpack("<Q", req[pos:pos + 8])[0]
+        pos += 8 + (n + 7) // 8 * 8
+    return req[pos:]
+
+
 def downgrade(version):
     import subprocess
     server = subprocess.Popen(["/bin/sh", "-c", os.environ["FERRY_FAKE_SERVER"]], stdin=subprocess.PIPE,
@@ -108,6 +117,8 @@ while True:
         path = first_path(req)
         out.write(string(path) + string("") + u64(0) + u64(len(nar)) + u64(len(nar)) +
                   string(os.environ["FERRY_FAKE_HASH"]) + string("") + u64(0) + string(""))
+        if after_path_set(req)[:8] == u64(3):  # DumpStorePath sent with it
+            out.write(bytes(bad))
     elif cmd == 3:  # DumpStorePath
         out.write(bytes(bad))
     else:

@@ -48,6 +48,9 @@ public:
     /// work is done returns from run() while machines keep their connections open.
     void start_reading();
     void stop_reading();
+    /// Hands what the child wrote to its standard error so far to the log now, without waiting (a
+    /// build's last log lines can arrive after its result: they come through another pipe).
+    void flush_log();
 
     boost::asio::awaitable<void> send(std::string bytes);
     /// Reads until `decode` (one of serve_protocol.hh's decoders, bound to its arguments) has a message;
