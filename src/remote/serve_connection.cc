@@ -152,6 +152,18 @@ asio::awaitable<void> ServeConnection::send(std::string bytes) {
     co_await failed(error, "cannot write to '" + command_ + "'");
 }
 
+asio::awaitable<void> ServeConnection::await_input() {
+    std::exception_ptr error;
+    try {
+        if (co_await stream_->more()) co_return;
+        error = std::make_exception_ptr(EndOfInput("unexpected end of input"));
+    } catch (...) {
+        error = std::current_exception();
+    }
+    good_ = false; // see receive()
+    co_await failed(error, "");
+}
+
 asio::awaitable<void> ServeConnection::failed(std::exception_ptr error, std::string_view doing) {
     good_ = false;
     std::string what;

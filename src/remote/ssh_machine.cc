@@ -208,6 +208,7 @@ asio::awaitable<StagedTree> SshMachine::fetch_output(ServeConnection& conn, Stor
         conn.fail(fmt::format("no NAR hash for '{}' (protocol older than 2.4)", dir().print(info.path)));
     std::unique_ptr<StagedPath> staged;
     NarHashResult got;
+    co_await conn.await_input();
     co_await run_on(pool_.get_executor(), [&] {
         staged = store.stage(info.path.name());
         NarRestorer restorer(staged->path());

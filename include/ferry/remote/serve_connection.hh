@@ -70,6 +70,10 @@ public:
         throw std::logic_error("unreachable"); // failed() throws
     }
 
+    /// Waits on the loop until some input is here, so that a blocking read on the pool starts with bytes
+    /// in hand instead of holding a pool thread for a round trip. Throws as receive().
+    boost::asio::awaitable<void> await_input();
+
     /// Blocking (pool): writes all of `bytes` to the child.
     void write_blocking(std::string_view bytes);
     /// Blocking (pool): feeds the child's output to `parser` until the archive ends (or it throws); the
