@@ -38,11 +38,12 @@ asio::awaitable<bool> BuildGoal::run_remote(BuildJob& job, const StoreLocks& loc
         building = Clock::now();
         trees = co_await remote.build(job, store);
         // The protocol's cost per build (bench/remote): inputs queried and copied, build and outputs back.
-        log_message(worker_.progress().bus(), Level::debug,
-                    fmt::format("remote build of '{}' on '{}': {:.2f} ms (inputs {:.2f} ms, build and outputs "
-                                "{:.2f} ms)",
-                                store.print(drv_), remote.spec().uri, ms(Clock::now() - started),
-                                ms(building - started), ms(Clock::now() - building)));
+        log_message(
+            worker_.progress().bus(), Level::debug,
+            fmt::format("remote build of '{}' on '{}': {:.2f} ms (inputs {:.2f} ms, build and outputs "
+                        "{:.2f} ms)",
+                        store.print(drv_), remote.spec().uri, ms(Clock::now() - started),
+                        ms(building - started), ms(Clock::now() - building)));
     } catch (const MachineDown& e) {
         worker_.machine_down(machine, e.what());
         co_return false;
