@@ -73,14 +73,14 @@ user=$(id -un)
 
 # start_machine PHASE N: sshd for machine N of PHASE on a free port; its port in $port.
 start_machine() {
-    local dir="$work/$1/m$2" attempt
+    local dir="$work/$1/m$2"
     mkdir -p "$dir"
     : >"$dir/sessions"
     local serve="env NIX_CONF_DIR=$work/remote-conf XDG_CACHE_HOME=$dir/cache nix-store --serve --write --store $dir/store"
     printf 'command="echo >>%s/sessions; exec %s",no-port-forwarding,no-agent-forwarding,no-X11-forwarding,no-pty %s\n' \
         "$dir" "$serve" "$(cat "$work/user_key.pub")" >"$dir/authorized_keys"
     chmod 600 "$dir/authorized_keys"
-    for attempt in 1 2 3 4 5 6 7 8; do
+    for _ in 1 2 3 4 5 6 7 8; do
         port=$((20000 + RANDOM % 40000))
         cat >"$dir/sshd_config" <<EOF
 Port $port
@@ -103,8 +103,7 @@ EOF
         local pid=$!
         sshd_pids+=("$pid")
         # Ours when it answers with our host key (ssh-keyscan opens no session), as long as it lives.
-        local i
-        for i in $(seq 100); do
+        for _ in $(seq 100); do
             kill -0 "$pid" 2>/dev/null || break
             if ssh-keyscan -T 1 -t ed25519 -p "$port" 127.0.0.1 2>/dev/null | grep -qF "$(cut -d' ' -f2 "$work/host_key.pub")"; then
                 kill -0 "$pid" 2>/dev/null && return 0
