@@ -6,7 +6,9 @@
 # below, the top on the whole level below). Prints the wall time of each, the ratio, the ssh sessions
 # each opened (the forced command counts them) and ferry's protocol overhead per remote build.
 #
-#   bench/remote/run.sh [--build-dir DIR] [--jobs 2] [--remote-jobs 4] [--no-nix] [--keep]
+#   bench/remote/run.sh [--build-dir DIR] [--jobs 2] [--remote-jobs 4] [--no-nix] [--keep] [--wrap 'CMD']
+#
+# --wrap runs ferry under CMD, e.g. --wrap 'perf stat -e task-clock --' (its output: ferry-wrap.txt).
 #
 # Needs root (Nix's sandbox on a diverted store; sshd). Nothing of the machine's ssh or Nix configuration
 # is used or changed; everything lives in a temporary directory, removed at the end with the sshd.
@@ -17,6 +19,7 @@ jobs=2
 remote_jobs=4
 run_nix=1
 keep=0
+wrap=()
 while [ $# -gt 0 ]; do
     case $1 in
     --build-dir) build=$2; shift ;;
@@ -24,7 +27,8 @@ while [ $# -gt 0 ]; do
     --remote-jobs) remote_jobs=$2; shift ;;
     --no-nix) run_nix=0 ;;
     --keep) keep=1 ;;
-    *) echo "usage: run.sh [--build-dir DIR] [--jobs N] [--remote-jobs N] [--no-nix] [--keep]" >&2; exit 2 ;;
+    --wrap) read -ra wrap <<<"$2"; shift ;;
+    *) echo "usage: run.sh [--build-dir DIR] [--jobs N] [--remote-jobs N] [--no-nix] [--keep] [--wrap CMD]" >&2; exit 2 ;;
     esac
     shift
 done
@@ -153,12 +157,16 @@ fstore="$work/ferry-store"
 "$ferry" --store "$fstore" store add --name busybox-static "$work/graph/bb" >/dev/null
 "$ferry" --store "$fstore" derivation add "$work"/graph/drv/*.drv >/dev/null
 start=$(now)
-"$ferry" --store "$fstore" build -j "$jobs" --builders "$builders" --no-out-link \
+"${wrap[@]}" "$ferry" --store "$fstore" build -j "$jobs" --builders "$builders" --no-out-link \
     --log-format internal-json -vvv "$top" >"$work/ferry.out" 2>"$work/ferry.json" ||
     { grep -v '^@nix' "$work/ferry.json" | tail -20 >&2; jq -r 'select(.action == "msg") | .msg' \
         < <(sed -n 's/^@nix //p' "$work/ferry.json") | tail -20 >&2; exit 1; }
 end=$(now)
 ferry_s=$(echo "$end - $start" | bc -l)
+if [ ${#wrap[@]} -gt 0 ]; then # what the wrapper wrote (with ferry's JSON) apart
+    grep -v '^@nix ' "$work/ferry.json" >"$work/ferry-wrap.txt" || true
+    cat "$work/ferry-wrap.txt"
+fi
 ferry_sessions=$(sessions ferry)
 stop_machines
 events="$work/ferry.events"
