@@ -58,7 +58,7 @@ struct ServeConnection::ErrReader {
                 if (tail.size() > kTailBytes) tail.erase(0, tail.size() - kTailBytes);
             }
         }
-        return false;
+        return !closed;
     }
 };
 
@@ -124,8 +124,10 @@ void ServeConnection::flush_log() {
 
 asio::awaitable<void> ServeConnection::read_stderr(std::shared_ptr<ErrReader> err, unsigned generation) {
     // Readiness, then a read of our own: no bytes ever wait in a completed read for a log that has
-    // changed meanwhile (flush_log() takes them straight from the pipe).
+    // changed meanwhile (flush_log() takes them straight from the pipe). The pipe is emptied before each
+    // wait: a wait (edge-triggered) sees only what arrives after it starts.
     for (;;) {
+        if (!err->drain()) break;
         boost::system::error_code ec;
         co_await err->err.async_wait(asio::posix::descriptor_base::wait_read,
                                      asio::redirect_error(asio::use_awaitable, ec));
@@ -135,7 +137,6 @@ asio::awaitable<void> ServeConnection::read_stderr(std::shared_ptr<ErrReader> er
             break;
         }
         if (generation != err->generation || !err->reading) co_return;
-        if (!err->drain()) break;
     }
     if (generation == err->generation) err->reading = false;
 }
