@@ -28,13 +28,38 @@ std::string trimmed(std::string s) {
 } // namespace
 
 struct ServeConnection::ErrReader {
-    explicit ErrReader(asio::any_io_executor ex, int fd) : err(ex, fd) {}
+    explicit ErrReader(asio::any_io_executor ex, int fd) : err(ex, fd) {
+        boost::system::error_code ec;
+        err.non_blocking(true, ec); // read only what is there: after a readiness wait, and in flush_log()
+    }
     asio::posix::stream_descriptor err;
     std::string tail;
     bool closed = false;
     bool reading = false;
     unsigned generation = 0; ///< of the reader that may run
     std::function<void(std::string_view)> log;
+    std::string chunk = std::string(kReadChunk, '\0');
+
+    /// Reads what the pipe holds now into the log (or the tail); false once it is closed or failed.
+    bool drain() {
+        while (!closed) {
+            boost::system::error_code ec;
+            size_t n = err.read_some(asio::buffer(chunk), ec);
+            if (ec == asio::error::would_block || ec == asio::error::try_again) return true;
+            if (ec || n == 0) {
+                closed = true;
+                break;
+            }
+            std::string_view got(chunk.data(), n);
+            if (log) {
+                log(got);
+            } else {
+                tail.append(got);
+                if (tail.size() > kTailBytes) tail.erase(0, tail.size() - kTailBytes);
+            }
+        }
+        return !closed;
+    }
 };
 
 ServeConnection::ServeConnection(asio::any_io_executor ex, std::vector<std::string> argv, std::string machine)
@@ -93,24 +118,26 @@ void ServeConnection::set_log(std::function<void(std::string_view)> log) {
     err_->log = std::move(log);
 }
 
+void ServeConnection::flush_log() {
+    if (err_->err.is_open()) err_->drain();
+}
+
 asio::awaitable<void> ServeConnection::read_stderr(std::shared_ptr<ErrReader> err, unsigned generation) {
-    std::string chunk(kReadChunk, '\0');
+    // Readiness, then a read of our own: no bytes ever wait in a completed read for a log that has
+    // changed meanwhile (flush_log() takes them straight from the pipe). The pipe is emptied before each
+    // wait: a wait (edge-triggered) sees only what arrives after it starts.
     for (;;) {
+        if (!err->drain()) break;
         boost::system::error_code ec;
-        size_t n = co_await err->err.async_read_some(asio::buffer(chunk),
-                                                     asio::redirect_error(asio::use_awaitable, ec));
+        co_await err->err.async_wait(asio::posix::descriptor_base::wait_read,
+                                     asio::redirect_error(asio::use_awaitable, ec));
         if (ec == asio::error::operation_aborted) co_return; // stop_reading(), or destroyed
-        if (ec) break;
-        std::string_view got(chunk.data(), n);
-        if (err->log) {
-            err->log(got);
-        } else {
-            err->tail.append(got);
-            if (err->tail.size() > kTailBytes) err->tail.erase(0, err->tail.size() - kTailBytes);
+        if (ec) {
+            err->closed = true;
+            break;
         }
         if (generation != err->generation || !err->reading) co_return;
     }
-    err->closed = true;
     if (generation == err->generation) err->reading = false;
 }
 
@@ -124,6 +151,18 @@ asio::awaitable<void> ServeConnection::send(std::string bytes) {
         error = std::current_exception();
     }
     co_await failed(error, "cannot write to '" + command_ + "'");
+}
+
+asio::awaitable<void> ServeConnection::await_input() {
+    std::exception_ptr error;
+    try {
+        if (co_await stream_->more()) co_return;
+        error = std::make_exception_ptr(EndOfInput("unexpected end of input"));
+    } catch (...) {
+        error = std::current_exception();
+    }
+    good_ = false; // see receive()
+    co_await failed(error, "");
 }
 
 asio::awaitable<void> ServeConnection::failed(std::exception_ptr error, std::string_view doing) {

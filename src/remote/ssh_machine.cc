@@ -4,11 +4,14 @@
 
 #include <signal.h>
 
+#include <chrono>
+
 #include <boost/asio/use_awaitable.hpp>
 
 #include "ferry/remote/serve_connection.hh"
 #include "ferry/util/encoding.hh"
 #include "ferry/util/event.hh"
+#include "ferry/util/events.hh"
 #include "ferry/util/file.hh"
 #include "ferry/util/offload.hh"
 
@@ -49,10 +52,22 @@ public:
 
     asio::awaitable<void> upload(StoreView& store, std::vector<ValidPathInfo> paths) override {
         auto lease = co_await acquire();
+        auto& conn = *lease.conn;
         auto real = store.layout().real_store_dir;
-        for (const auto& info : paths) {
-            std::filesystem::path file = real / info.path.to_string();
-            co_await upload_one(*lease.conn, file, info);
+        // With AddToStoreNar, all of them sent, then their statuses read: one round trip for the batch.
+        // (An ImportPaths stream ends with its path: one round trip each.)
+        bool pipelined = serve::minor_version(conn.remote_version()) >= 5;
+        for (size_t sent = 0, answered = 0; answered < paths.size();) {
+            if (sent < paths.size() && (pipelined || sent == answered)) {
+                co_await send_path(conn, real / paths[sent].path.to_string(), paths[sent]);
+                ++sent;
+                continue;
+            }
+            auto status =
+                co_await conn.receive([](std::string_view d) { return serve::decode_u64(d, "status"); });
+            if (status != 1)
+                conn.fail(fmt::format("failed to add path '{}'", dir().print(paths[answered].path)));
+            ++answered;
         }
     }
 
@@ -94,8 +109,10 @@ private:
         co_return Lease(this, std::move(slot), std::move(conn));
     }
 
-    asio::awaitable<void> upload_one(ServeConnection& conn, const std::filesystem::path& file,
-                                     const ValidPathInfo& info);
+    /// Sends `info`'s path (AddToStoreNar, or ImportPaths to older peers); its status is read later.
+    asio::awaitable<void> send_path(ServeConnection& conn, const std::filesystem::path& file,
+                                    const ValidPathInfo& info);
+    /// Reads the NAR of `info` (asked for already) into a staged path, checked against `info`.
     asio::awaitable<StagedTree> fetch_output(ServeConnection& conn, StoreView& store,
                                              const ValidPathInfo& info);
 
@@ -110,8 +127,8 @@ private:
     std::vector<std::shared_ptr<ServeConnection>> idle_;
 };
 
-asio::awaitable<void> SshMachine::upload_one(ServeConnection& conn, const std::filesystem::path& file,
-                                             const ValidPathInfo& info) {
+asio::awaitable<void> SshMachine::send_path(ServeConnection& conn, const std::filesystem::path& file,
+                                            const ValidPathInfo& info) {
     bool nar_command = serve::minor_version(conn.remote_version()) >= 5;
     std::string header = nar_command
                              ? serve::encode_request(dir(), conn.remote_version(), serve::AddToStoreNar{info})
@@ -134,8 +151,6 @@ asio::awaitable<void> SshMachine::upload_one(ServeConnection& conn, const std::f
         std::string trailer = serve::encode_import_trailer(dir(), info);
         co_await conn.send(std::move(trailer));
     }
-    auto status = co_await conn.receive([](std::string_view d) { return serve::decode_u64(d, "status"); });
-    if (status != 1) conn.fail(fmt::format("failed to add path '{}'", dir().print(info.path)));
 }
 
 asio::awaitable<std::vector<StagedTree>> SshMachine::build(const BuildJob& job, StoreView& store) {
@@ -148,31 +163,43 @@ asio::awaitable<std::vector<StagedTree>> SshMachine::build(const BuildJob& job, 
     request.options = {job.max_silent_time, job.timeout, job.max_log_size, 0, false, job.keep_failed};
     conn.set_log(job.log);
     std::string bytes = serve::encode_request(dir(), version, request);
+    auto sent = std::chrono::steady_clock::now();
     co_await conn.send(std::move(bytes));
     auto result =
         co_await conn.receive([&](std::string_view d) { return serve::decode_build_result(version, d); });
-    conn.set_log(nullptr);
-    if (!serve::is_success(result.status))
+    auto answered = std::chrono::steady_clock::now();
+    if (!serve::is_success(result.status)) {
+        conn.flush_log();
         throw BuildError("build of '{}' on '{}' failed: {} ({})", dir().print(job.drv_path), uri_.host,
                          result.error_msg, serve::to_string(result.status));
-
+    }
+    // The outputs' infos and their NARs asked for at once: one round trip for all of them.
     StorePathSet outputs;
     for (const auto& [name, path] : job.outputs)
         outputs.insert(path);
-    serve::Request query = serve::QueryPathInfos{outputs};
-    bytes = serve::encode_request(dir(), version, query);
+    bytes = serve::encode_request(dir(), version, serve::QueryPathInfos{outputs});
+    for (const auto& path : outputs)
+        bytes += serve::encode_request(dir(), version, serve::DumpStorePath{path});
     co_await conn.send(std::move(bytes));
     auto infos = co_await conn.receive(
         [&](std::string_view d) { return serve::decode_path_infos(dir(), version, d); });
     std::vector<StagedTree> staged;
     for (const auto& path : outputs) {
         auto it = std::find_if(infos.begin(), infos.end(), [&](const auto& i) { return i.path == path; });
-        if (it == infos.end())
+        if (it == infos.end()) {
+            conn.mark_bad(); // its answer to the NAR requests is an error
             throw BuildError("build of '{}' on '{}' succeeded but the machine has no output '{}'",
                              dir().print(job.drv_path), uri_.host, dir().print(path));
+        }
         auto tree = co_await fetch_output(conn, store, *it);
         staged.push_back(std::move(tree));
     }
+    conn.flush_log(); // the build's last lines, come through the other pipe meanwhile
+    conn.set_log(nullptr);
+    using Ms = std::chrono::duration<double, std::milli>;
+    log_debug("BuildDerivation of '{}' on '{}': answered in {:.2f} ms, outputs back in {:.2f} ms",
+              dir().print(job.drv_path), uri_.host, Ms(answered - sent).count(),
+              Ms(std::chrono::steady_clock::now() - answered).count());
     co_return staged;
 }
 
@@ -180,11 +207,9 @@ asio::awaitable<StagedTree> SshMachine::fetch_output(ServeConnection& conn, Stor
                                                      const ValidPathInfo& info) {
     if (info.nar_hash == Hash())
         conn.fail(fmt::format("no NAR hash for '{}' (protocol older than 2.4)", dir().print(info.path)));
-    serve::Request request = serve::DumpStorePath{info.path};
-    std::string bytes = serve::encode_request(dir(), conn.remote_version(), request);
-    co_await conn.send(std::move(bytes));
     std::unique_ptr<StagedPath> staged;
     NarHashResult got;
+    co_await conn.await_input();
     co_await run_on(pool_.get_executor(), [&] {
         staged = store.stage(info.path.name());
         NarRestorer restorer(staged->path());

@@ -5,6 +5,8 @@
 // valid with the held locks. A machine that fails is marked down and the build looks for another slot;
 // nothing of it is valid then.
 
+#include <chrono>
+
 #include "ferry/sched/build_log.hh"
 #include "ferry/sched/worker.hh"
 #include "goals.hh"
@@ -22,6 +24,9 @@ asio::awaitable<bool> BuildGoal::run_remote(BuildJob& job, const StoreLocks& loc
     bool fixed_output = job.drv->is_fixed_output();
     std::vector<StagedTree> trees;
     std::exception_ptr failure;
+    using Clock = std::chrono::steady_clock;
+    auto ms = [](Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); };
+    auto started = Clock::now(), building = started;
     try {
         auto have =
             co_await remote.query_valid(job.input_closure, worker_.options().builders_use_substitutes);
@@ -31,7 +36,15 @@ asio::awaitable<bool> BuildGoal::run_remote(BuildJob& job, const StoreLocks& loc
             if (!have.count(p)) missing.insert(p);
         co_await worker_.uploads(machine).ensure(store, std::move(missing));
         activity_->start(remote.spec().uri);
+        building = Clock::now();
         trees = co_await remote.build(job, store);
+        // The protocol's cost per build (bench/remote): inputs queried and copied, build and outputs back.
+        log_message(
+            worker_.progress().bus(), Level::debug,
+            fmt::format("remote build of '{}' on '{}': {:.2f} ms (inputs {:.2f} ms, build and outputs "
+                        "{:.2f} ms)",
+                        store.print(drv_), remote.spec().uri, ms(Clock::now() - started),
+                        ms(building - started), ms(Clock::now() - building)));
     } catch (const MachineDown& e) {
         activity_->requeue();
         worker_.machine_down(machine, e.what());

@@ -8,6 +8,8 @@
 #                  FERRY_FAKE_NAR is the NAR file, FERRY_FAKE_HASH the hash to report ("sha256:…"),
 #                  FERRY_FAKE_FLIP which byte (from the end) to flip: 24 hits the contents of a small
 #                  last file (another hash), 40 its "contents" tag (a malformed NAR)
+#   built          the same server with the NAR intact, which writes FERRY_FAKE_LOG to its standard error
+#                  right after each build's result
 #   downgrade:<hex> a proxy to the server that FERRY_FAKE_SERVER (a shell command) runs, which rewrites
 #                  both sides' versions in the greeting to <hex> (e.g. 0x204), so that each speaks that
 #                  version to the other
@@ -53,6 +55,15 @@ def first_path(req):
     return req[24:24 + n].decode()
 
 
+def after_path_set(req):
+    """What follows a request of a command and a set of paths (the client may send the next at once)."""
+    pos = 16
+    for _ in range(struct.unpack("<Q", req[8:16])[0]):
+        n = struct.unpack("<Q", req[pos:pos + 8])[0]
+        pos += 8 + (n + 7) // 8 * 8
+    return req[pos:]
+
+
 def downgrade(version):
     import subprocess
     server = subprocess.Popen(["/bin/sh", "-c", os.environ["FERRY_FAKE_SERVER"]], stdin=subprocess.PIPE,
@@ -93,21 +104,28 @@ if mode == "garbage":
     out.write(b"Welcome to a machine that prints a banner!\n")
     out.flush()
     sys.exit(0)
-assert mode == "corrupt-nar", mode
+assert mode in ("corrupt-nar", "built"), mode
 out.write(u64(0x5452eecb) + u64(0x207))
 out.flush()
 nar = open(os.environ["FERRY_FAKE_NAR"], "rb").read()
 bad = bytearray(nar)
-bad[-int(os.environ.get("FERRY_FAKE_FLIP", "24"))] ^= 0x01  # counted from the end
+if mode == "corrupt-nar":
+    bad[-int(os.environ.get("FERRY_FAKE_FLIP", "24"))] ^= 0x01  # counted from the end
 while True:
     req = read_request()
     cmd = struct.unpack("<Q", req[:8])[0]
     if cmd == 8:  # BuildDerivation: built
         out.write(u64(0) + string("") + u64(1) + u64(0) + u64(1) + u64(2) + u64(0))
+        if mode == "built":  # the log just after the result (two pipes: nothing orders them)
+            out.flush()
+            sys.stderr.buffer.write(os.environ["FERRY_FAKE_LOG"].encode())
+            sys.stderr.buffer.flush()
     elif cmd == 2:  # QueryPathInfos: the path, no deriver, no references, the true size and hash
         path = first_path(req)
         out.write(string(path) + string("") + u64(0) + u64(len(nar)) + u64(len(nar)) +
                   string(os.environ["FERRY_FAKE_HASH"]) + string("") + u64(0) + string(""))
+        if after_path_set(req)[:8] == u64(3):  # DumpStorePath sent with it
+            out.write(bytes(bad))
     elif cmd == 3:  # DumpStorePath
         out.write(bytes(bad))
     else:

@@ -50,6 +50,9 @@ public:
     /// work is done returns from run() while machines keep their connections open.
     void start_reading();
     void stop_reading();
+    /// Hands what the child wrote to its standard error so far to the log now, without waiting (a
+    /// build's last log lines can arrive after its result: they come through another pipe).
+    void flush_log();
 
     boost::asio::awaitable<void> send(std::string bytes);
     /// Reads until `decode` (one of serve_protocol.hh's decoders, bound to its arguments) has a message;
@@ -68,6 +71,10 @@ public:
         co_await failed(error, "");
         throw std::logic_error("unreachable"); // failed() throws
     }
+
+    /// Waits on the loop until some input is here, so that a blocking read on the pool starts with bytes
+    /// in hand instead of holding a pool thread for a round trip. Throws as receive().
+    boost::asio::awaitable<void> await_input();
 
     /// Blocking (pool): writes all of `bytes` to the child.
     void write_blocking(std::string_view bytes);
