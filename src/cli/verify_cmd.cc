@@ -62,16 +62,21 @@ asio::awaitable<bool> rebuild(Session& session, Worker& w, const StorePath& path
     auto& store = session.store();
     auto info = co_await w.store().path_info(path);
     if (!info || !info->deriver) co_return false;
-    if ((co_await w.store().query_valid({*info->deriver})).empty()) co_return false;
+    StorePath drv = *info->deriver;
+    StorePathSet wanted{drv};
+    auto valid = co_await w.store().query_valid(wanted);
+    if (valid.empty()) co_return false;
+    std::vector<Target> targets;
+    targets.push_back(Target{drv, {}});
     try {
-        co_await w.realise({Target{*info->deriver, {}}}, BuildMode::repair);
+        co_await w.realise(std::move(targets), BuildMode::repair);
         co_return true;
     } catch (const Interrupted&) {
         throw;
     } catch (const Error& e) {
         if (is_cancellation(std::current_exception())) throw;
-        log_error("cannot repair path '{}' by rebuilding '{}': {}", store.print(path),
-                  store.print(*info->deriver), e.what());
+        log_error("cannot repair path '{}' by rebuilding '{}': {}", store.print(path), store.print(drv),
+                  e.what());
     }
     co_return false;
 }
