@@ -1,15 +1,19 @@
 // `ferry store verify [--check-contents] [--repair]` and `ferry store repair PATH…` (as nix-store --verify
 // and --repair-path): problems are one line each; repair fetches the path again from the substituters
-// (the scheduler's) and swaps the verified contents in under the path's lock.
+// (the scheduler's) or, when none has it, builds its deriver again (BuildMode::repair), and swaps the
+// verified contents in under the path's lock. Leftovers of killed processes are listed too (leftovers.hh).
 #include <iostream>
 
 #include "command.hh"
+#include "ferry/cache/binary_cache.hh"
+#include "ferry/store/leftovers.hh"
 #include "ferry/store/verify.hh"
 #include "ferry/util/cancellation.hh"
 #include "ferry/util/offload.hh"
 #include "session.hh"
 
 namespace asio = boost::asio;
+namespace fs = std::filesystem;
 
 namespace ferry::cli {
 
@@ -51,11 +55,38 @@ asio::awaitable<bool> fetch_again(Session& session, Worker& w, const StorePath& 
     co_return false;
 }
 
+/// Builds the deriver of `path` again when it is valid (as nix-store --repair-path does when no
+/// substituter has the path): the rebuild replaces the outputs' files only if each has its recorded NAR
+/// hash. False when there is no valid deriver or the rebuild failed or differs (the store unchanged).
+asio::awaitable<bool> rebuild(Session& session, Worker& w, const StorePath& path) {
+    auto& store = session.store();
+    auto info = co_await w.store().path_info(path);
+    if (!info || !info->deriver) co_return false;
+    StorePath drv = *info->deriver;
+    StorePathSet wanted{drv};
+    auto valid = co_await w.store().query_valid(wanted);
+    if (valid.empty()) co_return false;
+    std::vector<Target> targets;
+    targets.push_back(Target{drv, {}});
+    try {
+        co_await w.realise(std::move(targets), BuildMode::repair);
+        co_return true;
+    } catch (const Interrupted&) {
+        throw;
+    } catch (const Error& e) {
+        if (is_cancellation(std::current_exception())) throw;
+        log_error("cannot repair path '{}' by rebuilding '{}': {}", store.print(path), store.print(drv),
+                  e.what());
+    }
+    co_return false;
+}
+
 /// Repairs one problem; false when it stays.
 asio::awaitable<bool> repair(Session& session, Worker& w, const VerifyProblem& problem) {
     auto& store = session.store();
     if (!problem.repairable()) co_return false;
     if (co_await fetch_again(session, w, problem.path)) co_return true;
+    if (co_await rebuild(session, w, problem.path)) co_return true;
     if (problem.kind == VerifyProblem::Kind::disappeared) {
         // As Nix: a path that nothing valid refers to may simply stop being valid.
         auto referrers = store.query_referrers(problem.path);
@@ -82,16 +113,41 @@ size_t repair_all(const GlobalOptions& global, const std::vector<VerifyProblem>&
             for (const auto& p : problems)
                 if (!co_await repair(session, w, p)) ++left;
         },
-        false);
+        true); // a builder: what no substituter has is built again from its deriver
     return left;
 }
 
+/// The leftovers of processes that no longer run, listed before the store is opened (opening it deletes
+/// them, as every ferry's start-up does): not errors.
+void report_stale_files(const GlobalOptions& global) {
+    StoreConfig config;
+    config.store_dir = global.store_dir;
+    if (!global.store_root.empty()) config.root = fs::absolute(global.store_root);
+    for (const auto& l : find_stale_files(config))
+        log_at(Level::info, "{} (deleted by the start-up clean-up)", l.message);
+}
+
 int run_verify(const GlobalOptions& global, const VerifyCmdOptions& o) {
+    if (!is_binary_cache_url(global.store_root)) report_stale_files(global);
     std::vector<VerifyProblem> problems;
     {
         auto store = open_local_store(global);
         auto report = verify_store(*store, VerifyOptions{o.check_contents, 0});
         problems = std::move(report.problems);
+        // Garbage, not a broken promise: listed, deleted with --repair, and no cause of failure.
+        for (const auto& l : report.leftovers) {
+            if (!o.repair) {
+                log_at(Level::info, "{} (--repair or a collection deletes it)", l.message);
+                continue;
+            }
+            log_at(Level::info, "{}", l.message);
+            try {
+                remove_leftover(*store, l);
+                log_at(Level::info, "deleted '{}'", l.file.string());
+            } catch (const Error& e) {
+                warn("cannot delete '{}': {}", l.file.string(), e.what());
+            }
+        }
     }
     for (const auto& p : problems)
         log_at(Level::error, "{}", p.message);
@@ -124,7 +180,9 @@ void add_verify_commands(CLI::App& store, Context& ctx) {
     auto* verify = store.add_subcommand(
         "verify", "Check that every valid path exists and (--check-contents) has its recorded hash");
     verify->add_flag("--check-contents", o->check_contents, "Hash every valid path and compare");
-    verify->add_flag("--repair", o->repair, "Fetch damaged or missing paths again from the substituters");
+    verify->add_flag(
+        "--repair", o->repair,
+        "Fetch damaged or missing paths again from the substituters (or rebuild them), delete leftovers");
     verify->callback([&ctx, o] { ctx.action = [&ctx, o] { return run_verify(ctx.global, *o); }; });
 
     auto paths = std::make_shared<std::vector<std::string>>();

@@ -21,7 +21,10 @@ namespace asio = boost::asio;
 namespace ferry {
 
 BuildGoal::BuildGoal(Worker& worker, StorePath drv, BuildMode mode)
-    : Goal(worker, fmt::format("{} '{}'", mode == BuildMode::check ? "checking" : "building",
+    : Goal(worker, fmt::format("{} '{}'",
+                               mode == BuildMode::check    ? "checking"
+                               : mode == BuildMode::repair ? "repairing"
+                                                           : "building",
                                worker.store().print(drv))),
       drv_(std::move(drv)), mode_(mode) {}
 
@@ -178,6 +181,7 @@ asio::awaitable<void> BuildGoal::prepare_job(BuildJob& job, std::map<std::string
     job.max_log_size = worker_.options().max_log_size;
     job.keep_failed = worker_.options().keep_failed;
     job.check = check;
+    job.repair = check && mode_ == BuildMode::repair;
     job.pool = &worker_.pool();
 }
 

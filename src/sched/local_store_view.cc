@@ -134,7 +134,7 @@ asio::awaitable<std::vector<StagedTree>> LocalStoreView::stage_build_outputs(con
 asio::awaitable<void> LocalStoreView::check_build_outputs(const BuildJob& job, BuiltOutputs& built) {
     auto& store = store_;
     co_await offload(pool_, [&store, &job, &built] {
-        check_rebuild(store, job.drv_path, job.outputs, built, job.keep_failed);
+        check_rebuild(store, job.drv_path, job.outputs, built, job.keep_failed, job.repair);
     });
 }
 

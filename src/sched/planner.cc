@@ -18,7 +18,8 @@ asio::awaitable<Decision> Planner::decide_output(const StorePath& out) {
 }
 
 asio::awaitable<Decision> Planner::decide_build(const StorePathSet& outputs, BuildMode mode) {
-    if (mode == BuildMode::check) co_return Decision{Decision::Kind::check, std::nullopt};
+    if (mode == BuildMode::check || mode == BuildMode::repair)
+        co_return Decision{Decision::Kind::check, std::nullopt};
     auto valid = co_await worker_.store().query_valid(outputs);
     co_return Decision{valid.size() == outputs.size() ? Decision::Kind::valid : Decision::Kind::build,
                        std::nullopt};

@@ -163,8 +163,8 @@ std::shared_ptr<Goal> Worker::build_goal(const StorePath& drv) {
     return get_goal<BuildGoal>(build_goals_, drv, drv);
 }
 
-std::shared_ptr<Goal> Worker::check_goal(const StorePath& drv) {
-    return get_goal<BuildGoal>(check_goals_, drv, drv, BuildMode::check);
+std::shared_ptr<Goal> Worker::check_goal(const StorePath& drv, BuildMode mode) {
+    return get_goal<BuildGoal>(check_goals_, drv, drv, mode);
 }
 
 asio::awaitable<std::optional<SubstituteInfo>> Worker::query_substitute(const StorePath& path) {
@@ -288,8 +288,8 @@ asio::awaitable<void> Worker::start_targets(const std::vector<Target>& targets, 
             tops.emplace_back(store_.print(t.path), path_goal(t.path));
             continue;
         }
-        if (mode == BuildMode::check) {
-            tops.emplace_back(t.to_string(store_.store_dir()), check_goal(t.path));
+        if (mode == BuildMode::check || mode == BuildMode::repair) {
+            tops.emplace_back(t.to_string(store_.store_dir()), check_goal(t.path, mode));
             continue;
         }
         auto outputs = t.outputs;

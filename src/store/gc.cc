@@ -1,14 +1,12 @@
 #include "ferry/store/gc.hh"
 
-#include <dirent.h>
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 
 #include "ferry/store/store_graph.hh"
 #include "ferry/util/events.hh"
+#include "gc_trash.hh"
 
 namespace fs = std::filesystem;
 
@@ -20,47 +18,6 @@ using Clock = std::chrono::steady_clock;
 
 double ms_since(Clock::time_point t) {
     return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
-}
-
-/// Deletes `path` and everything under it, returning what it frees as Nix counts it: the sizes of the
-/// files with one or two links (two: a file of an optimised store). One lstat per file.
-uint64_t delete_counting(const fs::path& path) {
-    struct stat st;
-    if (::lstat(path.c_str(), &st) != 0) {
-        if (errno == ENOENT) return 0;
-        throw SysError("getting status of '" + path.string() + "'");
-    }
-    if (!S_ISDIR(st.st_mode)) {
-        if (::unlink(path.c_str()) != 0 && errno != ENOENT)
-            throw SysError("removing '" + path.string() + "'");
-        return st.st_nlink <= 2 ? uint64_t(st.st_size) : 0;
-    }
-    uint64_t total = 0;
-    if ((st.st_mode & S_IRWXU) != S_IRWXU && ::chmod(path.c_str(), st.st_mode | S_IRWXU) != 0)
-        throw SysError("making '" + path.string() + "' writable");
-    std::vector<std::string> names;
-    if (DIR* dir = ::opendir(path.c_str())) {
-        while (auto* e = ::readdir(dir))
-            if (std::string_view(e->d_name) != "." && std::string_view(e->d_name) != "..")
-                names.emplace_back(e->d_name);
-        ::closedir(dir);
-    }
-    for (const auto& name : names)
-        total += delete_counting(path / name);
-    if (::rmdir(path.c_str()) != 0 && errno != ENOENT) throw SysError("removing '" + path.string() + "'");
-    return total;
-}
-
-/// Moves the files of store entry `name` into the trash and deletes them there; returns what was freed.
-uint64_t delete_entry(const fs::path& store_dir, const fs::path& trash, const std::string& name) {
-    fs::path from = store_dir / name, to = trash / name;
-    if (::rename(from.c_str(), to.c_str()) != 0) {
-        if (errno == ENOENT) return 0;
-        if (errno != EACCES && errno != EPERM)
-            throw SysError("moving '" + from.string() + "' to the trash '" + to.string() + "'");
-        move_into_place(from, to); // a read-only directory changing parents
-    }
-    return delete_counting(to);
 }
 
 /// What marking needs beyond the graph: the recorded outputs of each derivation.
@@ -139,6 +96,7 @@ private:
     LocalStore& store_;
     const GcOptions& options_;
     fs::path store_dir_, trash_;
+    std::optional<GcTrash> trash_files_;
     Roots temp_roots_;
     StoreGraph graph_;
     std::vector<char> alive_;
@@ -153,6 +111,7 @@ GcResults Collector::run() {
         // What a killed collection left in the trash is invalid already.
         delete_path(trash_);
         make_directories(trash_);
+        trash_files_.emplace(store_dir_, trash_);
     }
     auto t = Clock::now();
     log_at(Level::talkative, "finding garbage collector roots...");
@@ -234,7 +193,8 @@ void Collector::delete_dead() {
     if (options_.max_freed == 0) return; // as Nix: nothing to free
     auto order = referrers_first(graph_, dead);
     if (!options_.dry_run) log_at(Level::info, "deleting garbage...");
-    constexpr size_t kBatch = 1000;
+    // One transaction per batch; a limit on what is freed is checked after each.
+    const size_t kBatch = options_.max_freed == std::numeric_limits<uint64_t>::max() ? 20000 : 1000;
     std::vector<uint32_t> batch;
     uint64_t estimate = 0; // what the batch frees, roughly
     for (size_t k = 0; k < order.size(); ++k) {
@@ -252,9 +212,6 @@ void Collector::delete_dead() {
 }
 
 bool Collector::delete_batch(const std::vector<uint32_t>& batch) {
-    std::vector<StorePath> paths;
-    for (auto i : batch)
-        paths.push_back(graph_.paths[i]);
     if (options_.dry_run) {
         for (auto i : batch) {
             results_.paths.push_back(store_.print(graph_.paths[i]));
@@ -263,14 +220,19 @@ bool Collector::delete_batch(const std::vector<uint32_t>& batch) {
     } else {
         // Invalid first, then the files: a kill in between leaves files of invalid paths, never the
         // reverse.
+        std::vector<int64_t> ids;
+        for (auto i : batch)
+            ids.push_back(graph_.ids[i]);
         auto t = Clock::now();
-        store_.invalidate_paths(paths, false);
+        store_.invalidate_ids(ids);
         results_.timings.invalidate_ms += ms_since(t);
-        for (const auto& p : paths) {
+        for (auto i : batch) {
+            const auto& p = graph_.paths[i];
             log_at(Level::info, "deleting '{}'", store_.print(p));
-            results_.bytes_freed += delete_entry(store_dir_, trash_, p.to_string());
+            trash_files_->take(p.to_string());
             results_.paths.push_back(store_.print(p));
         }
+        results_.bytes_freed += trash_files_->drain();
     }
     if (results_.bytes_freed > options_.max_freed) {
         log_at(Level::info, "deleted more than {} bytes; stopping", options_.max_freed);
@@ -297,9 +259,10 @@ void Collector::delete_invalid_entries() {
         auto lock = store_.try_lock_path(*path);
         if (!lock || store_.is_valid_path(*path)) continue;
         log_at(Level::info, "deleting '{}'", store_.print(*path));
-        results_.bytes_freed += delete_entry(store_dir_, trash_, name);
+        trash_files_->take(name);
         ++results_.invalid_deleted;
     }
+    results_.bytes_freed += trash_files_->drain();
 }
 
 } // namespace

@@ -4,6 +4,7 @@
 #include "ferry/store/local_store.hh"
 #include "ferry/store/store_db.hh"
 #include "ferry/store/store_graph.hh"
+#include "ferry/util/finally.hh"
 
 namespace ferry {
 
@@ -63,6 +64,7 @@ StoreGraph LocalStore::load_graph() {
             while (q.next()) {
                 auto index = uint32_t(g.paths.size());
                 by_id.emplace(q.get_int(0), index);
+                g.ids.push_back(q.get_int(0));
                 g.paths.push_back(store_dir_.parse(q.get_text(1)));
                 g.nar_hash.push_back(q.get_text(2));
                 g.nar_size.push_back(q.is_null(3) ? 0 : uint64_t(q.get_int(3)));
@@ -104,6 +106,45 @@ void LocalStore::invalidate_paths(const std::vector<StorePath>& order, bool chec
             db.delete_path(*id);
             going.erase(p);
         }
+        txn.commit();
+    });
+}
+
+void LocalStore::invalidate_ids(const std::vector<int64_t>& ids) {
+    if (ids.empty()) return;
+    with_db([&](StoreDb& sdb) {
+        auto& db = sdb.db();
+        // The schema's foreign keys act row by row (a sub-program per deleted path); here the referrers
+        // are checked once for the whole set and the rows go in three set-wise deletes. The pragma only
+        // takes effect outside a transaction, so it goes around it.
+        db.exec("pragma foreign_keys = off");
+        Finally restore([&db] {
+            try {
+                db.exec("pragma foreign_keys = on");
+            } catch (...) {
+            }
+        });
+        Transaction txn(db, Transaction::Mode::immediate);
+        db.exec("create temp table if not exists GcGoing (id integer primary key not null)");
+        db.exec("delete from GcGoing");
+        {
+            auto insert = db.prepare("insert or ignore into GcGoing (id) values (?)");
+            for (auto id : ids) {
+                auto q = insert.use();
+                q.bind(id);
+                q.run();
+            }
+        }
+        auto used = db.prepare("select (select path from ValidPaths where id = r.reference), "
+                               "(select path from ValidPaths where id = r.referrer) "
+                               "from GcGoing g join Refs r on r.reference = g.id "
+                               "where r.referrer not in (select id from GcGoing) limit 1");
+        if (auto q = used.use(); q.next())
+            throw Error("cannot delete path '{}' because it is in use by '{}'", q.get_text(0), q.get_text(1));
+        db.exec("delete from Refs where referrer in (select id from GcGoing)");
+        db.exec("delete from DerivationOutputs where drv in (select id from GcGoing)");
+        db.exec("delete from ValidPaths where id in (select id from GcGoing)");
+        db.exec("delete from GcGoing");
         txn.commit();
     });
 }

@@ -160,6 +160,27 @@ void StagedPath::commit(const fs::path& dest) {
     ::rmdir(dir_.c_str());
 }
 
+std::vector<StaleStagingEntry> find_stale_staging(const fs::path& staging_dir) {
+    std::vector<StaleStagingEntry> found;
+    std::map<std::string, bool> dead; // owner -> gone
+    for (const auto& entry : fs::directory_iterator(staging_dir)) {
+        auto name = entry.path().filename().string();
+        auto owner = owner_of(name);
+        auto [it, fresh] = dead.emplace(owner, false);
+        if (fresh) it->second = owner.empty() || owner_is_dead(staging_dir, owner);
+        if (!it->second) continue;
+        StaleStagingEntry stale{entry.path(), {}, owner.substr(0, owner.find('-'))};
+        struct stat st;
+        if (::lstat(entry.path().c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+            std::error_code ec;
+            fs::path target = fs::read_symlink(entry.path(), ec);
+            if (!ec && target.is_absolute() && fs::exists(fs::symlink_status(target))) stale.scratch = target;
+        }
+        found.push_back(std::move(stale));
+    }
+    return found;
+}
+
 size_t clean_stale_staging(const fs::path& staging_dir) {
     size_t removed = 0;
     std::map<std::string, bool> dead; // owner -> gone

@@ -110,6 +110,7 @@ VerifyReport verify_store(LocalStore& store, const VerifyOptions& options) {
         for (auto& p : check_all(store, g, present, threads))
             if (p) report.problems.push_back(std::move(*p));
     }
+    report.leftovers = find_invalid_entries(store, g);
     std::stable_sort(report.problems.begin(), report.problems.end(),
                      [](const auto& a, const auto& b) { return a.path < b.path; });
     return report;
@@ -124,8 +125,12 @@ std::optional<VerifyProblem> verify_path(LocalStore& store, const StorePath& pat
 }
 
 void replace_path_contents(LocalStore& store, const StorePath& path, StagedPath& staged) {
+    PathLock lock = store.lock_path(path);
+    replace_locked_path_contents(store, path, staged);
+}
+
+void replace_locked_path_contents(LocalStore& store, const StorePath& path, StagedPath& staged) {
     with_context("repairing '" + store.print(path) + "'", [&] {
-        PathLock lock = store.lock_path(path);
         auto info = store.require_path_info(path);
         canonicalise_path(staged.path());
         auto got = hash_path(info.nar_hash.algo, staged.path());

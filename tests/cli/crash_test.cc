@@ -1,8 +1,10 @@
 // The crash test of issue 13: `ferry realise` of a 2,000-path closure (substituting from a local binary
 // cache and building in the sandbox at once) killed with SIGKILL at 50 random moments. After each kill,
-// once the next run's start-up clean-up has run, the store is consistent, and nothing is left: no build
-// directory, staging entry, lock file, mount or builder process. Every fifth kill, the same realise runs
-// to its end on the killed store. The valid paths after each kill show that a killed run keeps its work.
+// `ferry store verify --check-contents` (the command) finds nothing wrong (it lists what the killed run
+// left, which its start-up clean-up deletes), a second `ferry store verify` finds nothing at all, and
+// nothing else is left: no build directory, lock file, mount or builder process. Every fifth kill, the same
+// realise runs to its end on the killed store. The valid paths after each kill show that a killed run keeps
+// its work.
 //
 // And the full disk: a substitution and a build that fill a small tmpfs holding the store fail with one
 // line naming what could not be written and why; once space is freed, the store is consistent and the
@@ -77,7 +79,7 @@ TEST_F(RobustTest, RealiseKilledFiftyTimesLeavesAConsistentStore) {
     ASSERT_EQ(first.status, 0) << err_of("full");
     size_t total = valid_count();
     EXPECT_GE(total, 2000u);
-    for (const auto& l : leftovers(tag))
+    for (const auto& l : leftovers(tag, {}, StoreCheck::verify_command))
         ADD_FAILURE() << "after the uninterrupted run: " << l;
 
     std::random_device seed_source;
@@ -108,7 +110,7 @@ TEST_F(RobustTest, RealiseKilledFiftyTimesLeavesAConsistentStore) {
         } else if (killed) {
             ++kills;
         }
-        auto found = leftovers(tag);
+        auto found = leftovers(tag, {}, StoreCheck::verify_command);
         size_t after = valid_count();
         if (after > before) ++kept_work;
         EXPECT_GE(after, before);
@@ -120,7 +122,7 @@ TEST_F(RobustTest, RealiseKilledFiftyTimesLeavesAConsistentStore) {
             auto again = wait_with_usage(start(name + "-rerun", realise));
             EXPECT_EQ(again.status, 0) << err_of(name + "-rerun");
             EXPECT_EQ(valid_count(), total);
-            for (const auto& l : leftovers(tag))
+            for (const auto& l : leftovers(tag, {}, StoreCheck::verify_command))
                 ADD_FAILURE() << name << " rerun: " << l;
         }
     }
@@ -128,10 +130,12 @@ TEST_F(RobustTest, RealiseKilledFiftyTimesLeavesAConsistentStore) {
     EXPECT_EQ(inconsistent, 0);
     EXPECT_GT(kept_work, 0) << "killed runs keep the paths they finished";
     std::printf("%d kills, %d inconsistencies (%d runs ended first; %d killed runs added valid paths; "
-                "a realise of %zu paths took %.2f s; the test %.1f s)\n",
+                "a realise of %zu paths took %.2f s; the test %.1f s; store verify --check-contents "
+                "%d times, %.2f s each on average, listed %zu leftovers of killed runs)\n",
                 kills, inconsistent, finished_first, kept_work, total,
                 std::chrono::duration<double>(took).count(),
-                std::chrono::duration<double>(Clock::now() - test_start).count());
+                std::chrono::duration<double>(Clock::now() - test_start).count(), verify_runs,
+                verify_runs ? verify_seconds / verify_runs : 0.0, stale_reported);
 }
 
 namespace {
@@ -187,12 +191,12 @@ TEST_F(RobustTest, AFullDiskFailsWithOneClearLineAndTheStoreStaysConsistent) {
     EXPECT_EQ(build.err.find("multiple exceptions"), std::string::npos) << build.err;
     std::printf("build on a full disk: %s", build.err.c_str());
 
-    for (const auto& l : leftovers(tag, store))
+    for (const auto& l : leftovers(tag, store, StoreCheck::verify_command))
         ADD_FAILURE() << "on the full disk: " << l;
     fs::remove(filler);
     auto again = run_command(ferry_command({"realise", top}, store));
     EXPECT_EQ(again.status, 0) << again.err;
-    for (const auto& l : leftovers(tag, store))
+    for (const auto& l : leftovers(tag, store, StoreCheck::verify_command))
         ADD_FAILURE() << "after space was freed: " << l;
     delete_path(store);
 }

@@ -202,6 +202,94 @@ TEST_F(GcCliTest, VerifyFindsDamageAndRepairFetchesItAgain) {
         << none.err;
 }
 
+TEST_F(GcCliTest, RepairRebuildsABuiltPathThatNoCacheHas) {
+    import_busybox();
+    auto drv = busybox_derivation(tmp.path(), "repair-me", "echo rebuilt > $out");
+    auto built = ferry({"build", "--no-out-link", drv});
+    ASSERT_EQ(built.status, 0) << built.err;
+    auto out = lines_of(built.out).at(0);
+    auto real = config.real_store_dir() / fs::path(out).filename();
+    fs::permissions(real, fs::perms::owner_all);
+    write_file_atomic(real, "damaged\n");
+    auto bad = ferry({"store", "verify", "--check-contents"});
+    EXPECT_EQ(bad.status, 1);
+    EXPECT_NE(bad.err.find("path '" + out + "' was modified!"), std::string::npos) << bad.err;
+
+    // No substituter: the deriver is built again and its output swapped in.
+    auto repaired =
+        ferry({"--option", "substituters", "", "store", "verify", "--check-contents", "--repair"});
+    EXPECT_EQ(repaired.status, 0) << repaired.err;
+    EXPECT_NE(repaired.err.find("repaired path '" + out + "' by rebuilding"), std::string::npos)
+        << repaired.err;
+    EXPECT_EQ(read_file(real), "rebuilt\n");
+    auto after = ferry({"store", "verify", "--check-contents"});
+    EXPECT_EQ(after.status, 0) << after.err;
+    EXPECT_EQ(after.err, "");
+
+    // A missing output, with `store repair PATH`.
+    delete_path(real);
+    auto one = ferry({"--option", "substituters", "", "store", "repair", out});
+    EXPECT_EQ(one.status, 0) << one.err;
+    EXPECT_EQ(read_file(real), "rebuilt\n");
+    EXPECT_EQ(ferry({"store", "verify", "--check-contents"}).status, 0);
+
+    // A rebuild that differs from the recorded hash repairs nothing: a clear error, the store unchanged.
+    auto nondet = busybox_derivation(tmp.path(), "repair-nondet", "$bb/busybox date +%s%N > $out");
+    auto built2 = ferry({"build", "--no-out-link", nondet});
+    ASSERT_EQ(built2.status, 0) << built2.err;
+    auto out2 = lines_of(built2.out).at(0);
+    auto real2 = config.real_store_dir() / fs::path(out2).filename();
+    fs::permissions(real2, fs::perms::owner_all);
+    write_file_atomic(real2, "damaged\n");
+    auto refused = ferry({"--option", "substituters", "", "store", "verify", "--check-contents", "--repair"});
+    EXPECT_EQ(refused.status, 1);
+    EXPECT_NE(refused.err.find("cannot repair path '" + out2 + "' by rebuilding"), std::string::npos)
+        << refused.err;
+    EXPECT_NE(refused.err.find("may not be deterministic"), std::string::npos) << refused.err;
+    EXPECT_EQ(read_file(real2), "damaged\n");
+    EXPECT_EQ(read_file(real), "rebuilt\n");
+}
+
+TEST_F(GcCliTest, VerifyListsLeftoversAndRepairDeletesThem) {
+    import("-plain.txt");
+    auto staging = config.staging_dir() / "999999999-1-0-hello";
+    make_directories(staging / "out");
+    auto lock = config.locks_dir() / (fs::path(path_of("-plain.txt")).filename().string() + ".lock");
+    write_file_atomic(lock, "");
+    auto invalid = config.real_store_dir() / "00000000000000000000000000000000-garbage";
+    write_file_atomic(invalid, "left by a killed collection\n");
+    auto trash = config.real_store_dir() / ".ferry-trash";
+    make_directories(trash / "x");
+
+    // Leftovers are garbage, not a broken promise: listed, and the exit status stays 0.
+    auto found = ferry({"store", "verify"});
+    EXPECT_EQ(found.status, 0);
+    auto lines = lines_of(found.err);
+    ASSERT_EQ(lines.size(), 4u) << found.err;
+    EXPECT_EQ(lines[0], "leftover '" + staging.string() +
+                            "' of process 999999999 that no longer runs (deleted by the start-up clean-up)");
+    EXPECT_EQ(lines[1], "leftover lock file '" + lock.string() +
+                            "' that no process holds (deleted by the start-up clean-up)");
+    std::vector<std::string> rest{lines[2], lines[3]};
+    EXPECT_EQ(
+        sorted(rest),
+        sorted({"'" + invalid.string() +
+                    "' is in the store directory, but not a valid path (--repair or a collection deletes it)",
+                "leftover trash '" + trash.string() +
+                    "' of an interrupted garbage collection (--repair or a collection deletes it)"}));
+    EXPECT_FALSE(fs::exists(staging));
+    EXPECT_FALSE(fs::exists(lock));
+
+    auto repaired = ferry({"store", "verify", "--repair"});
+    EXPECT_EQ(repaired.status, 0) << repaired.err;
+    EXPECT_FALSE(fs::exists(invalid));
+    EXPECT_FALSE(fs::exists(trash));
+    auto clean = ferry({"store", "verify", "--check-contents"});
+    EXPECT_EQ(clean.status, 0);
+    EXPECT_EQ(clean.err, "");
+    EXPECT_TRUE(valid(path_of("-plain.txt")));
+}
+
 TEST_F(GcCliTest, AutomaticCollectionBeforeABuildKeepsWhatTheBuildUses) {
     // min-free above the free space: the build's process collects before it starts the builder. The
     // garbage goes; busybox, the builder, and the .drv are this process's temporary roots (NixOS/nix#2285

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "ferry/store/local_store.hh"
@@ -84,17 +85,52 @@ std::string RobustTest::err_of(const std::string& name) const {
     return read_file(tmp.path() / (name + ".err"));
 }
 
-std::vector<std::string> RobustTest::leftovers(const std::string& tag, const fs::path& store_root) {
+VerifyOutput RobustTest::verify(bool contents, const fs::path& store_root) {
+    std::vector<std::string> args{"store", "verify"};
+    if (contents) args.push_back("--check-contents");
+    auto r = run_command(ferry_command(args, store_root));
+    VerifyOutput v{r.status, {}, {}};
+    std::istringstream lines(r.out + r.err);
+    for (std::string line; std::getline(lines, line);) {
+        if (line.empty()) continue;
+        bool stale =
+            line.find("that no longer runs (deleted by the start-up clean-up)") != std::string::npos ||
+            line.find("that no process holds (deleted by the start-up clean-up)") != std::string::npos;
+        (stale ? v.stale : v.problems).push_back(line);
+    }
+    return v;
+}
+
+std::vector<std::string> RobustTest::leftovers(const std::string& tag, const fs::path& store_root,
+                                               StoreCheck how) {
     StoreConfig c{.store_dir = "/nix/store", .root = store_root.empty() ? root : store_root};
     std::vector<std::string> found;
     // The builders of a killed ferry die with it (their parent-death signal): give them a moment.
     for (int i = 0; i < 150 && !tag.empty() && !processes_with_env("FERRY_ROBUST_TAG=" + tag).empty(); ++i)
         std::this_thread::sleep_for(20ms);
-    if (fs::exists(c.db_file())) {
-        LocalStore opened(c); // a next run's start-up clean-up
+    if (how == StoreCheck::verify_command && fs::exists(c.db_file())) {
+        auto started = std::chrono::steady_clock::now();
+        auto first = verify(true, store_root); // lists what the killed run left; its start-up deletes it
+        verify_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        ++verify_runs;
+        stale_reported += first.stale.size();
+        if (first.status != 0)
+            found.push_back("store verify --check-contents: exit " + std::to_string(first.status));
+        for (auto& p : first.problems)
+            found.push_back("store verify --check-contents: " + p);
+        auto second = verify(false, store_root);
+        if (second.status != 0) found.push_back("store verify again: exit " + std::to_string(second.status));
+        for (auto& l : second.stale)
+            found.push_back("store verify again: " + l);
+        for (auto& p : second.problems)
+            found.push_back("store verify again: " + p);
+    } else {
+        if (fs::exists(c.db_file())) {
+            LocalStore opened(c); // a next run's start-up clean-up
+        }
+        for (auto& p : store_problems(c))
+            found.push_back(std::move(p));
     }
-    for (auto& p : store_problems(c))
-        found.push_back(std::move(p));
     for (const auto& e : fs::directory_iterator(build_tmp))
         found.push_back(e.path().string() + ": left in TMPDIR");
     if (fs::exists(c.locks_dir()))

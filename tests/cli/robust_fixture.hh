@@ -25,6 +25,22 @@ struct Waited {
 /// Waits for `pid` (bounded: SIGKILL after `limit_s` seconds).
 Waited wait_with_usage(pid_t pid, int limit_s = 600);
 
+/// What `ferry store verify` printed: the leftovers of processes that no longer run (deleted by its
+/// start-up clean-up: not errors) and every other line (a problem).
+struct VerifyOutput {
+    int status = -1;
+    std::vector<std::string> stale, problems;
+};
+
+/// How leftovers() checks the store itself.
+enum class StoreCheck {
+    /// tests/support/store_check after a LocalStore's start-up clean-up.
+    store_problems,
+    /// `ferry store verify --check-contents` (the binary): exit 0 and no problem line; then `ferry store
+    /// verify` again, which must print nothing (its predecessor's clean-up left nothing behind).
+    verify_command,
+};
+
 /// Busybox (imported), a synthetic cache under tmp/cache served by `server`, TMPDIR of the ferry
 /// processes at tmp/build-tmp (where their build directories go), and their narinfo disk cache at
 /// tmp/xdg-cache.
@@ -47,7 +63,15 @@ struct RobustTest : CliTest {
     /// next one has started (its start-up clean-up done): inconsistencies (store_problems), build
     /// directories under TMPDIR, lock files, mounts under the store's root or TMPDIR, processes carrying
     /// `tag` in their environment.
-    std::vector<std::string> leftovers(const std::string& tag, const std::filesystem::path& store_root = {});
+    std::vector<std::string> leftovers(const std::string& tag, const std::filesystem::path& store_root = {},
+                                       StoreCheck how = StoreCheck::store_problems);
+    /// Runs `ferry store verify` (with --check-contents when `contents`) on the store at `store_root`.
+    VerifyOutput verify(bool contents, const std::filesystem::path& store_root = {});
+    /// Leftovers of dead processes that the verify_command checks of leftovers() listed so far.
+    size_t stale_reported = 0;
+    /// Time spent in the `store verify --check-contents` runs of leftovers(), and their number.
+    double verify_seconds = 0;
+    int verify_runs = 0;
     /// Number of valid paths in the store at `store_root`.
     size_t valid_count(const std::filesystem::path& store_root = {}) const;
 

@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include "ferry/store/nar.hh"
+#include "ferry/store/sqlite.hh"
 #include "ferry/store/store_graph.hh"
 #include "ferry/store/verify.hh"
 #include "ferry/util/hash.hh"
@@ -257,6 +258,39 @@ TEST_F(GcTest, DeleteRefusesLiveAndReferencedPaths) {
     EXPECT_EQ(res.paths, (std::vector<std::string>{store.print(a), store.print(b), store.print(c)}));
     EXPECT_TRUE(store.is_valid_path(r));
     expect_sound();
+}
+
+TEST_F(GcTest, InvalidatingByRowIdRefusesAPathInUseAndChangesNothing) {
+    auto lib = add("lib");
+    auto app = add("app", {lib}, std::nullopt, true);
+    auto other = add("other", {lib});
+    auto g = store.load_graph();
+    auto id = [&](const StorePath& p) { return g.ids.at(*g.find(p)); };
+    try {
+        store.invalidate_ids({id(app), id(lib)});
+        FAIL() << "a path in use was made invalid";
+    } catch (const Error& e) {
+        EXPECT_EQ(std::string(e.what()), "cannot delete path '" + store.print(lib) +
+                                             "' because it is in use by '" + store.print(other) + "'");
+    }
+    EXPECT_TRUE(store.is_valid_path(app));
+    EXPECT_TRUE(store.is_valid_path(lib));
+    // The set with its referrer goes, references (the self-reference too) included; unknown ids are
+    // ignored.
+    store.invalidate_ids({id(other), id(app), id(lib), 1 << 30});
+    EXPECT_EQ(store.load_graph().size(), 0u);
+    {
+        Database db(s.config.db_file(), false);
+        Statement refs(db, "select count(*) from Refs");
+        auto q = refs.use();
+        ASSERT_TRUE(q.next());
+        EXPECT_EQ(q.get_int(0), 0);
+    }
+    // The schema's foreign keys act again afterwards: they refuse to drop a path in use.
+    auto lib2 = add("lib2");
+    add("user2", {lib2});
+    EXPECT_ANY_THROW(store.invalidate_paths({lib2}, false));
+    EXPECT_TRUE(store.is_valid_path(lib2));
 }
 
 TEST_F(GcTest, KeepDerivationsAndKeepOutputs) {

@@ -52,6 +52,8 @@ struct BuildJob {
     /// leave the valid paths untouched (the sandbox builds into scratch space; the unsandboxed
     /// builder, which builds at the outputs' own paths, refuses).
     bool check = false;
+    /// With `check`: the rebuilt outputs replace the valid ones' files when they match (BuildMode::repair).
+    bool repair = false;
     /// Receives the builder's output (stdout and stderr) as it arrives.
     std::function<void(std::string_view)> log;
     /// When set, awaited after each piece of output given to `log`: resumes once the log can take more

@@ -30,8 +30,11 @@ private:
 /// when the rebuild lacks an output, NotDeterministic for the first one that differs. With
 /// `keep_failed`, that output's rebuilt tree is moved beside the valid one as `<path>.check` in the
 /// store directory (replacing an older one), as Nix keeps it; the others stay in `rebuilt`.
+/// With `repair`, once every output matched, each rebuilt tree replaces the valid path's files
+/// (replace_locked_path_contents(): the caller holds the outputs' locks); nothing is replaced when one
+/// differs.
 void check_rebuild(LocalStore& store, const StorePath& drv_path,
                    const std::map<std::string, StorePath>& outputs, BuiltOutputs& rebuilt,
-                   bool keep_failed = false);
+                   bool keep_failed = false, bool repair = false);
 
 } // namespace ferry

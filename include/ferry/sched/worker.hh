@@ -77,6 +77,10 @@ enum class BuildMode {
     /// `--check`: build them again although their outputs are valid, and compare (an output that
     /// differs is an error); their dependencies are realised as usual.
     check,
+    /// `--repair`: as check, and when every output of the rebuild has the recorded NAR hash, the rebuilt
+    /// trees are swapped in for the valid paths' files (damaged or missing); an output that differs is
+    /// an error and changes nothing.
+    repair,
 };
 
 /// Where a path can be fetched from.
@@ -156,8 +160,9 @@ public:
     std::shared_ptr<Goal> output_goal(const StorePath& drv, const std::string& output);
     /// Builds `drv` (all its outputs).
     std::shared_ptr<Goal> build_goal(const StorePath& drv);
-    /// Builds `drv` again, its outputs being valid, and compares (BuildMode::check).
-    std::shared_ptr<Goal> check_goal(const StorePath& drv);
+    /// Builds `drv` again, its outputs being valid, and compares (BuildMode::check) or repairs them
+    /// (BuildMode::repair).
+    std::shared_ptr<Goal> check_goal(const StorePath& drv, BuildMode mode = BuildMode::check);
 
     /// Where `path` can be substituted from: the first substituter in priority order that has it, asked
     /// once per path and shared. Null when no substituter has it (or substitution is off).

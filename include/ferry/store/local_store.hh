@@ -128,6 +128,11 @@ public:
     /// valid path outside `order` refers to one of them; without, the schema's foreign key refuses.
     /// Their files are the caller's (GC moves them away after this).
     void invalidate_paths(const std::vector<StorePath>& order, bool check_referrers = true);
+    /// Makes the paths with row ids `ids` (StoreGraph::ids) invalid in one transaction, set-wise (their
+    /// references, recorded outputs and rows deleted by id, in any order): the garbage collector's
+    /// fast way. Throws Error ("cannot delete path '…' because it is in use by '…'") when a valid path
+    /// outside them refers to one; nothing changes then. Ids of paths no longer valid are ignored.
+    void invalidate_ids(const std::vector<int64_t>& ids);
     /// Makes `paths` temporary roots of this process (gc_roots.hh): call before looking at their
     /// validity, so that a collection never takes them while this process uses them.
     void add_temp_roots(const StorePathSet& paths);

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "ferry/util/file.hh"
 
@@ -56,6 +57,18 @@ std::string staging_entry_name(const std::filesystem::path& staging_dir, std::st
 /// and those processes' lock files. Safe to run while other processes (and this one) stage paths: a live
 /// process's lock cannot be taken. Returns the number of directories deleted.
 size_t clean_stale_staging(const std::filesystem::path& staging_dir);
+
+/// An entry of the staging area whose process is gone: what clean_stale_staging() deletes.
+struct StaleStagingEntry {
+    std::filesystem::path entry;
+    /// The build directory a scratch claim points to; empty for a staged path or a lock file.
+    std::filesystem::path scratch;
+    /// The pid of the process that made it.
+    std::string pid;
+};
+
+/// The entries clean_stale_staging() would delete now, found without changing anything.
+std::vector<StaleStagingEntry> find_stale_staging(const std::filesystem::path& staging_dir);
 
 /// Whether a name in the staging area is a process's lock file rather than a staged path.
 bool is_staging_lock(std::string_view name);

@@ -31,6 +31,8 @@ struct StoreGraph {
     std::vector<std::pair<uint32_t, int64_t>> dangling;
     /// Recorded outputs of derivations that are valid: (derivation index, output index).
     std::vector<std::pair<uint32_t, uint32_t>> drv_outputs;
+    /// The database's row id of each path (LocalStore::invalidate_ids()).
+    std::vector<int64_t> ids;
 
     size_t size() const noexcept { return paths.size(); }
     /// The index of a valid path.

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "ferry/store/leftovers.hh"
 #include "ferry/store/local_store.hh"
 
 namespace ferry {
@@ -39,6 +40,9 @@ struct VerifyOptions {
 
 struct VerifyReport {
     std::vector<VerifyProblem> problems;
+    /// Files of invalid paths in the store directory and the trash of an interrupted collection
+    /// (find_invalid_entries()): garbage, not a broken promise; `--repair` or a collection deletes it.
+    std::vector<Leftover> leftovers;
     /// Valid paths looked at.
     size_t paths = 0;
 };
@@ -57,5 +61,7 @@ std::optional<VerifyProblem> verify_path(LocalStore& store, const StorePath& pat
 /// into place when the files are gone. The path stays valid throughout and is never valid with other
 /// contents than its hash says. The old files go with `staged`'s staging directory.
 void replace_path_contents(LocalStore& store, const StorePath& path, StagedPath& staged);
+/// replace_path_contents() when the caller holds the path's lock already (a repairing build).
+void replace_locked_path_contents(LocalStore& store, const StorePath& path, StagedPath& staged);
 
 } // namespace ferry
