@@ -234,7 +234,8 @@ TEST_F(GcCliTest, RepairRebuildsABuiltPathThatNoCacheHas) {
     EXPECT_EQ(ferry({"store", "verify", "--check-contents"}).status, 0);
 
     // A rebuild that differs from the recorded hash repairs nothing: a clear error, the store unchanged.
-    auto nondet = busybox_derivation(tmp.path(), "repair-nondet", "$bb/busybox date +%s%N > $out");
+    auto nondet =
+        busybox_derivation(tmp.path(), "repair-nondet", "$bb/busybox od -An -N16 -tx1 /dev/urandom > $out");
     auto built2 = ferry({"build", "--no-out-link", nondet});
     ASSERT_EQ(built2.status, 0) << built2.err;
     auto out2 = lines_of(built2.out).at(0);
