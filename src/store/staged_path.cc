@@ -160,44 +160,52 @@ void StagedPath::commit(const fs::path& dest) {
     ::rmdir(dir_.c_str());
 }
 
-std::vector<StaleStagingEntry> find_stale_staging(const fs::path& staging_dir) {
-    std::vector<StaleStagingEntry> found;
+namespace {
+
+/// Calls `visit(entry, name, owner)` for each entry of the staging directory whose owner no longer runs
+/// (or that names no owner); each owner is looked at once.
+template <typename Visit> void for_each_stale_entry(const fs::path& staging_dir, Visit visit) {
     std::map<std::string, bool> dead; // owner -> gone
     for (const auto& entry : fs::directory_iterator(staging_dir)) {
         auto name = entry.path().filename().string();
         auto owner = owner_of(name);
         auto [it, fresh] = dead.emplace(owner, false);
         if (fresh) it->second = owner.empty() || owner_is_dead(staging_dir, owner);
-        if (!it->second) continue;
-        StaleStagingEntry stale{entry.path(), {}, owner.substr(0, owner.find('-'))};
-        struct stat st;
-        if (::lstat(entry.path().c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
-            std::error_code ec;
-            fs::path target = fs::read_symlink(entry.path(), ec);
-            if (!ec && target.is_absolute() && fs::exists(fs::symlink_status(target))) stale.scratch = target;
-        }
-        found.push_back(std::move(stale));
+        if (it->second) visit(entry, name, owner);
     }
+}
+
+} // namespace
+
+std::vector<StaleStagingEntry> find_stale_staging(const fs::path& staging_dir) {
+    std::vector<StaleStagingEntry> found;
+    for_each_stale_entry(staging_dir,
+                         [&](const fs::directory_entry& entry, const std::string&, const std::string& owner) {
+                             StaleStagingEntry stale{entry.path(), {}, owner.substr(0, owner.find('-'))};
+                             struct stat st;
+                             if (::lstat(entry.path().c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+                                 std::error_code ec;
+                                 fs::path target = fs::read_symlink(entry.path(), ec);
+                                 if (!ec && target.is_absolute() && fs::exists(fs::symlink_status(target)))
+                                     stale.scratch = target;
+                             }
+                             found.push_back(std::move(stale));
+                         });
     return found;
 }
 
 size_t clean_stale_staging(const fs::path& staging_dir) {
     size_t removed = 0;
-    std::map<std::string, bool> dead; // owner -> gone
     std::vector<fs::path> locks;
-    for (const auto& entry : fs::directory_iterator(staging_dir)) {
-        auto name = entry.path().filename().string();
-        auto owner = owner_of(name);
-        auto [it, fresh] = dead.emplace(owner, false);
-        if (fresh) it->second = owner.empty() || owner_is_dead(staging_dir, owner);
-        if (!it->second) continue;
-        if (is_staging_lock(name)) {
-            locks.push_back(entry.path()); // after its entries, so a crash here leaves them claimable
-            continue;
-        }
-        delete_stale_entry(entry.path());
-        ++removed;
-    }
+    for_each_stale_entry(
+        staging_dir, [&](const fs::directory_entry& entry, const std::string& name, const std::string&) {
+            if (is_staging_lock(name)) {
+                locks.push_back(entry.path()); // after its entries, so a crash here leaves them claimable
+                return;
+            }
+            delete_stale_entry(entry.path());
+            ++removed;
+        });
     for (const auto& lock : locks)
         ::unlink(lock.c_str());
     return removed;

@@ -94,20 +94,6 @@ BuildPlaces build_places(const std::vector<LogEvent>& events) {
     return p;
 }
 
-/// A loopback port nobody listens on (the kernel's choice, closed again).
-unsigned unused_port() {
-    int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    bool ok = ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-              ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len) == 0;
-    ::close(s);
-    if (!ok) throw std::runtime_error("no free port");
-    return ntohs(a.sin_port);
-}
-
 /// The complete lines of `file` (a line being written is left for later).
 std::string complete_lines(const fs::path& file) {
     std::string text = read_file(file);
@@ -347,7 +333,7 @@ TEST_F(RemoteFaultTest, MachineKilledMidBatchHandsItsBuildsOver) {
 TEST_F(RemoteFaultTest, UnreachableMachineIsTriedOncePerBackOff) {
     SshServer b(nix_serve_command("b"));
     // A machine whose port nobody listens on (its keys are B's: it never gets as far as using them).
-    unsigned dead_port = unused_port();
+    unsigned dead_port = free_loopback_port();
     std::string dead = b.uri().substr(0, b.uri().rfind(':') + 1) + std::to_string(dead_port);
     auto nodes = make_graph({8, 6, 1}, "0.3");
     pid_t ferry = start_ferry(machine_line(dead, b, 2) + ";" + machine_line(b.uri(), b, 2), nodes);

@@ -24,9 +24,7 @@ namespace fs = std::filesystem;
 
 namespace ferry::test {
 
-namespace {
-
-unsigned free_port() {
+unsigned free_loopback_port() {
     int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
@@ -40,6 +38,8 @@ unsigned free_port() {
     ::close(s);
     return ntohs(a.sin_port);
 }
+
+namespace {
 
 bool accepts(unsigned port) {
     int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -122,7 +122,7 @@ SshServer::SshServer(const std::string& forced_command) : dir_(fs::temp_director
                           read_file(d / "user_key.pub"),
                       0600);
     for (int attempt = 0; attempt < 5; ++attempt) {
-        port_ = free_port();
+        port_ = free_loopback_port();
         write_file_atomic(d / "sshd_config",
                           "Port " + std::to_string(port_) + "\nListenAddress 127.0.0.1\nHostKey " +
                               (d / "host_key").string() + "\nPidFile " + (d / "sshd.pid").string() +

@@ -12,6 +12,9 @@
 
 namespace ferry::test {
 
+/// A loopback port nobody listens on now (the kernel's choice, closed again).
+unsigned free_loopback_port();
+
 class SshServer {
 public:
     /// Starts sshd and waits (≤ 10 s) until it accepts connections. `forced_command` runs through the
