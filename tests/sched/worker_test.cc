@@ -154,10 +154,12 @@ TEST_F(WorkerTest, InterruptionLeavesTheStoreConsistentAndASecondRunFinishes) {
     EXPECT_LT(valid, drvs.size());
     EXPECT_TRUE(store.staging_leftovers().empty());
     // Every valid output's references are valid too.
-    for (const auto& d : drvs)
-        if (auto info = store->query_path_info(out_path(d)))
+    for (const auto& d : drvs) {
+        if (auto info = store->query_path_info(out_path(d))) {
             for (const auto& r : info->references)
                 EXPECT_TRUE(store->is_valid_path(r));
+        }
+    }
 
     Worker second(io, pool, view, {}, &builder, options, progress);
     realise(second, targets);
